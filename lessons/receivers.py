@@ -1,0 +1,1 @@
+"""Signal receivers: filled in by the quiz work (anonymous -> account merge)."""

@@ -1,0 +1,19 @@
+"""The Celery app, configured from Django settings (CELERY_* keys).
+
+Start a model worker with `celery -A config.celery_app worker -Q inference`
+from `site/` (or with `--workdir site`); see the README for the pool choice.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from config import paths  # noqa: F401
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("bertgpt")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
