@@ -157,3 +157,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Inference (model workers and demos) -----------------------------------------
+# Where model folders live: full/ (download_models), demo/ (build_demo_models), tiny/ (tests).
+MODELS_DIR = Path(env("MODELS_DIR", default=str(VAR_DIR / "models")))
+# auto: `full` when its models are present under MODELS_DIR/full, else `demo`.
+INFERENCE_PROFILE = env("INFERENCE_PROFILE", default="auto")
+INFERENCE_QUEUE = "inference"
+DEMO_LIMITS = {
+    "max_input_tokens": env.int("DEMO_MAX_INPUT_TOKENS", default=64),
+    "max_chars": env.int("DEMO_MAX_CHARS", default=400),
+    "max_masks": 5,
+    "max_new_tokens": env.int("DEMO_MAX_NEW_TOKENS", default=48),
+    "top_k_max": 100,
+    "attention_max_tokens": 32,
+}
+DEMO_RESULT_TTL = CELERY_RESULT_EXPIRES
+DEMO_RATE_LIMIT_USER = env("DEMO_RATE_LIMIT_USER", default="30/m")
+DEMO_RATE_LIMIT_IP = env("DEMO_RATE_LIMIT_IP", default="60/m")
+WORKER_HEARTBEAT_TTL = env.int("WORKER_HEARTBEAT_TTL", default=15)
