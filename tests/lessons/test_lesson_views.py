@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from lessons.models import LessonRead
+from tests.factories import (
+    CourseFactory,
+    LessonFactory,
+    QuizFactory,
+    UserFactory,
+    quiz_with_questions,
+    single_choice_question,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lessons():
+    course = CourseFactory()
+    first = LessonFactory(
+        course=course, slug="pretraining", title="Pre-training", section="Foundations", order=1
+    )
+    second = LessonFactory(
+        course=course,
+        slug="bert",
+        title="BERT",
+        section="Models",
+        order=2,
+        body_markdown=(
+            "## Masked language modelling\n\n15% of tokens.\n\n"
+            "### The 80/10/10 rule\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "```python\nprint('hi')\n```\n\n```demo fill-mask\ntext: Paris is the [MASK].\n```\n"
+        ),
+    )
+    third = LessonFactory(course=course, slug="gpt", title="GPT", section="Models", order=3)
+    quiz_with_questions(lesson=second)
+    return first, second, third
+
+
+# --- Home -----------------------------------------------------------------------------------------
+
+
+def test_home_groups_lessons_by_section_in_order(client, lessons):
+    response = client.get(reverse("lessons:home"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    listing = html[html.index('class="course-section"') :]
+    assert listing.index("Foundations") < listing.index("Pre-training") < listing.index("Models")
+    assert listing.index("Models") < listing.index(">BERT<") < listing.index(">GPT<")
+    assert 'href="/lessons/bert/"' in html
+    assert "4 questions" in html  # the BERT quiz
+    assert "3 lessons · about 30 minutes" in html
+    assert "Start with lesson 1" in html
+    assert "reads left to right" in html  # the two-sentence intro
+
+
+def test_home_without_lessons_explains_how_to_load_them(client):
+    response = client.get(reverse("lessons:home"))
+
+    assert response.status_code == 200
+    assert "manage.py load_course" in response.content.decode()
+
+
+def test_home_does_not_start_a_session_for_new_visitors(client, lessons):
+    client.get(reverse("lessons:home"))
+
+    assert "learner_id" not in client.session
+
+
+def test_home_marks_read_lessons_and_offers_to_continue(client, lessons):
+    first, second, _ = lessons
+    client.post(reverse("lessons:lesson-mark-read", kwargs={"slug": first.slug}))
+
+    html = client.get(reverse("lessons:home")).content.decode()
+
+    assert html.count("✓</span> Read") == 1
+    assert "Continue: BERT" in html
+
+
+def test_home_shows_read_marks_for_logged_in_users(client, lessons):
+    user = UserFactory()
+    LessonRead.objects.create(lesson=lessons[2], user=user)
+    client.force_login(user)
+
+    html = client.get(reverse("lessons:home")).content.decode()
+
+    assert html.count("✓</span> Read") == 1
+
+
+# --- Lesson detail --------------------------------------------------------------------------------
+
+
+def test_lesson_detail_shows_stored_html_toc_and_metadata(client, lessons):
+    lesson = lessons[1]
+
+    response = client.get(lesson.get_absolute_url())
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<h1 id="lesson-title">BERT</h1>' in html
+    assert "10 min read" in html
+    assert 'id="masked-language-modelling"' in html
+    assert html.count('href="#the-801010-rule"') >= 2  # toc sidebar + mobile <details>
+    assert '<details class="toc toc-inline">' in html
+    assert '<span class="nb">print</span>' in html
+    assert 'class="demo-slot" data-demo-kind="fill-mask"' in html
+    assert "css/pygments.css" in html
+    assert lesson.summary in html
+
+
+def test_lesson_detail_outputs_the_stored_html_without_re_rendering(client, lessons):
+    lesson = lessons[0]
+    type(lesson).objects.filter(pk=lesson.pk).update(body_html="<p>stored version</p>")
+
+    html = client.get(lesson.get_absolute_url()).content.decode()
+
+    assert "<p>stored version</p>" in html
+    assert "Why it matters" not in html.split('id="lesson-body"')[1].split("</div>")[0]
+
+
+def test_prev_and_next_links_follow_lesson_order(client, lessons):
+    first, second, third = lessons
+
+    html = client.get(second.get_absolute_url()).content.decode()
+    assert re.search(r'rel="prev" href="/lessons/pretraining/"', html)
+    assert re.search(r'rel="next" href="/lessons/gpt/"', html)
+
+    first_html = client.get(first.get_absolute_url()).content.decode()
+    assert 'rel="prev"' not in first_html
+    last_html = client.get(third.get_absolute_url()).content.decode()
+    assert 'rel="next"' not in last_html
+    assert "Back to all lessons" in last_html
+
+
+def test_check_yourself_card_links_to_the_quiz_with_question_count(client, lessons):
+    html = client.get(lessons[1].get_absolute_url()).content.decode()
+
+    assert "Check yourself" in html
+    assert reverse("lessons:quiz-detail", kwargs={"slug": "bert"}) in html
+    assert "4 questions on this lesson" in html
+
+
+def test_no_check_yourself_card_without_active_questions(client, lessons):
+    quiz = QuizFactory(lesson=lessons[0])
+    single_choice_question(quiz=quiz, is_active=False)
+
+    html = client.get(lessons[0].get_absolute_url()).content.decode()
+
+    assert "Check yourself" not in html
+
+
+def test_unknown_lesson_is_404(client):
+    assert client.get("/lessons/no-such-lesson/").status_code == 404
+
+
+def test_lesson_detail_is_get_only(client, lessons):
+    assert client.post(lessons[0].get_absolute_url()).status_code == 405
+
+
+# --- Mark as read ---------------------------------------------------------------------------------
+
+
+def test_get_never_marks_a_lesson_read(client, lessons):
+    client.get(lessons[0].get_absolute_url())
+
+    assert LessonRead.objects.count() == 0
+    assert "learner_id" not in client.session
+
+
+def test_plain_post_marks_read_for_an_anonymous_learner_and_redirects(client, lessons):
+    lesson = lessons[0]
+    url = reverse("lessons:lesson-mark-read", kwargs={"slug": lesson.slug})
+
+    response = client.post(url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{lesson.get_absolute_url()}#read-status"
+    anon_id = client.session["learner_id"]
+    read = LessonRead.objects.get()
+    assert (read.lesson, read.user, read.anon_id) == (lesson, None, anon_id)
+    page = client.get(lesson.get_absolute_url()).content.decode()
+    assert "Mark as read" not in page
+    assert 'Read <span aria-hidden="true">✓</span>' in page
+    assert "Marked “Pre-training” as read." in page
+
+
+def test_htmx_post_returns_only_the_read_status_partial(client, lessons):
+    lesson = lessons[0]
+    url = reverse("lessons:lesson-mark-read", kwargs={"slug": lesson.slug})
+
+    response = client.post(url, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.strip().startswith('<div id="read-status"')
+    assert 'Read <span aria-hidden="true">✓</span>' in html
+    assert "<html" not in html
+    assert "Mark as read" not in html
+    assert LessonRead.objects.count() == 1
+
+
+def test_mark_read_form_works_with_and_without_htmx(client, lessons):
+    lesson = lessons[0]
+    url = reverse("lessons:lesson-mark-read", kwargs={"slug": lesson.slug})
+
+    html = client.get(lesson.get_absolute_url()).content.decode()
+
+    assert f'action="{url}"' in html
+    assert f'hx-post="{url}"' in html
+    assert 'hx-target="#read-status"' in html
+    assert "csrfmiddlewaretoken" in html
+
+
+def test_marking_twice_keeps_one_read(client, lessons):
+    url = reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[0].slug})
+
+    client.post(url)
+    client.post(url, headers={"HX-Request": "true"})
+
+    assert LessonRead.objects.count() == 1
+
+
+def test_logged_in_learner_read_is_stored_on_the_account(client, lessons):
+    user = UserFactory()
+    client.force_login(user)
+
+    client.post(reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[0].slug}))
+
+    read = LessonRead.objects.get()
+    assert (read.user, read.anon_id) == (user, "")
+
+
+def test_mark_read_rejects_get_and_unknown_lessons(client, lessons):
+    url = reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[0].slug})
+
+    assert client.get(url).status_code == 405
+    assert client.post("/lessons/nope/read/").status_code == 404
+    assert LessonRead.objects.count() == 0
+
+
+def test_mark_read_requires_csrf(lessons):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post(reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[0].slug}))
+
+    assert response.status_code == 403
+    assert LessonRead.objects.count() == 0
+
+
+def test_home_shows_quiz_results_from_the_learner_progress(client, lessons):
+    from django.utils import timezone
+
+    from lessons.models import Attempt
+
+    user = UserFactory()
+    client.force_login(user)
+    quiz = lessons[1].quiz
+    Attempt.objects.create(
+        quiz=quiz,
+        user=user,
+        shuffle_seed=1,
+        status=Attempt.Status.SUBMITTED,
+        score=0.5,
+        submitted_at=timezone.now(),
+    )
+
+    html = client.get(reverse("lessons:home")).content.decode()
+
+    assert "Quiz not passed yet (50%)" in html
+
+    Attempt.objects.create(
+        quiz=quiz,
+        user=user,
+        shuffle_seed=2,
+        status=Attempt.Status.SUBMITTED,
+        score=1.0,
+        submitted_at=timezone.now(),
+    )
+
+    html = client.get(reverse("lessons:home")).content.decode()
+
+    assert "Quiz passed (100%)" in html  # best-attempt policy
+
+
+def test_pages_use_a_small_fixed_number_of_queries(client, lessons, django_assert_max_num_queries):
+    client.post(reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[0].slug}))
+
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("lessons:home")).status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.get(lessons[1].get_absolute_url()).status_code == 200
