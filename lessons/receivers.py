@@ -1,1 +1,39 @@
-"""Signal receivers: filled in by the quiz work (anonymous -> account merge)."""
+"""Signal receivers: an anonymous learner's attempts and reads move into the account on login.
+
+Django's ``login()`` keeps the session data (it only cycles the key), so the
+``learner_id`` written while anonymous is still there when ``user_logged_in``
+fires, on sign-up as on a plain login. The work is the
+``learner_merge_into_user`` service; this only wires it to the signal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+
+from .learners import SESSION_KEY, learner_anon_id
+from .services import learner_merge_into_user
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(user_logged_in, dispatch_uid="lessons.merge_anonymous_learner")
+def merge_anonymous_learner(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if session is None or SESSION_KEY not in session:
+        return
+    anon_id = learner_anon_id(request, create=False)
+    if not anon_id:
+        return
+    result = learner_merge_into_user(anon_id=anon_id, user=user)
+    if result.attempts or result.reads_moved or result.reads_dropped:
+        logger.info(
+            "merged anonymous learner into user %s: %d attempts, %d reads moved, %d dropped",
+            user.pk,
+            result.attempts,
+            result.reads_moved,
+            result.reads_dropped,
+        )

@@ -2,10 +2,30 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import gradebook_views, progress_views, quiz_views, views
 
 app_name = "lessons"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("lessons/<slug:slug>/", views.lesson_detail, name="lesson-detail"),
+    path("lessons/<slug:slug>/read/", views.lesson_mark_read_view, name="lesson-mark-read"),
+    # Quizzes, attempts, progress and the staff gradebook (quiz work)
+    path("lessons/<slug:slug>/quiz/", quiz_views.quiz_detail, name="quiz-detail"),
+    path("attempts/<uuid:token>/", quiz_views.attempt_detail, name="attempt-detail"),
+    path("attempts/<uuid:token>/submit/", quiz_views.quiz_submit, name="quiz-submit"),
+    path(
+        "attempts/<uuid:token>/questions/<int:question_id>/check/",
+        quiz_views.question_check_view,
+        name="question-check",
+    ),
+    path("progress/", progress_views.progress, name="progress"),
+    path("staff/gradebook/", gradebook_views.gradebook, name="gradebook"),
+    path("staff/gradebook/gradebook.csv", gradebook_views.gradebook_csv, name="gradebook-csv"),
+    path("staff/gradebook/attempts.csv", gradebook_views.attempts_csv, name="attempts-csv"),
+    path(
+        "staff/gradebook/quizzes/<int:quiz_id>/",
+        gradebook_views.gradebook_quiz,
+        name="gradebook-quiz",
+    ),
 ]

@@ -1,0 +1,67 @@
+"""Account pages Django doesn't ship: sign up (then log in), and a logout confirmation page.
+
+Everything else (log in, log out, password change and reset) is
+``django.contrib.auth.views`` wired in ``accounts_urls``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import LogoutView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from .forms import SignUpForm
+
+# Sign-up logs in with the model backend whatever else AUTHENTICATION_BACKENDS lists
+# (e.g. django-axes, which needs a request-bound authenticate() and not this login).
+SIGNUP_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _safe_next(request: HttpRequest) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
+@sensitive_post_parameters("password1", "password2")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account and log straight in; anonymous progress moves into it on login."""
+    next_url = _safe_next(request)
+    if request.user.is_authenticated:
+        return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend=SIGNUP_BACKEND)
+        messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
+        return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "registration/signup.html", {"form": form, "next": next_url}, status=status
+    )
+
+
+class ConfirmLogoutView(LogoutView):
+    """Log out by POST (Django's view); a GET shows a page with the logout button."""
+
+    http_method_names = ["get", "post", "options"]
+    template_name = "registration/account_logout_confirm.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return render(request, self.template_name, {"next": _safe_next(request)})

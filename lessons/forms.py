@@ -1,0 +1,179 @@
+"""Forms: parsing quiz answers, signing up, filtering the gradebook.
+
+Forms only parse and validate input; the services decide (grading, locking).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from .models import Lesson, Question
+from .services import SHORT_TEXT_MAX_LENGTH, AnswerInput
+
+FIELD_PREFIX = "q-"
+_FIELD_NAME = re.compile(r"^q-(?P<id>.*)$")
+
+
+def question_field_name(question_id: int) -> str:
+    return f"{FIELD_PREFIX}{question_id}"
+
+
+class QuizAnswersForm(forms.Form):
+    """The answers in one POST to a quiz: a field ``q-<question id>`` per active question.
+
+    Single-choice and true/false questions take one choice id, multiple-select
+    questions any number, short-text questions up to 300 characters. Rejected:
+    a field for a question not in this quiz (or a non-integer id), a choice id of
+    another question (or not a number), two picks for a single-choice question,
+    and a changed answer to a question already checked (``locked``). Absent
+    fields are unanswered; locked questions are usually absent, since their
+    inputs are disabled on the page.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        questions: Iterable[Question],
+        locked: Mapping[int, AnswerInput] | None = None,
+    ) -> None:
+        super().__init__(data)
+        self.questions = list(questions)
+        self.locked = dict(locked or {})
+        for question in self.questions:
+            self.fields[question_field_name(question.pk)] = self._field_for(question)
+
+    @staticmethod
+    def _field_for(question: Question) -> forms.Field:
+        label = question.prompt
+        if question.kind == Question.Kind.SHORT_TEXT:
+            return forms.CharField(
+                label=label,
+                required=False,
+                max_length=SHORT_TEXT_MAX_LENGTH,
+                error_messages={
+                    "max_length": "Keep your answer to %(limit_value)d characters or fewer "
+                    "(it has %(show_value)d)."
+                },
+            )
+        choices = [(str(choice.pk), choice.text) for choice in question.choices.all()]
+        messages = {
+            "invalid_choice": "That choice is not one of this question's answers.",
+            "invalid_list": "That choice is not one of this question's answers.",
+        }
+        if question.kind == Question.Kind.MULTIPLE:
+            return forms.MultipleChoiceField(
+                label=label, required=False, choices=choices, error_messages=messages
+            )
+        return forms.ChoiceField(
+            label=label, required=False, choices=choices, error_messages=messages
+        )
+
+    def _submitted_names(self) -> list[str]:
+        return [str(key) for key in self.data if str(key).startswith(FIELD_PREFIX)]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self._submitted_names():
+            if name not in self.fields:
+                match = _FIELD_NAME.match(name)
+                shown = match.group("id")[:20] if match else name[:20]
+                self.add_error(None, f"Question “{shown}” is not part of this quiz.")
+        getlist = getattr(self.data, "getlist", None)
+        for question in self.questions:
+            name = question_field_name(question.pk)
+            if name not in self.data:
+                continue
+            if (
+                question.kind in (Question.Kind.SINGLE, Question.Kind.TRUE_FALSE)
+                and getlist is not None
+                and len(getlist(name)) > 1
+            ):
+                self.add_error(name, "Pick only one answer for this question.")
+                continue
+            locked = self.locked.get(question.pk)
+            if (
+                locked is not None
+                and name in cleaned
+                and self._answer_from(question, cleaned[name]) != locked
+            ):
+                self.add_error(name, "You already checked this question; its answer is locked.")
+        return cleaned
+
+    @staticmethod
+    def _answer_from(question: Question, value: Any) -> AnswerInput:
+        if question.kind == Question.Kind.SHORT_TEXT:
+            return AnswerInput(text=(value or "").strip())
+        if question.kind == Question.Kind.MULTIPLE:
+            return AnswerInput(choice_ids=frozenset(int(v) for v in value or ()))
+        return AnswerInput(choice_ids=frozenset({int(value)}) if value else frozenset())
+
+    def answers(self) -> dict[int, AnswerInput]:
+        """The non-blank answers submitted, by question id (call after ``is_valid()``)."""
+        result: dict[int, AnswerInput] = {}
+        for question in self.questions:
+            name = question_field_name(question.pk)
+            if name not in self.cleaned_data:
+                continue
+            answer = self._answer_from(question, self.cleaned_data[name])
+            if not answer.is_blank and question.pk not in self.locked:
+                result[question.pk] = answer
+        return result
+
+    def answer_for(self, question: Question) -> AnswerInput:
+        """The (possibly blank) answer given to ``question`` (call after ``is_valid()``)."""
+        name = question_field_name(question.pk)
+        return self._answer_from(question, self.cleaned_data.get(name))
+
+    def raw_answers(self) -> dict[int, AnswerInput]:
+        """What was typed or picked, valid or not, to show it again after an error."""
+        result: dict[int, AnswerInput] = {}
+        getlist = getattr(self.data, "getlist", None)
+        for question in self.questions:
+            name = question_field_name(question.pk)
+            if name not in self.data:
+                continue
+            if question.kind == Question.Kind.SHORT_TEXT:
+                result[question.pk] = AnswerInput(text=str(self.data.get(name, ""))[:500])
+                continue
+            values = getlist(name) if getlist is not None else [self.data.get(name)]
+            ids = frozenset(int(v) for v in values if isinstance(v, str) and v.isdigit())
+            result[question.pk] = AnswerInput(choice_ids=ids)
+        return result
+
+
+class SignUpForm(UserCreationForm):
+    """Username, an optional email (for password resets) and the password twice."""
+
+    email = forms.EmailField(
+        required=False,
+        help_text="Optional. Only used to reset your password if you forget it.",
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data.get("email", "").strip()
+        if email and get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email address already exists.")
+        return email
+
+
+class GradebookFilterForm(forms.Form):
+    """Pick one lesson to narrow the gradebook (by slug, so URLs stay readable)."""
+
+    lesson = forms.ModelChoiceField(
+        queryset=Lesson.objects.filter(quiz__isnull=False).order_by("order", "id"),
+        to_field_name="slug",
+        required=False,
+        empty_label="All lessons",
+        error_messages={"invalid_choice": "There is no lesson with a quiz by that name."},
+    )

@@ -1,0 +1,204 @@
+"""Scoring quiz answers: pure functions, no ORM, no Django.
+
+Every function takes plain values (ids, strings, floats) and returns a
+:class:`Grade` or a number, so the rules can be tested exhaustively and reused by
+services, selectors and the gradebook alike.
+
+Scores are floats in ``0..1``. The rules:
+
+* single choice / true-false: 1 when exactly one choice is picked and it is a
+  correct one, else 0.
+* multiple select, all-or-nothing: 1 when the picked set equals the correct set,
+  else 0.
+* multiple select with partial credit::
+
+      score = max(0, (right picks - wrong picks) / number of correct choices)
+
+  so each correct pick earns an equal share, each wrong pick takes one share
+  away, and the score never goes below 0. Picking everything scores
+  ``(C - W) / C``; picking only wrong choices scores 0. It is ``is_correct`` only
+  when the picked set is exactly the correct set (score 1).
+* short text: correct when the normalised answer equals one of the normalised
+  accepted answers (see :func:`normalise_answer`).
+* the counted score over several submitted attempts follows the quiz's policy:
+  best, last, first or average (:func:`counted_score`).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "RIGHT",
+    "WRONG",
+    "Grade",
+    "counted_score",
+    "grade_multiple",
+    "grade_short_text",
+    "grade_single",
+    "grade_true_false",
+    "normalise_answer",
+    "passes",
+    "percent_label",
+]
+
+# Tolerance when comparing float scores with percentages: 0.29 * 100 is
+# 28.999999999999996 in binary floating point, and that must still pass at 29.
+_EPSILON = 1e-9
+
+SCORE_POLICIES = ("best", "last", "first", "average")
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """The outcome of grading one answer: ``score`` in 0..1 and whether it is fully right."""
+
+    score: float
+    is_correct: bool
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"score must be within 0..1, got {self.score!r}")
+
+
+WRONG = Grade(score=0.0, is_correct=False)
+RIGHT = Grade(score=1.0, is_correct=True)
+
+
+def _as_set(ids: Iterable[int]) -> frozenset[int]:
+    return frozenset(ids)
+
+
+def grade_single(selected_ids: Iterable[int], correct_ids: Iterable[int]) -> Grade:
+    """One pick expected: right when exactly one choice is picked and it is correct.
+
+    Picking nothing, or more than one choice, scores 0 (the form layer rejects
+    two picks before grading; this stays safe if it ever gets them).
+    """
+    selected = _as_set(selected_ids)
+    correct = _as_set(correct_ids)
+    if len(selected) == 1 and selected <= correct:
+        return RIGHT
+    return WRONG
+
+
+def grade_true_false(selected_ids: Iterable[int], correct_ids: Iterable[int]) -> Grade:
+    """True/false is a single choice between the two stored choices "True" and "False"."""
+    return grade_single(selected_ids, correct_ids)
+
+
+def grade_multiple(
+    selected: Iterable[int],
+    correct: Iterable[int],
+    all_ids: Iterable[int],
+    partial_credit: bool = False,
+) -> Grade:
+    """Multiple select: all-or-nothing, or ``max(0, (right - wrong) / len(correct))``.
+
+    ``all_ids`` are the question's choices; a pick outside them is a bug in the
+    caller (the form layer rejects such picks) and raises ``ValueError``, as does
+    a correct id that is not one of the question's choices.
+    """
+    picked = _as_set(selected)
+    right_set = _as_set(correct)
+    universe = _as_set(all_ids)
+    if not picked <= universe:
+        raise ValueError(f"picked ids {sorted(picked - universe)} are not choices of the question")
+    if not right_set <= universe:
+        raise ValueError(f"correct ids {sorted(right_set - universe)} are not choices")
+
+    exact = picked == right_set
+    if exact:
+        return RIGHT
+    if not partial_credit or not right_set:
+        return WRONG
+    right_picks = len(picked & right_set)
+    wrong_picks = len(picked - right_set)
+    score = max(0.0, (right_picks - wrong_picks) / len(right_set))
+    return Grade(score=score, is_correct=False)
+
+
+def _strip_punctuation(text: str) -> str:
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+
+
+def _normalise_once(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = text.casefold()
+    text = unicodedata.normalize("NFKC", text)
+    text = _strip_punctuation(text)
+    return " ".join(text.split())
+
+
+def normalise_answer(text: str) -> str:
+    """Canonical form of a short-text answer, for comparing with accepted answers.
+
+    Unicode NFKC (full-width letters, ligatures, "⑴" → "(1)"), casefold ("ß" →
+    "ss"), drop every punctuation character (Unicode categories P*), then collapse
+    runs of whitespace to one space and trim. So ``"  The [CLS] token! "`` and
+    ``"the cls token"`` are equal. Idempotent: normalising twice changes nothing
+    (the steps repeat until the text is stable, because dropping punctuation can
+    bring a letter next to a combining mark that NFKC then composes).
+    """
+    for _ in range(8):
+        normalised = _normalise_once(text)
+        if normalised == text:
+            break
+        text = normalised
+    return text
+
+
+def grade_short_text(text: str, accepted: Iterable[str]) -> Grade:
+    """Right when the normalised ``text`` equals a normalised accepted answer.
+
+    An answer that normalises to nothing (blank or punctuation only) is never
+    right, even if an accepted answer is itself blank after normalising.
+    """
+    answer = normalise_answer(text)
+    if not answer:
+        return WRONG
+    accepted_forms = {normalise_answer(candidate) for candidate in accepted}
+    return RIGHT if answer in accepted_forms else WRONG
+
+
+def counted_score(scores: Sequence[float], policy: str) -> float | None:
+    """The score that counts for a learner, from their submitted attempts' scores.
+
+    ``scores`` must be in the order the attempts were submitted (oldest first).
+    Policies: ``best`` (highest), ``last`` (most recent), ``first`` (earliest),
+    ``average`` (arithmetic mean). No attempts gives ``None``.
+    """
+    if policy not in SCORE_POLICIES:
+        raise ValueError(f"unknown score policy {policy!r}; expected one of {SCORE_POLICIES}")
+    if not scores:
+        return None
+    if policy == "best":
+        return max(scores)
+    if policy == "last":
+        return scores[-1]
+    if policy == "first":
+        return scores[0]
+    return math.fsum(scores) / len(scores)
+
+
+def passes(score: float | None, pass_mark: int | float) -> bool | None:
+    """Whether ``score`` (0..1) reaches ``pass_mark`` (percent); ``None`` when not scored."""
+    if score is None:
+        return None
+    return score * 100 >= pass_mark - _EPSILON
+
+
+def percent_label(score: float | None) -> str:
+    """``score`` as a percentage for people: rounded down to one decimal, ".0" dropped.
+
+    Rounding down keeps the label honest next to the pass mark: 69.96 % shows as
+    "69.9%", never as a "70%" that did not pass.
+    """
+    if score is None:
+        return "–"
+    tenths = math.floor(score * 1000 + _EPSILON)
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole}%" if tenth == 0 else f"{whole}.{tenth}%"

@@ -1,0 +1,323 @@
+"""Quiz pages: take a quiz, check a question inline, submit, review an attempt.
+
+Views parse input and pick a template (or a partial for htmx); the services
+grade and lock, the selectors build what the templates show. Every page works
+as plain HTML: the inline "Check" is a normal submit button with ``formaction``
+and htmx only makes it swap the feedback in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from .forms import QuizAnswersForm, question_field_name
+from .learners import learner_for_request
+from .models import Answer, Attempt, Question
+from .selectors import (
+    QuestionItem,
+    attempt_answers,
+    attempt_get_for_learner,
+    attempt_review,
+    quiz_active_questions,
+    quiz_get_for_lesson,
+    quiz_question_items,
+    quiz_standing,
+)
+from .services import (
+    AnswerInput,
+    AnswerLocked,
+    AttemptClosed,
+    InvalidAnswer,
+    QuizError,
+    question_check,
+    quiz_attempt_open,
+    quiz_attempt_submit,
+)
+
+TEMPLATE = "lessons/quiz_detail.html"
+DRAFTS_KEY = "quiz_drafts"
+MAX_DRAFT_ATTEMPTS = 10
+ALREADY_SUBMITTED = "You already submitted this attempt; here is its result."
+
+
+# --- Drafts: answers typed before a no-JavaScript "Check" reloads the page ---------------------
+
+
+def _drafts_get(request: HttpRequest, attempt: Attempt) -> dict[int, AnswerInput]:
+    stored = request.session.get(DRAFTS_KEY, {}).get(str(attempt.token), {})
+    drafts = {}
+    for key, value in stored.items():
+        try:
+            drafts[int(key)] = AnswerInput(
+                choice_ids=frozenset(int(pk) for pk in value.get("choices", [])),
+                text=str(value.get("text", "")),
+            )
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return drafts
+
+
+def _drafts_save(request: HttpRequest, attempt: Attempt, answers: dict[int, AnswerInput]) -> None:
+    drafts = dict(request.session.get(DRAFTS_KEY, {}))
+    drafts.pop(str(attempt.token), None)
+    if answers:
+        drafts[str(attempt.token)] = {
+            str(question_id): {"choices": sorted(answer.choice_ids), "text": answer.text}
+            for question_id, answer in answers.items()
+        }
+    # Keep the session small: only the most recent attempts' drafts.
+    request.session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFT_ATTEMPTS:])
+
+
+def _drafts_clear(request: HttpRequest, attempt: Attempt) -> None:
+    drafts = request.session.get(DRAFTS_KEY)
+    if drafts and str(attempt.token) in drafts:
+        drafts = dict(drafts)
+        drafts.pop(str(attempt.token))
+        request.session[DRAFTS_KEY] = drafts
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+def _learner_attempt(request: HttpRequest, token: Any) -> Attempt:
+    """The current learner's attempt with ``token``, or 404 (someone else's looks absent)."""
+    learner = learner_for_request(request, create=False)
+    attempt = attempt_get_for_learner(token=token, user=learner.user, anon_id=learner.anon_id)
+    if attempt is None:
+        raise Http404("No such attempt.")
+    return attempt
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _to_result(request: HttpRequest, attempt: Attempt, note: str) -> HttpResponse:
+    messages.info(request, note)
+    return _redirect(request, reverse("lessons:attempt-detail", kwargs={"token": attempt.token}))
+
+
+def _locked_inputs(answers: dict[int, Answer]) -> dict[int, AnswerInput]:
+    return {question_id: AnswerInput.from_answer(a) for question_id, a in answers.items()}
+
+
+def _quiz_context(
+    request: HttpRequest,
+    *,
+    attempt: Attempt,
+    questions: list[Question],
+    answers: dict[int, Answer],
+    drafts: dict[int, AnswerInput] | None = None,
+    errors: dict[int, str] | None = None,
+    form_errors: list[str] | None = None,
+    focus: int | None = None,
+) -> dict[str, Any]:
+    items = quiz_question_items(
+        attempt=attempt, questions=questions, answers=answers, drafts=drafts
+    )
+    errors = errors or {}
+    for item in items:
+        item.error = errors.get(item.pk, "")
+        item.focus = item.pk == focus
+    learner = learner_for_request(request, create=False)
+    quiz = attempt.quiz
+    return {
+        "quiz": quiz,
+        "lesson": quiz.lesson,
+        "attempt": attempt,
+        "items": items,
+        "form_errors": form_errors or [],
+        "standing": quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id),
+    }
+
+
+def _form_errors(form: QuizAnswersForm) -> tuple[dict[int, str], list[str]]:
+    by_question: dict[int, str] = {}
+    for question in form.questions:
+        errors = form.errors.get(question_field_name(question.pk))
+        if errors:
+            by_question[question.pk] = " ".join(errors)
+    return by_question, list(form.non_field_errors())
+
+
+def _item_for(context: dict[str, Any], question_id: int) -> QuestionItem:
+    return next(item for item in context["items"] if item.pk == question_id)
+
+
+# --- Views --------------------------------------------------------------------------------------
+
+
+@require_GET
+def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Open (or resume) the learner's attempt and show the questions, or the standing
+    when every allowed attempt is used."""
+    quiz = quiz_get_for_lesson(slug=slug)
+    if quiz is None:
+        raise Http404("This lesson has no quiz.")
+    learner = learner_for_request(request, create=True)
+    attempt = quiz_attempt_open(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    if attempt is None:
+        standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+        return render(
+            request,
+            TEMPLATE,
+            {"quiz": quiz, "lesson": quiz.lesson, "attempt": None, "standing": standing},
+        )
+    focus = request.GET.get("checked", "")
+    context = _quiz_context(
+        request,
+        attempt=attempt,
+        questions=quiz_active_questions(quiz=quiz),
+        answers=attempt_answers(attempt=attempt),
+        drafts=_drafts_get(request, attempt),
+        focus=int(focus) if focus.isdigit() else None,
+    )
+    return render(request, TEMPLATE, context)
+
+
+@require_POST
+def question_check_view(request: HttpRequest, token: Any, question_id: int) -> HttpResponse:
+    """Grade one question now, lock it, and show its feedback (partial for htmx)."""
+    attempt = _learner_attempt(request, token)
+    if attempt.status != Attempt.Status.OPEN:
+        return _to_result(request, attempt, ALREADY_SUBMITTED)
+    questions = quiz_active_questions(quiz=attempt.quiz)
+    question = next((q for q in questions if q.pk == question_id), None)
+    if question is None:
+        raise Http404("That question is not part of this quiz.")
+    answers = attempt_answers(attempt=attempt)
+    form = QuizAnswersForm(request.POST, questions=questions, locked=_locked_inputs(answers))
+
+    def reject(status: int, *, errors: dict[int, str], form_errors: list[str]) -> HttpResponse:
+        context = _quiz_context(
+            request,
+            attempt=attempt,
+            questions=questions,
+            answers=answers,
+            drafts=form.raw_answers(),
+            errors=errors,
+            form_errors=form_errors,
+            focus=question.pk,
+        )
+        if request.htmx:
+            item = _item_for(context, question.pk)
+            if not item.error:
+                item.error = " ".join(form_errors) or "That answer could not be checked."
+            return render(
+                request, f"{TEMPLATE}#question-feedback", {**context, "item": item}, status=status
+            )
+        return render(request, TEMPLATE, context, status=status)
+
+    if not form.is_valid():
+        errors, form_errors = _form_errors(form)
+        return reject(400, errors=errors, form_errors=form_errors)
+    try:
+        question_check(attempt=attempt, question=question, answer=form.answer_for(question))
+    except AttemptClosed:
+        return _to_result(request, attempt, ALREADY_SUBMITTED)
+    except AnswerLocked as exc:
+        return reject(409, errors={question.pk: exc.message}, form_errors=[])
+    except InvalidAnswer as exc:
+        return reject(422, errors={question.pk: exc.message}, form_errors=[])
+
+    if request.htmx:
+        context = _quiz_context(
+            request,
+            attempt=attempt,
+            questions=questions,
+            answers=attempt_answers(attempt=attempt),
+            focus=question.pk,
+        )
+        return render(
+            request,
+            "lessons/quiz_check.html",
+            {**context, "item": _item_for(context, question.pk), "oob": True},
+        )
+    # Without JavaScript the whole form came along: keep the other answers as drafts.
+    others = {pk: answer for pk, answer in form.answers().items() if pk != question.pk}
+    _drafts_save(request, attempt, others)
+    url = reverse("lessons:quiz-detail", kwargs={"slug": attempt.quiz.lesson.slug})
+    return redirect(f"{url}?checked={question.pk}#question-{question.pk}")
+
+
+@require_POST
+def quiz_submit(request: HttpRequest, token: Any) -> HttpResponse:
+    """Grade the whole attempt on the server, once, and go to its result."""
+    attempt = _learner_attempt(request, token)
+    if attempt.status != Attempt.Status.OPEN:
+        return _to_result(request, attempt, ALREADY_SUBMITTED)
+    questions = quiz_active_questions(quiz=attempt.quiz)
+    answers = attempt_answers(attempt=attempt)
+    form = QuizAnswersForm(request.POST, questions=questions, locked=_locked_inputs(answers))
+
+    def reject(status: int, *, errors: dict[int, str], form_errors: list[str]) -> HttpResponse:
+        context = _quiz_context(
+            request,
+            attempt=attempt,
+            questions=questions,
+            answers=answers,
+            drafts=form.raw_answers(),
+            errors=errors,
+            form_errors=form_errors,
+        )
+        template = f"{TEMPLATE}#quiz-form" if request.htmx else TEMPLATE
+        return render(request, template, context, status=status)
+
+    if not form.is_valid():
+        errors, form_errors = _form_errors(form)
+        return reject(400, errors=errors, form_errors=form_errors)
+    try:
+        result = quiz_attempt_submit(attempt=attempt, answers=form.answers())
+    except AnswerLocked as exc:
+        return reject(409, errors={}, form_errors=[exc.message])
+    except QuizError as exc:
+        return reject(400, errors={}, form_errors=[exc.message])
+    _drafts_clear(request, attempt)
+    if result.already_submitted:
+        return _to_result(request, result.attempt, ALREADY_SUBMITTED)
+    return _redirect(
+        request, reverse("lessons:attempt-detail", kwargs={"token": result.attempt.token})
+    )
+
+
+@require_GET
+def attempt_detail(request: HttpRequest, token: Any) -> HttpResponse:
+    """A submitted attempt: score, pass or not, and a review of every question."""
+    learner = learner_for_request(request, create=False)
+    attempt = attempt_get_for_learner(
+        token=token, user=learner.user, anon_id=learner.anon_id, allow_staff=True
+    )
+    if attempt is None:
+        raise Http404("No such attempt.")
+    is_owner = (
+        attempt.user_id == learner.user.pk
+        if learner.user is not None
+        else attempt.user_id is None and attempt.anon_id == learner.anon_id
+    )
+    if attempt.status == Attempt.Status.OPEN:
+        if is_owner:
+            return redirect("lessons:quiz-detail", slug=attempt.quiz.lesson.slug)
+        raise Http404("This attempt is still in progress.")
+    standing = quiz_standing(quiz=attempt.quiz, user=attempt.user, anon_id=attempt.anon_id)
+    return render(
+        request,
+        "lessons/quiz_attempt.html",
+        {
+            "attempt": attempt,
+            "quiz": attempt.quiz,
+            "lesson": attempt.quiz.lesson,
+            "review": attempt_review(attempt=attempt),
+            "standing": standing,
+            "is_owner": is_owner,
+        },
+    )

@@ -1,0 +1,354 @@
+"""Writes for the lessons app (HackSoftware-style services: keyword-only, typed).
+
+Sections: lesson rendering and reads (course work) first, then quizzes and
+attempts (quiz work). Keep each section grouped.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .grading import WRONG, Grade, grade_multiple, grade_short_text, grade_single, grade_true_false
+from .markdown import RenderedLesson, render_lesson
+from .models import Answer, Attempt, Lesson, LessonRead, Question, Quiz
+
+# === Lessons: rendering and reads ===========================================================
+
+
+def lesson_render(*, lesson: Lesson, save: bool = True) -> RenderedLesson:
+    """Fill ``body_html``/``toc_html`` from ``body_markdown`` (sanitized); save if asked.
+
+    Every writer of lesson Markdown goes through this: the loader, the admin's
+    ``save_model`` (also used by simple-history's revert) and scripts. Views only
+    ever read the stored HTML. Returns the rendering so callers can report its
+    warnings (e.g. broken demo blocks).
+    """
+    rendered = render_lesson(lesson.body_markdown)
+    lesson.body_html = rendered.html
+    lesson.toc_html = rendered.toc_html
+    if save:
+        if lesson.pk is None:
+            lesson.save()
+        else:
+            lesson.save(update_fields=["body_html", "toc_html", "updated_at"])
+    return rendered
+
+
+def lesson_mark_read(*, lesson: Lesson, user: Any | None, anon_id: str = "") -> LessonRead | None:
+    """Record that a learner read ``lesson``; idempotent (the first read is kept).
+
+    ``user`` wins when authenticated; otherwise the anonymous ``anon_id`` from
+    ``lessons.learners.learner_anon_id``. Returns None when there is no learner
+    to record against (anonymous without an id).
+    """
+    if user is not None and user.is_authenticated:
+        with transaction.atomic():
+            read, _ = LessonRead.objects.get_or_create(lesson=lesson, user=user)
+        return read
+    if not anon_id:
+        return None
+    with transaction.atomic():
+        read, _ = LessonRead.objects.get_or_create(lesson=lesson, user=None, anon_id=anon_id)
+    return read
+
+
+# === Quizzes and attempts ===================================================================
+
+
+class QuizError(Exception):
+    """A request the quiz rules refuse; ``message`` is safe to show to the learner."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AttemptClosed(QuizError):
+    """The attempt was already submitted: nothing more can be checked or changed."""
+
+
+class AnswerLocked(QuizError):
+    """The question was checked inline in this attempt; its answer can't change."""
+
+
+class InvalidAnswer(QuizError):
+    """The answer doesn't fit the question (foreign choice, two picks, too long, blank check)."""
+
+
+SHORT_TEXT_MAX_LENGTH = 300
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerInput:
+    """One learner answer as parsed from a request: picked choice ids, or typed text."""
+
+    choice_ids: frozenset[int] = frozenset()
+    text: str = ""
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.choice_ids and not self.text.strip()
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AnswerInput:
+        return cls(
+            choice_ids=frozenset(choice.pk for choice in answer.selected_choices.all()),
+            text=answer.text,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    attempt: Attempt
+    already_submitted: bool
+
+
+def _learner_filter(*, user: Any | None, anon_id: str) -> Q:
+    if user is not None and user.is_authenticated:
+        return Q(user=user)
+    if anon_id:
+        return Q(user__isnull=True, anon_id=anon_id)
+    raise ValueError("a quiz attempt needs a logged-in user or an anonymous learner id")
+
+
+def quiz_attempt_open(*, quiz: Quiz, user: Any | None, anon_id: str = "") -> Attempt | None:
+    """The learner's open attempt at ``quiz``: resumed if there is one, else a new one.
+
+    Returns ``None`` when ``quiz.attempts_allowed`` submitted attempts are used up.
+    A new attempt gets a random ``shuffle_seed`` different from the learner's
+    earlier attempts, so choices are shuffled differently each time.
+    """
+    learner = _learner_filter(user=user, anon_id=anon_id)
+    is_user = user is not None and user.is_authenticated
+    with transaction.atomic():
+        # Serialise concurrent opens of this quiz (two tabs) so only one attempt is created.
+        Quiz.objects.select_for_update().filter(pk=quiz.pk).exists()
+        attempts = Attempt.objects.filter(learner, quiz=quiz)
+        current = attempts.filter(status=Attempt.Status.OPEN).order_by("-started_at", "-id").first()
+        if current is not None:
+            return current
+        used = attempts.filter(status=Attempt.Status.SUBMITTED).count()
+        if quiz.attempts_allowed is not None and used >= quiz.attempts_allowed:
+            return None
+        seen = set(attempts.values_list("shuffle_seed", flat=True))
+        seed = secrets.randbelow(2**31)
+        while seed in seen:
+            seed = secrets.randbelow(2**31)
+        return Attempt.objects.create(
+            quiz=quiz,
+            user=user if is_user else None,
+            anon_id="" if is_user else anon_id,
+            shuffle_seed=seed,
+        )
+
+
+def _active_questions(quiz: Quiz) -> list[Question]:
+    return list(
+        quiz.questions.filter(is_active=True)
+        .order_by("order", "id")
+        .prefetch_related("choices", "accepted_answers")
+    )
+
+
+def answer_validate(*, question: Question, answer: AnswerInput) -> None:
+    """Raise :class:`InvalidAnswer` unless ``answer`` fits ``question`` (kind, choices, length)."""
+    kinds = Question.Kind
+    if question.kind == kinds.SHORT_TEXT:
+        if answer.choice_ids:
+            raise InvalidAnswer("This question takes a typed answer, not a choice.")
+        if len(answer.text) > SHORT_TEXT_MAX_LENGTH:
+            raise InvalidAnswer(f"Keep your answer to {SHORT_TEXT_MAX_LENGTH} characters or fewer.")
+        return
+    if answer.text:
+        raise InvalidAnswer("This question takes a choice, not a typed answer.")
+    own_ids = {choice.pk for choice in question.choices.all()}
+    if not answer.choice_ids <= own_ids:
+        raise InvalidAnswer("That choice is not one of this question's answers.")
+    if question.kind in (kinds.SINGLE, kinds.TRUE_FALSE) and len(answer.choice_ids) > 1:
+        raise InvalidAnswer("Pick only one answer for this question.")
+
+
+def answer_grade(*, question: Question, answer: AnswerInput) -> Grade:
+    """Grade one (validated) answer with the pure rules in :mod:`lessons.grading`.
+
+    A blank answer scores 0 whatever the question, so skipping never earns credit.
+    """
+    if answer.is_blank:
+        return WRONG
+    kinds = Question.Kind
+    if question.kind == kinds.SHORT_TEXT:
+        return grade_short_text(answer.text, [a.text for a in question.accepted_answers.all()])
+    choices = list(question.choices.all())
+    correct = [choice.pk for choice in choices if choice.is_correct]
+    if question.kind == kinds.MULTIPLE:
+        return grade_multiple(
+            answer.choice_ids,
+            correct,
+            [choice.pk for choice in choices],
+            partial_credit=question.partial_credit,
+        )
+    if question.kind == kinds.TRUE_FALSE:
+        return grade_true_false(answer.choice_ids, correct)
+    return grade_single(answer.choice_ids, correct)
+
+
+def _answer_create(
+    *, attempt: Attempt, question: Question, answer: AnswerInput, checked_inline: bool
+) -> Answer:
+    grade = answer_grade(question=question, answer=answer)
+    saved = Answer.objects.create(
+        attempt=attempt,
+        question=question,
+        text=answer.text.strip(),
+        score=grade.score,
+        is_correct=grade.is_correct,
+        checked_inline=checked_inline,
+    )
+    if answer.choice_ids:
+        saved.selected_choices.set(sorted(answer.choice_ids))
+    return saved
+
+
+def question_check(*, attempt: Attempt, question: Question, answer: AnswerInput) -> Answer:
+    """Grade one question before submitting, save it, and lock it for this attempt.
+
+    Raises :class:`AttemptClosed` once the attempt is submitted,
+    :class:`InvalidAnswer` for a blank or ill-fitting answer and
+    :class:`AnswerLocked` when the question was already checked with another
+    answer. Checking again with the same answer (a replayed request) returns the
+    saved answer unchanged.
+    """
+    if question.quiz_id != attempt.quiz_id or not question.is_active:
+        raise InvalidAnswer("That question is not part of this quiz.")
+    answer_validate(question=question, answer=answer)
+    if answer.is_blank:
+        raise InvalidAnswer("Pick an answer before checking.")
+    answer = AnswerInput(choice_ids=answer.choice_ids, text=answer.text.strip())
+    with transaction.atomic():
+        # Lock the attempt row: a concurrent submit or check waits for this one.
+        status = (
+            Attempt.objects.select_for_update()
+            .filter(pk=attempt.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status != Attempt.Status.OPEN:
+            raise AttemptClosed("This attempt is already submitted.")
+        existing = (
+            Answer.objects.filter(attempt=attempt, question=question)
+            .prefetch_related("selected_choices")
+            .first()
+        )
+        if existing is not None:
+            if AnswerInput.from_answer(existing) == answer:
+                return existing
+            raise AnswerLocked("You already checked this question; its answer is locked.")
+        try:
+            with transaction.atomic():
+                return _answer_create(
+                    attempt=attempt, question=question, answer=answer, checked_inline=True
+                )
+        except IntegrityError as exc:  # a concurrent check of the same question won
+            raise AnswerLocked("You already checked this question; its answer is locked.") from exc
+
+
+def quiz_attempt_submit(*, attempt: Attempt, answers: Mapping[int, AnswerInput]) -> SubmitResult:
+    """Grade every active question of the attempt on the server and close the attempt.
+
+    ``answers`` maps question ids to the learner's answers; questions without one
+    score 0. Questions checked inline keep their saved, graded answer (sending a
+    different answer for one raises :class:`AnswerLocked`). The attempt's status,
+    score, ``submitted_at`` and all answers are written in one transaction, and
+    the lesson is marked read in it too; any error leaves nothing behind.
+
+    Double submits are safe: an atomic compare-and-set moves the attempt from
+    open to submitted, and only the request that wins it grades. The others get
+    ``already_submitted=True`` and the attempt as graded by the winner.
+    """
+    questions = _active_questions(attempt.quiz)
+    if not questions:
+        raise InvalidAnswer("This quiz has no questions yet, so there is nothing to submit.")
+    by_id = {question.pk: question for question in questions}
+    unknown = set(answers) - set(by_id)
+    if unknown:
+        raise InvalidAnswer("That question is not part of this quiz.")
+    cleaned: dict[int, AnswerInput] = {}
+    for question_id, answer in answers.items():
+        answer_validate(question=by_id[question_id], answer=answer)
+        cleaned[question_id] = AnswerInput(choice_ids=answer.choice_ids, text=answer.text.strip())
+
+    with transaction.atomic():
+        now = timezone.now()
+        won = Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.OPEN).update(
+            status=Attempt.Status.SUBMITTED, submitted_at=now
+        )
+        if not won:
+            attempt.refresh_from_db()
+            return SubmitResult(attempt=attempt, already_submitted=True)
+
+        saved = {
+            answer.question_id: answer
+            for answer in Answer.objects.filter(attempt=attempt).prefetch_related(
+                "selected_choices"
+            )
+        }
+        scores: list[float] = []
+        for question in questions:
+            answer = cleaned.get(question.pk, AnswerInput())
+            existing = saved.get(question.pk)
+            if existing is not None:
+                if question.pk in cleaned and AnswerInput.from_answer(existing) != answer:
+                    raise AnswerLocked(
+                        f"You already checked question {question.key}; its answer is locked."
+                    )
+                scores.append(existing.score)
+                continue
+            created = _answer_create(
+                attempt=attempt, question=question, answer=answer, checked_inline=False
+            )
+            scores.append(created.score)
+
+        score = math.fsum(scores) / len(scores) if scores else 0.0
+        Attempt.objects.filter(pk=attempt.pk).update(score=score)
+        lesson_mark_read(lesson=attempt.quiz.lesson, user=attempt.user, anon_id=attempt.anon_id)
+
+    attempt.refresh_from_db()
+    return SubmitResult(attempt=attempt, already_submitted=False)
+
+
+# === Accounts: anonymous learner -> account ================================================
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    attempts: int
+    reads_moved: int
+    reads_dropped: int
+
+
+def learner_merge_into_user(*, anon_id: str, user: Any) -> MergeResult:
+    """Move an anonymous learner's attempts and reads into ``user``'s account.
+
+    Attempts get ``user`` set and ``anon_id`` cleared. A read of a lesson the
+    user has already read is dropped (one read per user and lesson); the others
+    move. Runs in one transaction; an empty ``anon_id`` moves nothing.
+    """
+    if not anon_id:
+        return MergeResult(attempts=0, reads_moved=0, reads_dropped=0)
+    with transaction.atomic():
+        attempts = Attempt.objects.filter(user__isnull=True, anon_id=anon_id).update(
+            user=user, anon_id=""
+        )
+        anon_reads = LessonRead.objects.filter(user__isnull=True, anon_id=anon_id)
+        already_read = LessonRead.objects.filter(user=user).values("lesson_id")
+        dropped, _ = anon_reads.filter(lesson_id__in=already_read).delete()
+        moved = anon_reads.update(user=user, anon_id="")
+    return MergeResult(attempts=attempts, reads_moved=moved, reads_dropped=dropped)
