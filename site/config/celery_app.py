@@ -10,7 +10,9 @@ import os
 
 from celery import Celery
 
+from config import logging as _logging  # noqa: F401  (workers log via Django's LOGGING)
 from config import paths  # noqa: F401
+from config import request_id as _request_id  # noqa: F401  (request ids into tasks)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 

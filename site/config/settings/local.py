@@ -6,3 +6,7 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+# No collected static files outside production: serve from the finders and
+# keep WhiteNoise from warning about a missing STATIC_ROOT.
+STATIC_ROOT = None

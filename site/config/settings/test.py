@@ -11,3 +11,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'test.sqlite3'}"),
 }
+
+# No collected static files outside production: serve from the finders and
+# keep WhiteNoise from warning about a missing STATIC_ROOT.
+STATIC_ROOT = None

@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# One image for every service (web, workers, one-shot setup); docker-compose.yml picks
+# the command. Build:
+#   docker build -t bertgpt .                                   # torch from PyPI (CUDA build)
+#   docker build -t bertgpt --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .
+# The CPU wheel is ~10x smaller: use it for web-only hosts and CPU inference workers.
+# For a specific CUDA build use its index, e.g. https://download.pytorch.org/whl/cu128
+# (the host's NVIDIA driver must support that CUDA version).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS app
+
+ARG TORCH_INDEX_URL=https://pypi.org/simple
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app:/app/site \
+    DJANGO_SETTINGS_MODULE=config.settings.production \
+    MODELS_DIR=/models \
+    HF_HOME=/models/.cache/huggingface \
+    STATIC_ROOT=/app/staticfiles
+
+# An unprivileged user owns nothing but the writable mounts (models, var).
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
+       --shell /usr/sbin/nologin app
+
+WORKDIR /app
+
+# Dependencies first, so code changes don't reinstall them. torch is installed on its
+# own from TORCH_INDEX_URL at the version requirements.txt pins; the rest from PyPI
+# (pip keeps the torch it finds, e.g. 2.13.0+cpu satisfies torch==2.13.0).
+COPY requirements.txt ./
+RUN TORCH_VERSION="$(sed -n 's/^torch==//p' requirements.txt)" \
+    && test -n "$TORCH_VERSION" \
+    && pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
+    && pip install -r requirements.txt
+
+COPY --chown=root:root . .
+
+# Static files are collected at build time (hashed names, gzip) and served by WhiteNoise.
+# The production settings require these variables; placeholders are fine for collectstatic,
+# which touches neither the database nor Redis.
+RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
+    DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    python manage.py collectstatic --noinput \
+    && mkdir -p /models /app/var \
+    && chown app:app /models /app/var
+
+USER 10001:10001
+
+EXPOSE 8000
+
+# gthread workers: a demo's server-sent-events stream holds a thread, not a process.
+CMD ["gunicorn", "--config", "site/config/gunicorn.py", "--pythonpath", "site", "config.wsgi:application"]

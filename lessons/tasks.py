@@ -1,0 +1,35 @@
+"""Celery tasks of the lessons app (default queue).
+
+``ping_worker`` is a real, tiny round trip through the broker: it tells which worker
+process served it. Operators use it to check that default-queue workers on every
+machine take work (docs/deploy.md); tests/deploy/test_scale_out.py shows several
+workers sharing the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from celery import shared_task
+
+from config.request_id import get_request_id
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="lessons.tasks.ping_worker", bind=True, ignore_result=False)
+def ping_worker(self, *, delay_ms: int = 0) -> dict:
+    """Return who served this task; ``delay_ms`` (0-2000) simulates a little work."""
+    delay_ms = max(0, min(int(delay_ms), 2000))
+    if delay_ms:
+        time.sleep(delay_ms / 1000)
+    logger.info("ping_worker %s served by %s", self.request.id, self.request.hostname)
+    return {
+        "hostname": self.request.hostname,
+        "pid": os.getpid(),
+        "task_id": self.request.id,
+        "request_id": get_request_id(),
+        "queue": (self.request.delivery_info or {}).get("routing_key"),
+    }

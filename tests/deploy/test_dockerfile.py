@@ -1,0 +1,156 @@
+"""The Dockerfile builds what the compose file runs, as an unprivileged user."""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from .helpers import ROOT, dockerfile_instructions, exec_form
+
+
+@pytest.fixture(scope="module")
+def instructions() -> list[tuple[str, str]]:
+    return dockerfile_instructions()
+
+
+def args_of(instructions, keyword: str) -> list[str]:
+    return [args for key, args in instructions if key == keyword]
+
+
+def env_of(instructions) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for args in args_of(instructions, "ENV"):
+        for item in shlex.split(args):
+            name, _, value = item.partition("=")
+            values[name] = value
+    return values
+
+
+def build_args(instructions) -> dict[str, str]:
+    values = {}
+    for args in args_of(instructions, "ARG"):
+        name, _, default = args.partition("=")
+        values[name] = default
+    return values
+
+
+def test_based_on_python_311_slim(instructions):
+    (base,) = args_of(instructions, "FROM")
+    image = base.split()[0]
+    if image.startswith("${"):
+        image = build_args(instructions)[image.strip("${}")]
+
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-[a-z]+)?", image)
+
+
+def test_runs_as_a_non_root_user_after_installing(instructions):
+    keywords = [key for key, _ in instructions]
+    users = args_of(instructions, "USER")
+
+    assert len(users) == 1
+    uid = users[0].split(":")[0]
+    assert uid not in ("root", "0")
+    assert keywords.index("USER") > max(i for i, key in enumerate(keywords) if key == "RUN")
+    created = " ".join(args_of(instructions, "RUN"))
+    assert f"--uid {uid}" in created  # the user exists in the image
+
+
+def test_installs_the_pinned_requirements_with_torch_from_a_build_arg(instructions):
+    runs = " ".join(args_of(instructions, "RUN"))
+
+    assert "pip install -r requirements.txt" in runs
+    assert "TORCH_INDEX_URL" in build_args(instructions)
+    assert '--index-url "${TORCH_INDEX_URL}"' in runs
+    # The version the image installs is the one requirements.txt pins.
+    match = re.search(r'TORCH_VERSION="\$\((sed [^)]*)\)"', runs)
+    pinned = subprocess.run(
+        shlex.split(match.group(1)), cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    assert f"torch=={pinned}" in requirements
+
+
+def test_requirements_are_copied_before_the_code_for_layer_caching(instructions):
+    copies = args_of(instructions, "COPY")
+
+    assert copies[0].endswith("requirements.txt ./")
+    assert copies[-1].split()[-2:] == [".", "."]
+
+
+def test_environment_points_at_production_settings_and_the_project(instructions):
+    env = env_of(instructions)
+
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert set(env["PYTHONPATH"].split(":")) == {"/app", "/app/site"}
+    assert env["MODELS_DIR"] == "/models"
+    assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_collectstatic_at_build_time_works_with_production_settings(instructions, tmp_path):
+    (step,) = [args for args in args_of(instructions, "RUN") if "collectstatic" in args]
+    command = step.split("&&")[0].strip()
+    words = shlex.split(command)
+    build_env = dict(word.split("=", 1) for word in words if re.match(r"^[A-Z_]+=", word))
+    argv = [word for word in words if not re.match(r"^[A-Z_]+=", word)]
+    assert argv[:3] == ["python", "manage.py", "collectstatic"]
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        **env_of(instructions),
+        **build_env,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'site'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    result = subprocess.run(
+        [sys.executable, *argv[1:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    static = tmp_path / "static"
+    assert (static / "staticfiles.json").is_file()
+    assert list(static.glob("css/site.*.css"))
+    assert list(static.glob("django_htmx/htmx-2.min.*.js.gz"))
+
+
+def test_default_command_is_gunicorn_with_threads(instructions):
+    (cmd,) = args_of(instructions, "CMD")
+    argv = exec_form(cmd)
+
+    assert argv[0] == "gunicorn"
+    assert argv[argv.index("--pythonpath") + 1] == "site"
+    config_path = ROOT / argv[argv.index("--config") + 1]
+    config = runpy.run_path(str(config_path))
+    assert config["worker_class"] == "gthread"
+    assert config["threads"] > 1
+    assert "{x-request-id}o" in config["access_log_format"]
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    monkeypatch.setenv("GUNICORN_THREADS", "3")
+    monkeypatch.setenv("GUNICORN_TIMEOUT", "45")
+    monkeypatch.setenv("LOG_FORMAT", "plain")
+
+    config = runpy.run_path(str(ROOT / "site" / "config" / "gunicorn.py"))
+
+    assert (config["workers"], config["threads"], config["timeout"]) == (5, 3, 45)
+    assert "logconfig_dict" not in config
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+
+    assert {".git", ".venv", ".env", "var", "staticfiles", "**/__pycache__"} <= ignored
