@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format install browser clean
+.PHONY: run test lint format install browser clean bench bench-smoke wrk
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,13 +14,13 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-## make run: migrate, load the course, create a local admin, serve at http://127.0.0.1:8000
+## make run: migrate, load the course, create a local admin, then `manage.py devstack`: Redis (embedded if none), model + default workers, demo-model build if needed, site at http://127.0.0.1:8000
 run: install
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_course
 	$(PY) manage.py ensure_admin
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py devstack 127.0.0.1:8000
 
 ## make test: the whole suite (pytest exits non-zero on failures and when no test ran)
 test: install browser
@@ -33,6 +33,22 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+## make bench: every benchmark against its same-run baseline (~10 min, 2 cores):
+## bench/results/<date>.json + <date>.md + <date>-*.png (scratch in bench/results/tmp/)
+bench: install wrk
+	$(PY) -m bench.run
+
+## make bench-smoke: the same code paths in seconds on tiny models, into bench/results/tmp/
+bench-smoke: install wrk
+	$(PY) -m bench.run --smoke
+
+## the HTTP load generator the page benchmarks drive (Debian's wrk)
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing Debian's wrk for the page benchmarks"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi; }
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,25 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from . import views
+
 app_name = "inference"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.demo_index, name="demo-index"),
+    path("status/", views.status, name="status"),
+    path("api/results/<str:task_id>/", views.api_result, name="api-result"),
+    path("api/<slug:kind>/", views.api_submit, name="api-submit"),
+    path("results/<str:task_id>/", views.demo_result, name="demo-result"),
+    path("results/<str:task_id>/poll/", views.demo_poll, name="demo-poll"),
+    path("results/<str:task_id>/events", views.demo_events, name="demo-events"),
+    path(
+        "next-token/<str:task_id>/reshape/",
+        views.next_token_reshape,
+        name="next-token-reshape",
+    ),
+    # One URL per demo: GET shows the form (demo-form), POST runs it (demo-submit).
+    path("<slug:kind>/", views.demo, name="demo-form"),
+    path("<slug:kind>/", views.demo, name="demo-submit"),
+]

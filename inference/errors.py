@@ -1,0 +1,38 @@
+"""Why a demo request can't be served: each carries a sentence for the learner.
+
+(Bad input is :class:`inference.validation.DemoInputError`, shared with the worker.)
+"""
+
+from __future__ import annotations
+
+SERVICE_DOWN = "The demo service is temporarily unavailable. Lessons and quizzes still work."
+
+
+class DemoUnavailable(Exception):
+    """Redis, the broker or every model worker is missing: HTTP 503."""
+
+    def __init__(self, message: str = SERVICE_DOWN, *, reason: str = "service") -> None:
+        super().__init__(message)
+        self.message = message
+        # "service" (Redis/broker down), "no_worker", "starting", "preparing" (models building)
+        self.reason = reason
+
+
+class DemoRateLimited(Exception):
+    """Too many demo runs from this learner or address: HTTP 429."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class DemoNotFound(Exception):
+    """The result expired (results live ``DEMO_RESULT_TTL`` seconds) or never existed: 404."""
+
+    message = "This result has expired or never existed. Run the demo again to get a new one."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message

@@ -1,0 +1,321 @@
+"""One form per demo kind; every rule lives in ``inference.validation``.
+
+Fields are deliberately loose (``CharField(required=False)``) so that ``clean()`` hands the
+raw values to the same validator the worker runs, and the learner reads the same message
+on the page, in the JSON API and from the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django import forms
+
+from .validation import (
+    FIELDS,
+    MAX_SEED,
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    DemoInputError,
+    demo_limits,
+    parse_int,
+    parse_temperature,
+    parse_top_p,
+    validate,
+)
+
+
+def _textarea(*, rows: int = 3, placeholder: str = "") -> forms.Textarea:
+    return forms.Textarea(
+        attrs={
+            "rows": rows,
+            "maxlength": demo_limits()["max_chars"],
+            "placeholder": placeholder,
+            "spellcheck": "false",
+        }
+    )
+
+
+def _text_input(*, placeholder: str = "") -> forms.TextInput:
+    return forms.TextInput(
+        attrs={"maxlength": demo_limits()["max_chars"], "placeholder": placeholder}
+    )
+
+
+def _number(*, lo: float, hi: float, step: float | str = 1) -> forms.NumberInput:
+    inputmode = "numeric" if step == 1 else "decimal"
+    return forms.NumberInput(attrs={"min": lo, "max": hi, "step": step, "inputmode": inputmode})
+
+
+class DemoForm(forms.Form):
+    """Base: ``clean()`` runs ``validation.validate(kind, ...)`` and keeps the result."""
+
+    kind: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    submit_label: ClassVar[str] = "Run"
+
+    # Fields grouped under "Sampling settings" on the page (GenerateForm only).
+    sampling_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params: dict[str, Any] | None = None
+
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in self.sampling_fields]
+
+    def sampling_bound_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.sampling_fields]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        raw = {name: cleaned.get(name) for name in FIELDS[self.kind] if name in self.fields}
+        try:
+            self.params = validate(self.kind, raw)
+        except DemoInputError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+
+class FillMaskForm(DemoForm):
+    kind = "fill-mask"
+    title = "Fill in the blank with BERT"
+    submit_label = "Guess the missing words"
+
+    text = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sentence with [MASK]",
+        initial="The cat sat on the [MASK].",
+        help_text="Write [MASK] where BERT should guess a word (up to 5 masks).",
+        widget=_textarea(placeholder="The cat sat on the [MASK]."),
+    )
+    top_k = forms.CharField(
+        required=False,
+        label="Guesses per mask (top-k)",
+        initial=5,
+        help_text="How many of BERT's best guesses to show for each [MASK].",
+        widget=_number(lo=1, hi=demo_limits()["top_k_max"]),
+    )
+
+
+class GenerateForm(DemoForm):
+    kind = "generate"
+    title = "Let GPT continue your text"
+    submit_label = "Generate"
+
+    prompt = forms.CharField(
+        required=False,
+        strip=False,
+        label="Prompt",
+        initial="Once upon a time",
+        help_text="GPT writes what comes next, one token at a time, left to right.",
+        widget=_textarea(placeholder="Once upon a time"),
+    )
+    max_new_tokens = forms.CharField(
+        required=False,
+        label="New tokens",
+        initial=20,
+        help_text=f"How many tokens to add (1 to {demo_limits()['max_new_tokens']}).",
+        widget=_number(lo=1, hi=demo_limits()["max_new_tokens"]),
+    )
+    do_sample = forms.BooleanField(
+        required=False,
+        label="Sample instead of always taking the most likely token",
+        help_text="Off: greedy decoding, the same text every time. "
+        "On: the settings below shape the randomness.",
+    )
+    temperature = forms.CharField(
+        required=False,
+        label="Temperature",
+        initial=1.0,
+        help_text=f"{MIN_TEMPERATURE} to {MAX_TEMPERATURE:g}. Lower is safer and more "
+        "repetitive, higher is more surprising.",
+        widget=_number(lo=MIN_TEMPERATURE, hi=MAX_TEMPERATURE, step="any"),
+    )
+    top_k = forms.CharField(
+        required=False,
+        label="Top-k",
+        initial=0,
+        help_text="Sample only among the k most likely tokens (0 turns it off).",
+        widget=_number(lo=0, hi=demo_limits()["top_k_max"]),
+    )
+    top_p = forms.CharField(
+        required=False,
+        label="Top-p",
+        initial=1.0,
+        help_text="Sample among the most likely tokens whose probabilities add up to p "
+        "(1 turns it off).",
+        widget=_number(lo=0, hi=1, step="any"),
+    )
+    seed = forms.CharField(
+        required=False,
+        label="Seed (optional)",
+        help_text="The same seed and settings give the same text again.",
+        widget=_number(lo=0, hi=MAX_SEED),
+    )
+
+    sampling_fields: ClassVar[tuple[str, ...]] = ("temperature", "top_k", "top_p", "seed")
+
+
+class NextTokenForm(DemoForm):
+    kind = "next-token"
+    title = "What GPT would say next"
+    submit_label = "Show the next-token probabilities"
+
+    prompt = forms.CharField(
+        required=False,
+        strip=False,
+        label="Prompt",
+        initial="The capital of France is",
+        help_text="GPT scores every token in its vocabulary as the next one.",
+        widget=_textarea(placeholder="The capital of France is"),
+    )
+    top_k = forms.CharField(
+        required=False,
+        label="Candidates to show",
+        initial=20,
+        help_text=f"1 to {demo_limits()['top_k_max']}.",
+        widget=_number(lo=1, hi=demo_limits()["top_k_max"]),
+    )
+
+
+class AttentionForm(DemoForm):
+    kind = "attention"
+    title = "Who attends to whom: BERT and GPT side by side"
+    submit_label = "Show attention"
+
+    text = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sentence",
+        initial="The cat sat on the mat because it was tired.",
+        help_text=f"Keep it short: at most {demo_limits()['attention_max_tokens']} tokens.",
+        widget=_textarea(rows=2, placeholder="The cat sat on the mat because it was tired."),
+    )
+
+
+class TokenizeForm(DemoForm):
+    kind = "tokenize"
+    title = "How BERT and GPT cut text into tokens"
+    submit_label = "Tokenize"
+
+    text = forms.CharField(
+        required=False,
+        strip=False,
+        label="Text",
+        initial="Tokenizers split unbelievable words into pieces.",
+        help_text="Any text: try rare words, numbers, emoji or other scripts.",
+        widget=_textarea(placeholder="Tokenizers split unbelievable words into pieces."),
+    )
+
+
+class EmbeddingsForm(DemoForm):
+    kind = "embeddings"
+    title = "One word, two meanings: contextual embeddings"
+    submit_label = "Compare"
+
+    word = forms.CharField(
+        required=False,
+        strip=False,
+        label="Word",
+        initial="bank",
+        help_text="A single word that appears in both sentences.",
+        widget=forms.TextInput(attrs={"maxlength": 50, "autocapitalize": "none"}),
+    )
+    sentence_a = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sentence A",
+        initial="She sat on the bank of the river.",
+        widget=_text_input(),
+    )
+    sentence_b = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sentence B",
+        initial="He paid the cheque into the bank.",
+        widget=_text_input(),
+    )
+
+
+class NextSentenceForm(DemoForm):
+    kind = "next-sentence"
+    title = "Does sentence B follow sentence A? (BERT's next-sentence head)"
+    submit_label = "Ask BERT"
+
+    sentence_a = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sentence A",
+        initial="The cat sat on the mat.",
+        widget=_text_input(),
+    )
+    sentence_b = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sentence B",
+        initial="It was very comfortable.",
+        help_text="BERT was pre-trained to tell a real next sentence from a random one.",
+        widget=_text_input(),
+    )
+
+
+FORMS: dict[str, type[DemoForm]] = {
+    form.kind: form
+    for form in (
+        FillMaskForm,
+        GenerateForm,
+        NextTokenForm,
+        AttentionForm,
+        TokenizeForm,
+        EmbeddingsForm,
+        NextSentenceForm,
+    )
+}
+
+
+class ReshapeForm(forms.Form):
+    """Knobs for re-shaping a next-token distribution (no task is queued)."""
+
+    temperature = forms.CharField(
+        required=False,
+        label="Temperature",
+        initial=1.0,
+        widget=_number(lo=MIN_TEMPERATURE, hi=MAX_TEMPERATURE, step="any"),
+    )
+    top_k = forms.CharField(
+        required=False,
+        label="Top-k (0 = off)",
+        initial=0,
+        widget=_number(lo=0, hi=demo_limits()["top_k_max"]),
+    )
+    top_p = forms.CharField(
+        required=False,
+        label="Top-p (1 = off)",
+        initial=1.0,
+        widget=_number(lo=0, hi=1, step="any"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.knobs: dict[str, Any] | None = None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            self.knobs = {
+                "temperature": parse_temperature(cleaned.get("temperature")),
+                "top_k": parse_int(
+                    cleaned.get("top_k"),
+                    field="top_k",
+                    label="Top-k",
+                    lo=0,
+                    hi=demo_limits()["top_k_max"],
+                    default=0,
+                ),
+                "top_p": parse_top_p(cleaned.get("top_p")),
+            }
+        except DemoInputError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned

@@ -1,0 +1,143 @@
+"""Model-worker heartbeats in Redis: who is up, which models it serves, whether it's ready.
+
+Each inference worker keeps the key ``demo:workers:<hostname>`` alive with a JSON value::
+
+    {"hostname", "pid", "queues": [...], "profile", "ready": bool,
+     "models": {role: {"name", "parameters", "device", "dtype"}}, "at": epoch,
+     "status": "<optional human-readable state, e.g. waiting for models>"}
+
+and a TTL of ``WORKER_HEARTBEAT_TTL`` seconds, refreshed every 5 s by a daemon thread
+(:class:`HeartbeatThread`). ``ready`` turns true only after every model is loaded and
+warmed up. A worker that dies stops refreshing, so its key expires within the TTL; a
+clean shutdown deletes it at once.
+
+No torch here: the web process imports this module to tell learners whether demos can run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+logger = logging.getLogger(__name__)
+
+WORKERS_PREFIX = "demo:workers:"
+BEAT_INTERVAL = 5.0
+
+
+def worker_key(hostname: str) -> str:
+    return WORKERS_PREFIX + hostname
+
+
+def beat(client: redis.Redis, info: dict, ttl: int) -> None:
+    """Write (or refresh) one worker's heartbeat; ``info`` must carry its ``hostname``."""
+    hostname = info.get("hostname")
+    if not hostname:
+        raise ValueError("A heartbeat needs the worker's hostname.")
+    payload = {**info, "at": time.time()}
+    client.set(worker_key(hostname), json.dumps(payload, separators=(",", ":")), ex=ttl)
+
+
+def clear(client: redis.Redis, hostname: str) -> None:
+    """Remove a worker's heartbeat (clean shutdown)."""
+    client.delete(worker_key(hostname))
+
+
+def is_alive(client: redis.Redis, hostname: str) -> bool:
+    return bool(client.exists(worker_key(hostname)))
+
+
+def live_workers(client: redis.Redis) -> list[dict]:
+    """Every worker whose heartbeat hasn't expired, sorted by hostname."""
+    keys = list(client.scan_iter(match=WORKERS_PREFIX + "*", count=100))
+    if not keys:
+        return []
+    workers = []
+    for raw in client.mget(keys):
+        if raw is None:  # expired between SCAN and MGET
+            continue
+        try:
+            info = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("hostname"):
+            workers.append(info)
+    return sorted(workers, key=lambda info: info["hostname"])
+
+
+def ready_workers(client: redis.Redis, queue: str = "inference") -> list[dict]:
+    """Live workers that have their models loaded and consume ``queue``."""
+    return [
+        info
+        for info in live_workers(client)
+        if info.get("ready") is True and queue in (info.get("queues") or [])
+    ]
+
+
+class HeartbeatThread(threading.Thread):
+    """Daemon thread that beats every ``interval`` seconds until :meth:`stop`.
+
+    ``client_factory`` is called for each beat (a cheap call returning a pooled client),
+    so a Redis restart only costs missed beats, never the thread. :meth:`update` changes
+    the published info (e.g. ``ready=True`` once models are warm) and beats at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_factory: Callable[[], redis.Redis],
+        info: dict,
+        ttl: int,
+        interval: float = BEAT_INTERVAL,
+    ) -> None:
+        super().__init__(name=f"heartbeat-{info.get('hostname')}", daemon=True)
+        if not info.get("hostname"):
+            raise ValueError("A heartbeat needs the worker's hostname.")
+        self._client_factory = client_factory
+        self._info = dict(info)
+        self._ttl = ttl
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+
+    @property
+    def info(self) -> dict:
+        with self._lock:
+            return dict(self._info)
+
+    def update(self, **changes: object) -> None:
+        with self._lock:
+            self._info.update(changes)
+        self._wake.set()
+
+    def beat_once(self) -> bool:
+        try:
+            beat(self._client_factory(), self.info, self._ttl)
+        except redis.RedisError as exc:
+            logger.warning("Heartbeat to Redis failed: %s", exc)
+            return False
+        return True
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self.beat_once()
+            self._wake.wait(self._interval)
+            self._wake.clear()
+
+    def stop(self, *, delete: bool = True, timeout: float = 6.0) -> None:
+        """Stop beating; with ``delete`` remove the key so the worker vanishes at once."""
+        self._stopping.set()
+        self._wake.set()
+        if self.is_alive():
+            self.join(timeout)
+        if delete:
+            try:
+                clear(self._client_factory(), self._info["hostname"])
+            except redis.RedisError as exc:
+                logger.warning("Could not remove heartbeat on shutdown: %s", exc)

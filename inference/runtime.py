@@ -1,0 +1,102 @@
+"""The process-global models of a model worker: loaded once, shared by its threads.
+
+``get_runtime()`` returns the one :class:`Runtime` of this process, loading the active
+profile's three roles on first use (thread-safe: concurrent callers wait for the single
+load). The worker calls :func:`load_runtime` at start-up (see ``inference/worker.py``), so
+tasks never pay the load and no task ever loads a model itself.
+
+Never call this in a process that will fork afterwards (torch and CUDA are not fork-safe);
+the worker runs the threads or solo pool, so the process that loads is the one that serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from inference import registry
+from inference.loading import Loaded, ModelsMissing, choose_device, load_role, set_offline_env
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    profile: str
+    device: str
+    roles: dict[str, Loaded] = field(default_factory=dict)
+
+    @property
+    def bert(self) -> Loaded:
+        return self.roles["bert"]
+
+    @property
+    def gpt(self) -> Loaded:
+        return self.roles["gpt"]
+
+    @property
+    def encoder(self) -> Loaded:
+        return self.roles["encoder"]
+
+    def models_info(self) -> dict[str, dict]:
+        """For the heartbeat: ``{role: {"name", "parameters", "device", "dtype"}}``."""
+        return {
+            role: {key: loaded.info[key] for key in ("name", "parameters", "device", "dtype")}
+            for role, loaded in self.roles.items()
+        }
+
+    def warm_up(self) -> None:
+        """Run one tiny input through every role (first calls allocate and compile kernels)."""
+        from inference.engine import attention, embeddings, fill_mask, generate, next_sentence
+
+        fill_mask.fill_mask(self.bert, text="the [MASK] is here.", top_k=1)
+        next_sentence.next_sentence(self.bert, sentence_a="It rained.", sentence_b="It stopped.")
+        generate.generate(self.gpt, prompt="The", max_new_tokens=2)
+        attention.attention(self.bert, self.gpt, text="a b")
+        embeddings.sentence_embeddings_batch(self.encoder, ["warm up"])
+
+
+_runtime: Runtime | None = None
+_lock = threading.RLock()  # re-entrant: get_runtime() loads while holding it
+
+
+def load_runtime(*, profile: str | None = None, device: str | None = None) -> Runtime:
+    """Load the profile's models into this process (replacing any loaded before)."""
+    global _runtime
+    set_offline_env()
+    with _lock:
+        profile = profile or registry.active_profile_name()
+        specs = registry.profile_specs(profile)
+        missing = registry.missing_specs(specs)
+        if missing:
+            folders = ", ".join(str(spec.path) for spec in missing)
+            raise ModelsMissing(f"The {profile} profile's models are missing: {folders}")
+        device = device or choose_device()
+        roles = {
+            role: load_role(spec, device=device, profile=profile) for role, spec in specs.items()
+        }
+        _runtime = Runtime(profile=profile, device=device, roles=roles)
+        return _runtime
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, loaded on first use."""
+    runtime = _runtime
+    if runtime is not None:
+        return runtime
+    with _lock:
+        if _runtime is not None:
+            return _runtime
+        return load_runtime()
+
+
+def is_loaded() -> bool:
+    return _runtime is not None
+
+
+def reset_runtime() -> None:
+    """Forget the loaded models (tests)."""
+    global _runtime
+    with _lock:
+        _runtime = None

@@ -1,0 +1,236 @@
+"""Writes for the demos: validate, rate-limit, answer from cache or enqueue a model task.
+
+:func:`demo_submit` is the one entry point (forms, htmx and the JSON API all call it).
+It fails fast and clearly: with Redis or the broker down it answers within about a
+second (no retries), with no model worker it says so before queueing anything, and a
+learner over the rate limit is told how long to wait. Deterministic demos (everything
+but unseeded sampling) are answered from an earlier identical run while its result is
+still in Redis, without a new task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django_ratelimit.core import get_usage
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import heartbeat, streams
+from .errors import DemoRateLimited, DemoUnavailable
+from .selectors import build_progress, inference_queue, queue_expires_s
+from .validation import TASK_NAMES, validate
+
+logger = logging.getLogger(__name__)
+
+CACHE_PREFIX = "demo:cache:"
+# Merged over CELERY_BROKER_TRANSPORT_OPTIONS for the web's publishing connection only.
+BROKER_FAIL_FAST = {"max_retries": 0, "connect_retries_timeout": 1}
+
+NO_WORKER = (
+    "No model worker is running right now, so the demos can't run. Lessons and quizzes still work."
+)
+STARTING = "The model worker is still loading its models. Try again in a few seconds."
+RATE_LIMITED = (
+    "You're running demos faster than the models can keep up. Wait {seconds} seconds and try again."
+)
+
+
+@dataclass(frozen=True)
+class Submission:
+    task_id: str
+    status: str  # "queued" (a new task) or "cached" (an earlier identical run's result)
+    kind: str
+
+
+def _ping_client() -> redis.Redis:
+    """A client that gives up after one attempt (1 s connect, 1 s read)."""
+    return redis.Redis.from_url(
+        getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0"),
+        socket_connect_timeout=1,
+        socket_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def redis_ping() -> bool:
+    client = _ping_client()
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def demo_is_deterministic(*, kind: str, params: dict[str, Any]) -> bool:
+    """Every demo but sampling without a seed gives the same answer for the same input."""
+    return not (kind == "generate" and params.get("do_sample") and params.get("seed") is None)
+
+
+def demo_cache_key(*, kind: str, profile: str, params: dict[str, Any]) -> str:
+    payload = json.dumps(
+        {"kind": kind, "profile": profile, "params": params},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return CACHE_PREFIX + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _rate_limit(*, user: Any, ip: str | None) -> None:
+    checks = []
+    if user is not None and getattr(user, "is_authenticated", False):
+        checks.append(("inference.demo.user", f"user:{user.pk}", settings.DEMO_RATE_LIMIT_USER))
+    checks.append(("inference.demo.ip", f"ip:{ip or 'unknown'}", settings.DEMO_RATE_LIMIT_IP))
+    for group, value, rate in checks:
+        try:
+            usage = get_usage(
+                None,
+                group=group,
+                key=lambda _group, _request, value=value: value,
+                rate=rate,
+                increment=True,
+            )
+        except Exception as exc:  # the cache is Redis too; a failure there is an outage
+            raise DemoUnavailable() from exc
+        if usage and usage["should_limit"]:
+            seconds = max(1, int(usage.get("time_left") or 60))
+            raise DemoRateLimited(RATE_LIMITED.format(seconds=seconds), retry_after=seconds)
+
+
+def _served_profile(workers: list[dict]) -> str:
+    profiles = sorted({str(w.get("profile")) for w in workers if w.get("profile")})
+    if len(profiles) == 1:
+        return profiles[0]
+    from .registry import active_profile_name
+
+    try:
+        return active_profile_name()
+    except Exception:  # misconfigured: still a usable cache namespace
+        return str(getattr(settings, "INFERENCE_PROFILE", "auto"))
+
+
+def _cached_task(client: redis.Redis, cache_key: str, profile: str) -> str | None:
+    raw = client.get(cache_key)
+    if not raw:
+        return None
+    task_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if not streams.is_valid_task_id(task_id):
+        return None
+    event = streams.outcome(client, task_id)
+    if not event or event.get("type") != "done":
+        return None
+    result = event.get("result") or {}
+    served_by = {
+        info.get("profile")
+        for info in [result.get("model"), *(result.get("models") or {}).values()]
+        if isinstance(info, dict) and info.get("profile")
+    }
+    if served_by and served_by != {profile}:
+        return None
+    return task_id
+
+
+def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
+    queue = inference_queue()
+    live = [w for w in heartbeat.live_workers(client) if queue in (w.get("queues") or [])]
+    if live:
+        return DemoUnavailable(STARTING, reason="starting")
+    progress = build_progress()
+    if progress and progress.get("running"):
+        percent = progress.get("percent")
+        share = f" ({percent:.0f}%)" if isinstance(percent, int | float) else ""
+        return DemoUnavailable(
+            f"The demo models are being prepared{share}… Try again in a few minutes; "
+            "lessons and quizzes work meanwhile.",
+            reason="preparing",
+        )
+    return DemoUnavailable(NO_WORKER, reason="no_worker")
+
+
+def _enqueue(*, kind: str, task_id: str, params: dict[str, Any]) -> None:
+    from config.celery_app import app
+
+    try:
+        # A connection of our own that tries once: the app's default producer retries a
+        # dead broker for seconds, and a learner should hear about it at once.
+        with app.connection_for_write(transport_options=BROKER_FAIL_FAST) as connection:
+            app.send_task(
+                TASK_NAMES[kind],
+                kwargs=params,
+                task_id=task_id,
+                queue=inference_queue(),
+                expires=queue_expires_s(),
+                retry=False,
+                connection=connection,
+            )
+    except Exception as exc:  # broker down or refusing: tell the page, then the caller
+        logger.warning("Could not enqueue demo %s (%s): %s", kind, task_id, exc)
+        with contextlib.suppress(redis.RedisError):
+            streams.publish(
+                streams.redis_client(),
+                task_id,
+                streams.error_event("unavailable", DemoUnavailable().message),
+            )
+        raise DemoUnavailable() from exc
+
+
+def demo_submit(*, kind: str, params: dict[str, Any], user: Any, ip: str | None) -> Submission:
+    """Run demo ``kind`` on ``params`` (raw or cleaned) for ``user`` from address ``ip``.
+
+    Raises ``DemoInputError`` (400), :class:`DemoRateLimited` (429) or
+    :class:`DemoUnavailable` (503).
+    """
+    params = validate(kind, params)
+    started = time.monotonic()
+    if not redis_ping():
+        raise DemoUnavailable()
+    _rate_limit(user=user, ip=ip)
+    client = streams.redis_client()
+    try:
+        queue = inference_queue()
+        ready = heartbeat.ready_workers(client, queue=queue)
+        cache_key = None
+        if demo_is_deterministic(kind=kind, params=params):
+            profile = _served_profile(ready)
+            cache_key = demo_cache_key(kind=kind, profile=profile, params=params)
+            task_id = _cached_task(client, cache_key, profile)
+            if task_id:
+                return Submission(task_id=task_id, status="cached", kind=kind)
+        if not ready:
+            raise _no_worker_error(client)
+        task_id = uuid.uuid4().hex
+        streams.publish(client, task_id, {**streams.queued_event(kind), "params": params})
+        if cache_key:
+            client.set(cache_key, task_id, ex=int(getattr(settings, "DEMO_RESULT_TTL", 3600)))
+    except redis.RedisError as exc:
+        raise DemoUnavailable() from exc
+
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _enqueue_after_commit(kind, task_id, params))
+    else:
+        _enqueue(kind=kind, task_id=task_id, params=params)
+    logger.info(
+        "Demo %s queued as %s in %.0f ms", kind, task_id, (time.monotonic() - started) * 1000
+    )
+    return Submission(task_id=task_id, status="queued", kind=kind)
+
+
+def _enqueue_after_commit(kind: str, task_id: str, params: dict[str, Any]) -> None:
+    # After the commit nobody is left to raise to: the error event tells the page.
+    try:
+        _enqueue(kind=kind, task_id=task_id, params=params)
+    except DemoUnavailable:
+        logger.warning("Demo %s (%s) could not be enqueued after commit", kind, task_id)

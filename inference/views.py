@@ -1,0 +1,412 @@
+"""Demo pages, htmx partials, the long-poll, Server-Sent Events and the JSON API.
+
+Views parse input, call one service or selector and render. Every page works as plain
+HTML (forms post and redirect, unfinished results refresh themselves through
+``<noscript>``); htmx swaps partials and long-polls instead. Model output reaches the
+page only through auto-escaping templates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.forms import BooleanField
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+from django_ratelimit.core import _get_ip
+
+from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
+from .forms import FORMS, ReshapeForm
+from .presenters import DEMO_INTROS, demo_catalogue, result_context
+from .reshape import logits_from_bytes, top_rows
+from .selectors import (
+    Outcome,
+    demo_event_feed,
+    demo_outcome,
+    next_token_logits,
+    worker_status,
+)
+from .services import demo_submit
+from .validation import DemoInputError
+
+# A long-poll waits this long for news before answering "no change".
+POLL_BLOCK_MS = 10_000
+API_MAX_WAIT_S = 30.0
+STOP_POLLING = 286  # htmx stops polling on this status (django_htmx.http.HttpResponseStopPolling)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address rate limits count against (honours ``RATELIMIT_IP_META_KEY``)."""
+    try:
+        return _get_ip(request)
+    except (ImproperlyConfigured, KeyError, ValueError):
+        return "unknown"
+
+
+def _form_class(kind: str) -> type:
+    form_class = FORMS.get(kind)
+    if form_class is None:
+        raise Http404("There is no demo with that name.")
+    return form_class
+
+
+def _urls(task_id: str) -> dict[str, str]:
+    return {
+        "result_url": reverse("inference:demo-result", args=[task_id]),
+        "poll_url": reverse("inference:demo-poll", args=[task_id]),
+        "events_url": reverse("inference:demo-events", args=[task_id]),
+        "api_url": reverse("inference:api-result", args=[task_id]),
+    }
+
+
+def _initial_from_query(form_class: type, query: Any) -> dict[str, Any]:
+    initial: dict[str, Any] = {}
+    for name, field in form_class.base_fields.items():
+        if name not in query:
+            continue
+        value = query[name][:2000]
+        if isinstance(field, BooleanField):
+            value = value.strip().lower() not in {"", "0", "false", "off", "no"}
+        initial[name] = value
+    return initial
+
+
+def _page_context(kind: str, form: Any, outcome: Outcome | None = None) -> dict[str, Any]:
+    context = {"kind": kind, "form": form, "intro": DEMO_INTROS.get(kind, "")}
+    if outcome is not None:
+        context.update(result_context(outcome))
+        context["kind"] = kind
+    return context
+
+
+# --- Pages ----------------------------------------------------------------------------
+
+
+@require_GET
+def demo_index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "inference/index.html",
+        {"demos": demo_catalogue(), "status": worker_status()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def demo(request: HttpRequest, kind: str) -> HttpResponse:
+    """GET: the demo's page with its form. POST: run it (``inference:demo-submit``)."""
+    form_class = _form_class(kind)
+    if request.method == "GET":
+        # Query parameters pre-fill the form (lesson links, "Try again"); nothing runs on GET.
+        form = form_class(initial=_initial_from_query(form_class, request.GET) or None)
+        return render(request, "inference/demo.html", _page_context(kind, form))
+
+    form = form_class(request.POST)
+    status = 200
+    retry_after = None
+    if form.is_valid():
+        try:
+            submission = demo_submit(
+                kind=kind, params=form.params, user=request.user, ip=client_ip(request)
+            )
+        except DemoInputError as exc:  # e.g. a token limit only the tokenizer sees
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = 400
+        except DemoRateLimited as exc:
+            form.add_error(None, exc.message)
+            status, retry_after = 429, exc.retry_after
+        except DemoUnavailable as exc:
+            form.add_error(None, exc.message)
+            status = 503
+        else:
+            result_url = reverse("inference:demo-result", args=[submission.task_id])
+            if not request.htmx:
+                return HttpResponseRedirect(result_url, status=303)
+            try:
+                outcome = demo_outcome(task_id=submission.task_id)
+            except (DemoNotFound, DemoUnavailable) as exc:  # Redis went away just now
+                form.add_error(None, exc.message)
+                status = 503
+            else:
+                response = render(
+                    request, "inference/demo.html#demo-panel", _page_context(kind, form, outcome)
+                )
+                return push_url(response, result_url)
+    else:
+        status = 400
+
+    if request.htmx:
+        # htmx swaps 2xx answers only; the form with its messages replaces the panel.
+        response = render(request, "inference/demo.html#demo-panel", _page_context(kind, form))
+        response["X-Demo-Status"] = str(status)
+        return response
+    response = render(request, "inference/demo.html", _page_context(kind, form), status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _not_found(request: HttpRequest, message: str | None = None) -> HttpResponse:
+    message = message or DemoNotFound.message
+    if request.htmx:
+        return render(
+            request,
+            "inference/result.html#result-missing",
+            {"message": message},
+            status=STOP_POLLING,
+        )
+    return render(request, "inference/expired.html", {"message": message}, status=404)
+
+
+def _unavailable(request: HttpRequest, message: str, task_id: str | None = None) -> HttpResponse:
+    context = {"message": message, "task_id": task_id}
+    if request.htmx:
+        return render(
+            request, "inference/result.html#result-unavailable", context, status=STOP_POLLING
+        )
+    return render(request, "inference/unavailable.html", context, status=503)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@never_cache
+def demo_result(request: HttpRequest, task_id: str) -> HttpResponse:
+    """A result at its own URL: the full page, or with HX-Request the partial."""
+    try:
+        outcome = demo_outcome(task_id=task_id)
+    except DemoNotFound as exc:
+        return _not_found(request, exc.message)
+    except DemoUnavailable as exc:
+        return _unavailable(request, exc.message, task_id)
+    if request.htmx:
+        return render(request, "inference/result.html#result", result_context(outcome))
+    kind = outcome.kind if outcome.kind in FORMS else None
+    if kind is None:
+        return _not_found(request)
+    form = FORMS[kind](initial=outcome.params or None)
+    return render(request, "inference/demo.html", _page_context(kind, form, outcome))
+
+
+@require_GET
+@never_cache
+def demo_poll(request: HttpRequest, task_id: str) -> HttpResponse:
+    """Long-poll: wait up to ~10 s for events after ``?after=``, answer the updated partial.
+
+    The answer for a finished task has status 286 and no trigger, so polling stops.
+    """
+    try:
+        outcome = demo_outcome(
+            task_id=task_id, after=request.GET.get("after", "0-0"), block_ms=POLL_BLOCK_MS
+        )
+    except DemoNotFound as exc:
+        return _not_found(request, exc.message)
+    except DemoUnavailable as exc:
+        return _unavailable(request, exc.message, task_id)
+    return render(
+        request,
+        "inference/result.html#result",
+        result_context(outcome),
+        status=STOP_POLLING if outcome.finished else 200,
+    )
+
+
+def _sse(event: str, data: Any, entry_id: str | None = None) -> str:
+    lines = []
+    if entry_id:
+        lines.append(f"id: {entry_id}")
+    lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(lines) + "\n\n"
+
+
+def sse_frames(task_id: str, after: str) -> Iterator[str]:
+    """The text/event-stream body: one frame per event, ``done``/``error`` last."""
+    yield "retry: 2000\n\n"
+    try:
+        for item in demo_event_feed(task_id=task_id, after=after):
+            if item is None:
+                yield ": keep-alive\n\n"
+                continue
+            entry_id, event = item
+            kind = event.get("type", "message")
+            if kind == "done":
+                data: Any = event.get("result") or {}
+            elif kind == "error":
+                data = {"code": event.get("code"), "message": event.get("message")}
+            else:
+                data = event
+            yield _sse(kind, data, entry_id)
+    except DemoNotFound as exc:
+        yield _sse("error", {"code": "not_found", "message": exc.message})
+    except DemoUnavailable as exc:
+        yield _sse("error", {"code": "unavailable", "message": exc.message})
+
+
+@require_GET
+def demo_events(request: HttpRequest, task_id: str) -> HttpResponse:
+    """Server-Sent Events: ``token`` per generated token, then ``done`` or ``error``."""
+    try:
+        demo_outcome(task_id=task_id)
+    except DemoNotFound as exc:
+        return HttpResponse(exc.message, status=404, content_type="text/plain; charset=utf-8")
+    except DemoUnavailable as exc:
+        return HttpResponse(exc.message, status=503, content_type="text/plain; charset=utf-8")
+    after = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
+    response = StreamingHttpResponse(
+        sse_frames(task_id, after), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: don't buffer the stream
+    return response
+
+
+# --- JSON API -----------------------------------------------------------------------------
+
+
+def _json_error(message: str, status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _api_params(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise DemoInputError("The request body isn't valid JSON.") from None
+        if not isinstance(data, dict):
+            raise DemoInputError("Send the demo's settings as a JSON object.")
+        return data
+    data = request.POST.dict()
+    data.pop("csrfmiddlewaretoken", None)
+    return data
+
+
+@require_POST
+def api_submit(request: HttpRequest, kind: str) -> JsonResponse:
+    """Start a demo: 202 (or 200 when answered from cache) with the URLs to follow it."""
+    if kind not in FORMS:
+        return _json_error(f"There is no demo called “{kind}”.", 404)
+    try:
+        submission = demo_submit(
+            kind=kind, params=_api_params(request), user=request.user, ip=client_ip(request)
+        )
+    except DemoInputError as exc:
+        return _json_error(exc.message, 400, field=exc.field)
+    except DemoRateLimited as exc:
+        response = _json_error(exc.message, 429, retry_after=exc.retry_after)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except DemoUnavailable as exc:
+        return _json_error(exc.message, 503, reason=exc.reason)
+    return JsonResponse(
+        {"task_id": submission.task_id, "status": submission.status, **_urls(submission.task_id)},
+        status=202 if submission.status == "queued" else 200,
+    )
+
+
+@require_GET
+@never_cache
+def api_result(request: HttpRequest, task_id: str) -> JsonResponse:
+    """The task's state and result; ``?wait=N`` (≤ 30) waits up to N s for it to finish."""
+    raw_wait = request.GET.get("wait", "0")
+    try:
+        wait = float(raw_wait)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= API_MAX_WAIT_S:
+        return _json_error(f"wait must be a number of seconds from 0 to {API_MAX_WAIT_S:g}.", 400)
+    deadline = time.monotonic() + wait
+    try:
+        outcome = demo_outcome(task_id=task_id)
+        while not outcome.finished and (remaining := deadline - time.monotonic()) > 0:
+            outcome = demo_outcome(
+                task_id=task_id,
+                after=outcome.cursor,
+                block_ms=int(min(remaining, POLL_BLOCK_MS / 1000) * 1000),
+            )
+    except DemoNotFound as exc:
+        return _json_error(exc.message, 404)
+    except DemoUnavailable as exc:
+        return _json_error(exc.message, 503)
+    return JsonResponse({**outcome.as_dict(), **_urls(task_id)})
+
+
+# --- Next-token re-shaping and status ----------------------------------------------------
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.GET.get("format") == "json" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+@require_GET
+@vary_on_headers("HX-Request", "Accept")
+def next_token_reshape(request: HttpRequest, task_id: str) -> HttpResponse:
+    """Re-shape stored next-token logits for ``temperature``/``top_k``/``top_p`` (no task)."""
+    wants_json = _wants_json(request)
+    template = "inference/reshape.html#reshape-bars" if request.htmx else "inference/reshape.html"
+    form = ReshapeForm(request.GET)
+    if not form.is_valid():
+        if wants_json:
+            errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
+            return JsonResponse({"error": "Check the settings.", "fields": errors}, status=400)
+        context = {"form": form, "task_id": task_id}
+        return render(request, template, context, status=200 if request.htmx else 400)
+    try:
+        outcome, raw, vocab = next_token_logits(task_id=task_id)
+        reshaped = top_rows(logits_from_bytes(raw), vocab=vocab, rows=20, **form.knobs)
+    except DemoNotFound as exc:
+        return _json_error(exc.message, 404) if wants_json else _not_found(request, exc.message)
+    except DemoUnavailable as exc:
+        return _json_error(exc.message, 503) if wants_json else _unavailable(request, exc.message)
+    except ValueError:
+        message = "The stored probabilities for this result are unreadable. Run it again."
+        return _json_error(message, 404) if wants_json else _not_found(request, message)
+    if wants_json:
+        return JsonResponse(
+            {
+                "task_id": task_id,
+                "settings": form.knobs,
+                "kept": reshaped.kept,
+                "vocab_size": reshaped.vocab_size,
+                "entropy_bits": reshaped.entropy_bits,
+                "rows": [asdict(row) for row in reshaped.rows],
+            }
+        )
+    context = {
+        "form": form,
+        "task_id": task_id,
+        "reshaped": reshaped,
+        "prompt": (outcome.result or {}).get("prompt", ""),
+    }
+    return render(request, template, context)
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request", "Accept")
+def status(request: HttpRequest) -> HttpResponse:
+    """Profile, live model workers and their models, demo-model build progress."""
+    data = worker_status()
+    if _wants_json(request):
+        return JsonResponse(data)
+    template = "inference/status.html#status-strip" if request.htmx else "inference/status.html"
+    return render(request, template, {"status": data})

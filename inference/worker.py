@@ -1,0 +1,246 @@
+"""Model-worker start-up and shutdown: load the models once, then keep a heartbeat.
+
+Run the model worker from ``site/`` (so ``config`` imports; ``config/paths.py`` adds the
+repository root)::
+
+    celery -A config.celery_app worker -Q inference -P threads -c 4 \\
+        --without-gossip --without-mingle -l info
+
+Why the threads pool: the four threads share ONE copy of the models in one process
+(BERT, GPT-2 and MiniLM take ~1 GB as float32 for the ``full`` profile; prefork would hold
+one copy per child), torch releases the GIL inside its kernels so threads do run
+concurrently, and nothing forks after torch/CUDA are initialised (neither is fork-safe:
+see pytorch's notes on forked subprocesses and celery#3402). ``-P solo`` works too (one
+task at a time). Prefork is refused: its children would fork from a parent holding the
+models; such a worker announces itself as not ready and says why.
+
+Which workers load models: only those consuming the ``INFERENCE_QUEUE`` (``-Q inference``),
+read from the worker's own queue selection (``worker.app.amqp.queues.consume_from``) at
+``worker_init``, after ``-Q`` has been applied. A worker for the default queue (emails,
+imports) starts in a second and never imports torch. ``INFERENCE_WORKER=0``/``1`` in the
+environment overrides the detection.
+
+Start-up (``worker_init``, in the worker's main process, before it consumes anything):
+set HF offline mode, choose the device and torch threads, start the heartbeat thread
+(``ready: false``), load the active profile's three models, warm them up and publish the
+models' info; ``ready: true`` follows at ``worker_ready``, when Celery consumes the queue.
+While the models are missing (``demo`` models not built yet) the worker does NOT exit (a
+supervisor would restart it in a loop): it beats ``ready: false`` with a status saying what
+to run and checks again every 5 s; SIGTERM or Ctrl-C stops it cleanly during the wait.
+On ``worker_shutdown`` the heartbeat key is deleted so the site knows at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+from celery import signals
+from django.conf import settings
+
+from inference import heartbeat, registry, streams
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 5.0
+WAITING_STATUS = "waiting for models (run manage.py build_demo_models)"
+WAITING_FULL_STATUS = "waiting for models (run manage.py download_models)"
+
+_state_lock = threading.Lock()
+_heartbeat: heartbeat.HeartbeatThread | None = None
+
+
+def connect_signals() -> None:
+    """Connect the handlers (cheap: no torch). Called from InferenceConfig.ready()."""
+    signals.worker_init.connect(on_worker_init, weak=False, dispatch_uid="inference-worker-init")
+    signals.worker_ready.connect(on_worker_ready, weak=False, dispatch_uid="inference-worker-ready")
+    signals.worker_shutdown.connect(
+        on_worker_shutdown, weak=False, dispatch_uid="inference-worker-shutdown"
+    )
+
+
+def consumed_queues(worker) -> list[str]:
+    try:
+        return sorted(worker.app.amqp.queues.consume_from.keys())
+    except AttributeError:
+        return []
+
+
+def is_inference_worker(worker) -> bool:
+    override = os.environ.get("INFERENCE_WORKER", "").strip().lower()
+    if override in {"1", "true", "yes", "on"}:
+        return True
+    if override in {"0", "false", "no", "off"}:
+        return False
+    return getattr(settings, "INFERENCE_QUEUE", "inference") in consumed_queues(worker)
+
+
+def _pool_name(worker) -> str:
+    pool_cls = getattr(worker, "pool_cls", None)
+    if isinstance(pool_cls, str):
+        return "prefork" if pool_cls in {"prefork", "processes"} else pool_cls
+    module = getattr(pool_cls, "__module__", "") or ""
+    return module.rsplit(".", 1)[-1] or "unknown"
+
+
+def heartbeat_ttl() -> int:
+    return int(getattr(settings, "WORKER_HEARTBEAT_TTL", 15))
+
+
+def _waiting_status(profile: str) -> str:
+    return WAITING_FULL_STATUS if profile == "full" else WAITING_STATUS
+
+
+class _Stop(Exception):
+    pass
+
+
+def on_worker_init(sender=None, **_kwargs) -> None:
+    global _heartbeat
+    if sender is None or not is_inference_worker(sender):
+        return
+
+    from inference.loading import set_offline_env
+
+    set_offline_env()
+    pool = _pool_name(sender)
+    ttl = heartbeat_ttl()
+    info = {
+        "hostname": sender.hostname,
+        "pid": os.getpid(),
+        "queues": consumed_queues(sender),
+        "profile": registry.active_profile_name(),
+        "ready": False,
+        "models": {},
+        "status": "starting",
+        "pool": pool,
+        "concurrency": getattr(sender, "concurrency", None),
+        "started_at": time.time(),
+    }
+    beat = heartbeat.HeartbeatThread(
+        client_factory=streams.redis_client,
+        info=info,
+        ttl=ttl,
+        interval=min(heartbeat.BEAT_INTERVAL, max(1.0, ttl / 3)),
+    )
+    with _state_lock:
+        _heartbeat = beat
+
+    if pool == "prefork":
+        message = (
+            "not serving: the prefork pool would fork after the models load; "
+            "restart with -P threads (or -P solo)"
+        )
+        logger.error("Inference worker %s: %s", sender.hostname, message)
+        beat.update(status=message)
+        beat.start()
+        return
+
+    with _StopOnSignal() as stop:
+        beat.start()
+        _load_models(beat, stop)
+
+
+def _load_models(beat: heartbeat.HeartbeatThread, stop: threading.Event) -> None:
+    from inference.loading import choose_device, configure_threads
+    from inference.runtime import load_runtime
+
+    device = choose_device()
+    threads = configure_threads() if device == "cpu" else None
+    announced = ""
+    while True:
+        if stop.is_set():
+            raise _Stop
+        profile = registry.active_profile_name()  # "auto" may change once models appear
+        missing = registry.missing_specs(registry.profile_specs(profile))
+        if missing:
+            status = _waiting_status(profile)
+            if status != announced:
+                folders = ", ".join(str(spec.path) for spec in missing)
+                logger.warning("Inference worker is %s; missing: %s", status, folders)
+                announced = status
+            beat.update(profile=profile, ready=False, status=status)
+            stop.wait(POLL_SECONDS)
+            continue
+        beat.update(profile=profile, ready=False, status="loading models")
+        started = time.monotonic()
+        try:
+            runtime = load_runtime(profile=profile, device=device)
+            beat.update(status="warming up")
+            runtime.warm_up()
+        except Exception as exc:  # a half-written or corrupt folder: report, retry
+            logger.exception("Could not load the %s models; retrying", profile)
+            status = f"could not load models ({type(exc).__name__}); retrying"
+            beat.update(ready=False, status=status)
+            stop.wait(POLL_SECONDS)
+            continue
+        if stop.is_set():
+            raise _Stop
+        # ``ready`` turns true at ``worker_ready``, once Celery consumes the queue (and has
+        # installed its own signal handlers): not a moment earlier.
+        beat.update(
+            profile=profile,
+            ready=False,
+            status="models loaded; connecting to the broker",
+            models=runtime.models_info(),
+            device=device,
+            torch_threads=threads,
+            load_seconds=round(time.monotonic() - started, 2),
+        )
+        logger.info(
+            "Inference worker loaded its models: profile %s on %s in %.1fs",
+            profile,
+            device,
+            time.monotonic() - started,
+        )
+        return
+
+
+class _StopOnSignal:
+    """During start-up Celery's own signal handlers aren't installed yet. SIGTERM and SIGINT
+    only set an event here; the start-up loop checks it between steps (never in the middle
+    of an import or a model load, which could leave torch half-initialised) and then ends
+    the worker cleanly, heartbeat removed."""
+
+    def __enter__(self) -> threading.Event:
+        self._previous: dict = {}
+        self.event = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._request_stop)
+        return self.event
+
+    def _request_stop(self, signum, _frame) -> None:
+        self.event.set()
+
+    def __exit__(self, exc_type, exc, _tb):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        if exc_type is _Stop:
+            logger.warning("Inference worker stopped during start-up")
+            on_worker_shutdown()
+            raise SystemExit(0)
+        return False
+
+
+def on_worker_ready(sender=None, **_kwargs) -> None:
+    from inference.runtime import is_loaded
+
+    beat = _heartbeat
+    if beat is not None and is_loaded():
+        beat.update(ready=True, status="ready")
+
+
+def on_worker_shutdown(sender=None, **_kwargs) -> None:
+    global _heartbeat
+    with _state_lock:
+        beat, _heartbeat = _heartbeat, None
+    if beat is not None:
+        beat.stop(delete=True)
+
+
+def current_heartbeat() -> heartbeat.HeartbeatThread | None:
+    return _heartbeat

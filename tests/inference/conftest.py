@@ -1,0 +1,288 @@
+"""Fixtures for the inference tests: a test Redis db, tiny models, a real model worker.
+
+- Redis: every test in this package talks to ``redis://127.0.0.1:6379/<TEST_REDIS_DB>``
+  (default 15; engineers developing in parallel use their own db). The db is flushed once
+  at session start, and REDIS_URL / the Celery broker and result backend point at it.
+- ``tiny_models_dir``: a MODELS_DIR holding the ``tiny`` profile, built once per session.
+- ``tiny_settings``: settings for a test that runs on the tiny profile.
+- ``tiny_runtime``: the tiny models loaded into this process (for engine and task tests).
+- ``demo_runtime``: the ``demo`` profile's models from the real MODELS_DIR, when
+  ``manage.py build_demo_models`` has built them (else the test is skipped, saying so);
+  ``any_runtime`` runs a test on both.
+- ``celery_worker_proc``: a real ``celery worker`` subprocess (threads pool, tiny profile),
+  started on demand and reused while it lives; yields a :class:`WorkerProcess` with
+  ``.stop()``, ``.kill()``, ``.env`` and ``.hostname``. A test that stops or kills it
+  gets a fresh one next time the fixture is requested.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE_DIR = ROOT / "site"
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
+TEST_REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+WORKER_HEARTBEAT_TTL = 6
+WORKER_TOKEN_DELAY_MS = 25
+WORKER_READY_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _inference_redis():
+    """Point Redis, the Celery broker and results at the test db; flush it once."""
+    client = redis_lib.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
+    client.flushdb()
+    override = override_settings(
+        REDIS_URL=TEST_REDIS_URL,
+        CELERY_BROKER_URL=TEST_REDIS_URL,
+        CELERY_RESULT_BACKEND=TEST_REDIS_URL,
+    )
+    override.enable()
+    from config.celery_app import app
+
+    previous = (app.conf.broker_url, app.conf.result_backend)
+    app.conf.broker_url = TEST_REDIS_URL
+    app.conf.result_backend = TEST_REDIS_URL
+    yield client
+    app.conf.broker_url, app.conf.result_backend = previous
+    override.disable()
+
+
+@pytest.fixture
+def redis_client(_inference_redis):
+    from inference import streams
+
+    return streams.redis_client(TEST_REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    from inference.tiny import build_tiny_models
+
+    base = tmp_path_factory.mktemp("models")
+    build_tiny_models(base / "tiny")
+    return base
+
+
+@pytest.fixture
+def tiny_settings(settings, tiny_models_dir):
+    settings.MODELS_DIR = tiny_models_dir
+    settings.INFERENCE_PROFILE = "tiny"
+    return settings
+
+
+@pytest.fixture(scope="session")
+def tiny_runtime(tiny_models_dir):
+    from inference import runtime
+
+    with override_settings(MODELS_DIR=tiny_models_dir, INFERENCE_PROFILE="tiny"):
+        loaded = runtime.load_runtime(profile="tiny", device="cpu")
+    yield loaded
+    runtime.reset_runtime()
+
+
+def _load_runtime(profile: str, models_dir: Path):
+    from inference import registry
+    from inference.loading import load_role
+    from inference.runtime import Runtime
+
+    with override_settings(MODELS_DIR=models_dir):
+        specs = registry.profile_specs(profile)
+        missing = registry.missing_specs(specs)
+        if missing:
+            pytest.skip(
+                f"{profile} models are not built in {models_dir} "
+                f"(missing {', '.join(s.role for s in missing)}; run manage.py build_demo_models)"
+            )
+        roles = {
+            role: load_role(spec, device="cpu", profile=profile) for role, spec in specs.items()
+        }
+    return Runtime(profile=profile, device="cpu", roles=roles)
+
+
+@pytest.fixture(scope="session")
+def demo_runtime():
+    from django.conf import settings
+
+    return _load_runtime("demo", Path(settings.MODELS_DIR))
+
+
+@pytest.fixture(params=["tiny", "demo"])
+def any_runtime(request):
+    """The same reference checks on the tiny models and (when built) the demo models."""
+    return request.getfixturevalue(f"{request.param}_runtime")
+
+
+# --- A real model worker ---------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen
+    hostname: str
+    env: dict
+    log_path: Path
+    redis_url: str = TEST_REDIS_URL
+    _log_file: object = field(default=None, repr=False)
+
+    def is_running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def heartbeat(self) -> dict | None:
+        from inference import heartbeat, streams
+
+        client = streams.redis_client(self.redis_url)
+        for info in heartbeat.live_workers(client):
+            if info.get("hostname") == self.hostname:
+                return info
+        return None
+
+    def wait_ready(self, timeout: float = WORKER_READY_TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                raise RuntimeError(f"celery worker exited early:\n{self.log()[-4000:]}")
+            info = self.heartbeat()
+            if info and info.get("ready"):
+                return info
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker not ready in {timeout}s:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Warm shutdown (SIGTERM), as a supervisor would do it."""
+        if self.is_running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._close_log()
+        return self.proc.returncode
+
+    def kill(self) -> int | None:
+        """SIGKILL: the worker dies without cleaning up (its heartbeat expires by TTL)."""
+        if self.is_running():
+            self.proc.kill()
+            self.proc.wait(10)
+        self._close_log()
+        return self.proc.returncode
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+def worker_env(models_dir: Path, **extra: str) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "INFERENCE_PROFILE": "tiny",
+        "MODELS_DIR": str(models_dir),
+        "REDIS_URL": TEST_REDIS_URL,
+        "CELERY_BROKER_URL": TEST_REDIS_URL,
+        "CELERY_RESULT_BACKEND": TEST_REDIS_URL,
+        "WORKER_HEARTBEAT_TTL": str(WORKER_HEARTBEAT_TTL),
+        "INFERENCE_TEST_TOKEN_DELAY_MS": str(WORKER_TOKEN_DELAY_MS),
+        "TORCH_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def start_worker(models_dir: Path, log_dir: Path, **extra_env: str) -> WorkerProcess:
+    hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = worker_env(models_dir, **extra_env)
+    log_path = log_dir / f"{hostname.split('@')[0]}.log"
+    log_file = log_path.open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config.celery_app",
+            "worker",
+            "-Q",
+            "inference",
+            "-P",
+            "threads",
+            "-c",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            hostname,
+            "-l",
+            "info",
+        ],
+        cwd=SITE_DIR,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    return WorkerProcess(
+        proc=proc, hostname=hostname, env=env, log_path=log_path, _log_file=log_file
+    )
+
+
+class _WorkerManager:
+    def __init__(self, models_dir: Path, log_dir: Path) -> None:
+        self.models_dir = models_dir
+        self.log_dir = log_dir
+        self.current: WorkerProcess | None = None
+
+    def get(self) -> WorkerProcess:
+        if self.current is None or not self.current.is_running():
+            if self.current is not None:
+                self.current.kill()
+            self.current = start_worker(self.models_dir, self.log_dir)
+            try:
+                self.current.wait_ready()
+            except RuntimeError:
+                self.current.kill()
+                raise
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
+
+
+@pytest.fixture(scope="session")
+def _worker_manager(tiny_models_dir, tmp_path_factory, _inference_redis):
+    manager = _WorkerManager(tiny_models_dir, tmp_path_factory.mktemp("worker-logs"))
+    yield manager
+    manager.close()
+
+
+@pytest.fixture
+def celery_worker_proc(_worker_manager) -> WorkerProcess:
+    """A live, ready model worker (tiny profile, threads pool) consuming ``inference``."""
+    return _worker_manager.get()
+
+
+# Web-side fixtures (demo_env, sent_tasks) live with their helpers in web_support.py.
+from tests.inference.web_support import demo_env, sent_tasks  # noqa: E402, F401

