@@ -1,0 +1,327 @@
+"""Pages under gunicorn: requests per second and p99 for a lesson page, a graded quiz
+submission and the trivial ``/healthz`` view (the baseline), on SQLite and PostgreSQL.
+
+For each database: a scratch database (a fresh SQLite file; ``CREATE DATABASE bench`` on
+the local PostgreSQL, dropped afterwards) is migrated and loaded with the course
+(``manage.py migrate``, ``load_course``); a pool of open quiz attempts is created, one
+anonymous learner (its own session) per attempt; gunicorn starts with the deploy config
+(``site/config/gunicorn.py``: gthread, 2 processes x 8 threads); wrk drives it from a
+second process over loopback (``bench/pages.lua``): ``/healthz``, the lesson page, then
+``POST /attempts/<token>/submit/`` with the learner's session cookie and CSRF token, each
+request grading and closing a different attempt. Afterwards the database is asked how
+many attempts were really submitted, and that count is reported beside wrk's. Every
+question gets an answer (choices, a short text, a sentence for "explain in your words";
+those are queued for grading by the model worker, as the site does, and are not graded
+within the measured request: no model worker runs during this section).
+
+Without wrk (``apt-get install wrk``; ``make bench`` does it) a small Python load
+generator stands in and the section says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import PYTHON, ROOT, Config, log, ratio, target
+from bench.load import CSRF_TOKEN, WRK_THREADS, run_python_load, run_wrk, wrk_path
+from bench.stack import base_env, scratch_sqlite, start_web
+
+LESSON_RATIO_TARGET = 0.5
+FREE_TEXT_ANSWER = (
+    "BERT reads the whole sentence in both directions to fill in a hidden word, while GPT "
+    "only sees the words before it and predicts the next one."
+)
+
+
+# --- Preparing a database (runs in a subprocess configured for that database) --------------
+
+
+def _prepare_main(pool: int, out_path: Path) -> None:
+    import random
+    import uuid
+    from datetime import timedelta
+
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.db import transaction
+    from django.utils import timezone
+
+    from lessons.forms import question_field_name
+    from lessons.models import Attempt, Question, Quiz
+
+    quiz = (
+        Quiz.objects.filter(questions__is_active=True)
+        .select_related("lesson")
+        .order_by("lesson__order", "lesson__id")
+        .first()
+    )
+    if quiz is None:
+        raise SystemExit("No quiz with questions: did load_course run?")
+    questions = list(
+        quiz.questions.filter(is_active=True)
+        .prefetch_related("choices", "accepted_answers")
+        .order_by("order", "id")
+    )
+    body: list[tuple[str, str]] = []
+    for question in questions:
+        name = question_field_name(question.pk)
+        choices = sorted(question.choices.all(), key=lambda c: (c.order, c.pk))
+        if question.kind == Question.Kind.MULTIPLE and choices:
+            body.extend((name, str(choice.pk)) for choice in choices[:2])
+        elif choices:  # single choice, true/false
+            body.append((name, str(choices[0].pk)))
+        elif question.kind == Question.Kind.SHORT_TEXT:
+            accepted = list(question.accepted_answers.all())
+            body.append((name, accepted[0].text if accepted else "attention"))
+        else:  # explain in your words (free text), or any other text question
+            body.append((name, FREE_TEXT_ANSWER))
+    from urllib.parse import urlencode
+
+    encoded_body = urlencode(body)
+    rng = random.Random(7)
+    expire = timezone.now() + timedelta(days=1)
+    sessions, attempts = [], []
+    for _ in range(pool):
+        anon_id = str(uuid.uuid4())
+        key = uuid.uuid4().hex
+        sessions.append(
+            Session(
+                session_key=key,
+                session_data=SessionStore().encode({"learner_id": anon_id}),
+                expire_date=expire,
+            )
+        )
+        attempts.append(
+            Attempt(
+                quiz=quiz, anon_id=anon_id, shuffle_seed=rng.randrange(2**31), token=uuid.uuid4()
+            )
+        )
+    with transaction.atomic():
+        Session.objects.bulk_create(sessions, batch_size=500)
+        Attempt.objects.bulk_create(attempts, batch_size=500)
+    with out_path.open("w") as handle:
+        for session, attempt in zip(sessions, attempts, strict=True):
+            cookie = f"sessionid={session.session_key}; csrftoken={CSRF_TOKEN}"
+            handle.write(f"/attempts/{attempt.token}/submit/\t{cookie}\t{encoded_body}\n")
+    print(
+        json.dumps(
+            {
+                "lesson": quiz.lesson.slug,
+                "lesson_path": quiz.lesson.get_absolute_url(),
+                "questions": len(questions),
+                "question_kinds": sorted({q.kind for q in questions}),
+                "pool": pool,
+            }
+        )
+    )
+
+
+def _count_main() -> None:
+    import django
+
+    django.setup()
+    from lessons.models import Answer, Attempt
+
+    print(
+        json.dumps(
+            {
+                "submitted": Attempt.objects.filter(status=Attempt.Status.SUBMITTED).count(),
+                "open": Attempt.objects.filter(status=Attempt.Status.OPEN).count(),
+                "answers": Answer.objects.count(),
+            }
+        )
+    )
+
+
+def _manage(cfg: Config, env: dict, *args: str, timeout: float = 300) -> str:
+    out = subprocess.run(
+        [PYTHON, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
+    return out.stdout
+
+
+# --- Databases -------------------------------------------------------------------------------
+
+
+def _postgres_admin(url: str):
+    import psycopg
+
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    return psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+
+
+def _postgres_db_name(url: str) -> str:
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"Unexpected scratch database name {name!r}")
+    return name
+
+
+def postgres_create(url: str) -> None:
+    name = _postgres_db_name(url)
+    with _postgres_admin(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def postgres_drop(url: str) -> None:
+    name = _postgres_db_name(url)
+    with _postgres_admin(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pool(path: Path) -> list[tuple[str, ...]]:
+    return [tuple(line.split("\t", 2)) for line in path.read_text().splitlines()]
+
+
+def _count(cfg: Config, env: dict) -> dict:
+    return json.loads(_manage(cfg, env, "-m", "bench.pages", "--count").splitlines()[-1])
+
+
+# --- One database ----------------------------------------------------------------------------
+
+
+def measure_database(cfg: Config, *, label: str, database_url: str) -> dict:
+    env = base_env(cfg, database_url=database_url)
+    log(f"pages on {label}: migrate, load the course, create {cfg.quiz_pool} open attempts")
+    _manage(cfg, env, "manage.py", "migrate", "--noinput")
+    _manage(cfg, env, "manage.py", "load_course")
+    warm_pool = max(50, cfg.quiz_pool // 20)
+    pool_file = cfg.work_dir / f"quiz-pool-{label}.tsv"
+    warm_file = cfg.work_dir / f"quiz-pool-{label}-warmup.tsv"
+    info = json.loads(
+        _manage(
+            cfg,
+            env,
+            "-m",
+            "bench.pages",
+            "--prepare",
+            str(cfg.quiz_pool + warm_pool),
+            str(pool_file),
+        ).splitlines()[-1]
+    )
+    lines = pool_file.read_text().splitlines(keepends=True)
+    warm_file.write_text("".join(lines[:warm_pool]))
+    pool_file.write_text("".join(lines[warm_pool:]))
+
+    web = start_web(cfg, name=f"web-pages-{label}", database_url=database_url)
+    base_url = f"http://127.0.0.1:{web.port}"
+    use_wrk = wrk_path() is not None
+    targets = {"healthz": "/healthz", "lesson": info["lesson_path"]}
+    results: dict = {}
+    try:
+        for name, path in targets.items():
+            if use_wrk:
+                run_wrk(base_url + path, 1, cfg.page_connections, ["get"])  # warm-up
+                results[name] = run_wrk(
+                    base_url + path, cfg.page_seconds, cfg.page_connections, ["get"]
+                )
+            else:
+                run_python_load(web.port, path, 1, cfg.page_connections, None)
+                results[name] = run_python_load(
+                    web.port, path, cfg.page_seconds, cfg.page_connections, None
+                )
+            results[name]["path"] = path
+        quiz_args = ["quiz", "", str(WRK_THREADS), CSRF_TOKEN]
+        if use_wrk:
+            quiz_args[1] = str(warm_file)
+            run_wrk(base_url + "/", 1, min(cfg.page_connections, 4), quiz_args)
+        else:
+            run_python_load(web.port, "", 1, min(cfg.page_connections, 4), _pool(warm_file))
+        before = _count(cfg, env)
+        if use_wrk:
+            quiz_args[1] = str(pool_file)
+            quiz = run_wrk(base_url + "/", cfg.page_seconds, cfg.page_connections, quiz_args)
+        else:
+            quiz = run_python_load(
+                web.port, "", cfg.page_seconds, cfg.page_connections, _pool(pool_file)
+            )
+        results["quiz_submit"] = quiz
+    finally:
+        web.stop()
+    after = _count(cfg, env)
+    quiz["path"] = "/attempts/<token>/submit/"
+    quiz["graded_in_database"] = after["submitted"] - before["submitted"]
+    quiz["graded_per_second"] = round(quiz["graded_in_database"] / quiz["seconds"], 2)
+    results["lesson_vs_healthz"] = ratio(
+        results["lesson"]["per_second"], results["healthz"]["per_second"]
+    )
+    results["quiz_vs_healthz"] = ratio(
+        results["quiz_submit"]["per_second"], results["healthz"]["per_second"]
+    )
+    results["lesson_p99_minus_healthz_ms"] = round(
+        results["lesson"]["latency_ms"]["p99"] - results["healthz"]["latency_ms"]["p99"], 3
+    )
+    results["quiz"] = info
+    return results
+
+
+def run(cfg: Config) -> dict:
+    section: dict = {
+        "description": "Requests per second and latency under gunicorn (deploy config), load "
+        f"from {'wrk' if wrk_path() else 'the Python stand-in (no wrk)'} over loopback, "
+        f"{cfg.page_connections} connections, {cfg.page_seconds}s per page after a 1 s warm-up.",
+        "tool": "wrk" if wrk_path() else "python-fallback",
+        "connections": cfg.page_connections,
+        "wrk_threads": WRK_THREADS if wrk_path() else None,
+        "gunicorn": {
+            "workers": int(os.environ.get("BENCH_WEB_CONCURRENCY", "2")),
+            "threads": int(os.environ.get("BENCH_GUNICORN_THREADS", "8")),
+            "worker_class": "gthread",
+        },
+        "databases": {},
+    }
+    sqlite_path = scratch_sqlite(cfg, "pages.sqlite3")
+    section["databases"]["sqlite"] = measure_database(
+        cfg, label="sqlite", database_url=f"sqlite:///{sqlite_path}"
+    )
+    try:
+        postgres_create(cfg.postgres_url)
+    except Exception as exc:  # no PostgreSQL here: say so rather than fail the whole run
+        section["databases"]["postgresql"] = {"error": f"PostgreSQL unavailable: {exc}"}
+    else:
+        try:
+            section["databases"]["postgresql"] = measure_database(
+                cfg, label="postgresql", database_url=cfg.postgres_url
+            )
+        finally:
+            postgres_drop(cfg.postgres_url)
+    targets = []
+    for label, data in section["databases"].items():
+        if "lesson_vs_healthz" in data:
+            value = data["lesson_vs_healthz"]
+            targets.append(
+                target(
+                    f"lesson page throughput vs /healthz ({label})",
+                    f">= {LESSON_RATIO_TARGET:g}x",
+                    value,
+                    value is not None and value >= LESSON_RATIO_TARGET,
+                )
+            )
+    section["targets"] = targets
+    return section
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--prepare"]:
+        _prepare_main(int(sys.argv[2]), Path(sys.argv[3]))
+    elif sys.argv[1:] == ["--count"]:
+        _count_main()
+    else:
+        raise SystemExit("usage: python -m bench.pages --prepare N FILE | --count")
