@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "demo:cache:"
 # Merged over CELERY_BROKER_TRANSPORT_OPTIONS for the web's publishing connection only.
-BROKER_FAIL_FAST = {"max_retries": 0, "connect_retries_timeout": 1}
 
 NO_WORKER = (
     "No model worker is running right now, so the demos can't run. Lessons and quizzes still work."
@@ -53,24 +53,33 @@ class Submission:
     kind: str
 
 
+_ping_clients: dict[str, redis.Redis] = {}
+
+
 def _ping_client() -> redis.Redis:
-    """A client that gives up after one attempt (1 s connect, 1 s read)."""
-    return redis.Redis.from_url(
-        getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0"),
-        socket_connect_timeout=1,
-        socket_timeout=1,
-        retry=Retry(NoBackoff(), 0),
-    )
+    """A pooled client that gives up after one attempt (1 s connect, 1 s read).
+
+    Pooled per URL: a new connection per submit cost a few milliseconds of every
+    demo round trip (bench/roundtrip.py).
+    """
+    url = getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = _ping_clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=1,
+            socket_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
+        _ping_clients[url] = client
+    return client
 
 
 def redis_ping() -> bool:
-    client = _ping_client()
     try:
-        return bool(client.ping())
+        return bool(_ping_client().ping())
     except redis.RedisError:
         return False
-    finally:
-        client.close()
 
 
 def demo_is_deterministic(*, kind: str, params: dict[str, Any]) -> bool:
@@ -159,22 +168,47 @@ def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
     return DemoUnavailable(NO_WORKER, reason="no_worker")
 
 
+# Broker connections that try once: the app's default producer retries a dead broker for
+# seconds, and a learner should hear about it at once. Pooled per process and broker URL,
+# because opening a connection per submit cost ~10 ms of every demo round trip.
+BROKER_FAIL_FAST = {"max_retries": 0, "connect_retries_timeout": 1}
+_broker_pools: dict[str, Any] = {}
+_broker_pools_lock = threading.Lock()
+
+
+def _broker_pool() -> Any:
+    from config.celery_app import app
+
+    url = str(app.conf.broker_url)
+    pool = _broker_pools.get(url)
+    if pool is None:
+        with _broker_pools_lock:
+            pool = _broker_pools.get(url)
+            if pool is None:
+                connection = app.connection_for_write(transport_options=BROKER_FAIL_FAST)
+                pool = connection.Pool(limit=32)
+                _broker_pools[url] = pool
+    return pool
+
+
 def _enqueue(*, kind: str, task_id: str, params: dict[str, Any]) -> None:
     from config.celery_app import app
 
     try:
-        # A connection of our own that tries once: the app's default producer retries a
-        # dead broker for seconds, and a learner should hear about it at once.
-        with app.connection_for_write(transport_options=BROKER_FAIL_FAST) as connection:
-            app.send_task(
-                TASK_NAMES[kind],
-                kwargs=params,
-                task_id=task_id,
-                queue=inference_queue(),
-                expires=queue_expires_s(),
-                retry=False,
-                connection=connection,
-            )
+        with _broker_pool().acquire(block=True, timeout=1) as connection:
+            try:
+                app.send_task(
+                    TASK_NAMES[kind],
+                    kwargs=params,
+                    task_id=task_id,
+                    queue=inference_queue(),
+                    expires=queue_expires_s(),
+                    retry=False,
+                    connection=connection,
+                )
+            except Exception:
+                connection.collect()  # drop a broken socket before it goes back in the pool
+                raise
     except Exception as exc:  # broker down or refusing: tell the page, then the caller
         logger.warning("Could not enqueue demo %s (%s): %s", kind, task_id, exc)
         with contextlib.suppress(redis.RedisError):

@@ -3,16 +3,25 @@
 Run the model worker from ``site/`` (so ``config`` imports; ``config/paths.py`` adds the
 repository root)::
 
-    celery -A config.celery_app worker -Q inference -P threads -c 4 \\
+    celery -A config.celery_app worker -Q inference -P threads -c 16 \\
         --without-gossip --without-mingle -l info
 
-Why the threads pool: the four threads share ONE copy of the models in one process
+Why the threads pool: the threads share ONE copy of the models in one process
 (BERT, GPT-2 and MiniLM take ~1 GB as float32 for the ``full`` profile; prefork would hold
 one copy per child), torch releases the GIL inside its kernels so threads do run
 concurrently, and nothing forks after torch/CUDA are initialised (neither is fork-safe:
 see pytorch's notes on forked subprocesses and celery#3402). ``-P solo`` works too (one
 task at a time). Prefork is refused: its children would fork from a parent holding the
 models; such a worker announces itself as not ready and says why.
+
+How many threads (``-c``): fill-mask, next-token and embeddings requests are batched
+(``inference/batching.py``): concurrent requests of a kind share one forward pass, up to
+``INFERENCE_MAX_BATCH`` (16) of them, so a batch can only be as large as the number of
+tasks running at once. Run the model worker with ``-c`` at least the batch size (16 is a
+good default; ``INFERENCE_BATCHING=0`` turns batching off). More threads do not multiply
+the CPU work: torch's intra-op threads (``TORCH_THREADS``, default cores / model workers
+on the machine) are set once here, and batched forward passes run one at a time on the
+batcher's thread; waiting threads cost next to nothing.
 
 Which workers load models: only those consuming the ``INFERENCE_QUEUE`` (``-Q inference``),
 read from the worker's own queue selection (``worker.app.amqp.queues.consume_from``) at
@@ -27,7 +36,8 @@ models' info; ``ready: true`` follows at ``worker_ready``, when Celery consumes 
 While the models are missing (``demo`` models not built yet) the worker does NOT exit (a
 supervisor would restart it in a loop): it beats ``ready: false`` with a status saying what
 to run and checks again every 5 s; SIGTERM or Ctrl-C stops it cleanly during the wait.
-On ``worker_shutdown`` the heartbeat key is deleted so the site knows at once.
+On ``worker_shutdown`` the batchers finish their queued requests and stop, and the
+heartbeat key is deleted so the site knows at once.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ import time
 from celery import signals
 from django.conf import settings
 
-from inference import heartbeat, registry, streams
+from inference import batching, heartbeat, registry, streams
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +128,7 @@ def on_worker_init(sender=None, **_kwargs) -> None:
         "status": "starting",
         "pool": pool,
         "concurrency": getattr(sender, "concurrency", None),
+        "batching": batching.describe(),
         "started_at": time.time(),
     }
     beat = heartbeat.HeartbeatThread(
@@ -129,6 +140,7 @@ def on_worker_init(sender=None, **_kwargs) -> None:
     with _state_lock:
         _heartbeat = beat
 
+    _check_batching(info["batching"], info["concurrency"])
     if pool == "prefork":
         message = (
             "not serving: the prefork pool would fork after the models load; "
@@ -142,6 +154,18 @@ def on_worker_init(sender=None, **_kwargs) -> None:
     with _StopOnSignal() as stop:
         beat.start()
         _load_models(beat, stop)
+
+
+def _check_batching(settings_info: dict, concurrency) -> None:
+    enabled, size = settings_info["enabled"], settings_info["max_batch"]
+    if enabled and isinstance(concurrency, int) and concurrency < size:
+        logger.warning(
+            "Batching: batches can hold %d requests but this worker runs %d task threads "
+            "(-c), so they stay smaller; run it with -c %d or more",
+            size,
+            concurrency,
+            size,
+        )
 
 
 def _load_models(beat: heartbeat.HeartbeatThread, stop: threading.Event) -> None:
@@ -238,6 +262,7 @@ def on_worker_shutdown(sender=None, **_kwargs) -> None:
     global _heartbeat
     with _state_lock:
         beat, _heartbeat = _heartbeat, None
+    batching.shutdown()
     if beat is not None:
         beat.stop(delete=True)
 

@@ -6,12 +6,19 @@
 - sentence: the sentence encoder's embeddings (mean pooling over the last hidden state,
   then L2 normalisation, exactly what sentence-transformers does for all-MiniLM-L6-v2);
   cosine of the two.
+
+Three steps, so the worker's batcher (``inference/batching.py``) can run the model passes
+for many requests at once: :func:`prepare` checks one request and finds the word's
+pieces (its errors stay its own), :func:`forward` runs one right-padded BERT pass and one
+encoder pass over both sentences of every request, :func:`finish` builds one result.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from inference.engine.common import Stopwatch, check_token_count, model_card
 from inference.validation import DemoInputError
@@ -39,9 +46,36 @@ def sentence_embeddings_batch(encoder: Loaded, texts: list[str]):
         return torch.nn.functional.normalize(pooled, p=2, dim=1).cpu()
 
 
-def _word_vector(bert: Loaded, sentence: str, word: str, *, label: str, field: str):
-    import torch
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    ids: list[int]
+    tokens: list[str]
+    pieces: list[int]  # positions of the word's word-pieces
 
+
+@dataclass(frozen=True)
+class EmbeddingsItem:
+    """One checked request: both sentences tokenized, the word's pieces found."""
+
+    word: str
+    a: _Sentence
+    b: _Sentence
+
+    @property
+    def length(self) -> int:
+        return max(len(self.a.ids), len(self.b.ids))
+
+
+@dataclass(frozen=True)
+class EmbeddingsRow:
+    vec_a: Any  # mean of the word's last-layer BERT vectors in sentence A
+    vec_b: Any
+    sentence_a: Any  # the encoder's L2-normalised sentence embedding
+    sentence_b: Any
+
+
+def _word_pieces(bert: Loaded, sentence: str, word: str, *, label: str, field: str) -> _Sentence:
     span = word_span(sentence, word)
     if span is None:
         raise DemoInputError(
@@ -50,15 +84,14 @@ def _word_vector(bert: Loaded, sentence: str, word: str, *, label: str, field: s
             field=field,
         )
     with bert.tokenizer_lock:
-        encoded = bert.tokenize(sentence, return_offsets_mapping=True, return_tensors="pt")
+        encoded = bert.tokenize(sentence, return_offsets_mapping=True)
         special = set(bert.tokenizer.all_special_ids)
-        ids = encoded["input_ids"][0].tolist()
+        ids = list(encoded["input_ids"])
         tokens = bert.tokenizer.convert_ids_to_tokens(ids)
-    offsets = encoded.pop("offset_mapping")[0].tolist()
     start, end = span
     pieces = [
         i
-        for i, ((s, e), token_id) in enumerate(zip(offsets, ids, strict=True))
+        for i, ((s, e), token_id) in enumerate(zip(encoded["offset_mapping"], ids, strict=True))
         if token_id not in special and e > s and s < end and e > start
     ]
     if not pieces:  # e.g. the word normalised away by the tokenizer
@@ -66,47 +99,106 @@ def _word_vector(bert: Loaded, sentence: str, word: str, *, label: str, field: s
             f"BERT's tokenizer drops the word “{word}” in {label.lower()}; try another word.",
             field="word",
         )
-    encoded = {key: value.to(bert.device) for key, value in encoded.items()}
-    with torch.inference_mode():
-        hidden = bert.model.base_model(**encoded).last_hidden_state[0].float().cpu()
-    return hidden[pieces].mean(dim=0), tokens, [tokens[i] for i in pieces]
+    return _Sentence(text=sentence, ids=ids, tokens=tokens, pieces=pieces)
 
 
-def embeddings(
+def prepare(
     bert: Loaded, encoder: Loaded, *, word: str, sentence_a: str, sentence_b: str
-) -> dict:
-    import torch
-
+) -> EmbeddingsItem:
+    """Check one request (raises :class:`DemoInputError` for that request only)."""
     for label, field, sentence in (
         ("Sentence A", "sentence_a", sentence_a),
         ("Sentence B", "sentence_b", sentence_b),
     ):
         check_token_count(bert, sentence, label=label, field=field)
         check_token_count(encoder, sentence, label=label, field=field)
+    a = _word_pieces(bert, sentence_a, word, label="Sentence A", field="sentence_a")
+    b = _word_pieces(bert, sentence_b, word, label="Sentence B", field="sentence_b")
+    return EmbeddingsItem(word=word, a=a, b=b)
 
+
+def _padded(ids: list[list[int]], pad_id: int, device: str) -> dict:
+    """Right-padded ``input_ids`` + ``attention_mask`` (real tokens keep their positions)."""
+    import torch
+
+    width = max(len(row) for row in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(ids), width), dtype=torch.long)
+    for index, row in enumerate(ids):
+        input_ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention[index, : len(row)] = 1
+    return {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
+
+
+def forward(
+    bert: Loaded, encoder: Loaded, items: Sequence[EmbeddingsItem]
+) -> tuple[list[EmbeddingsRow], float]:
+    """Both sentences of every item: one padded BERT pass and one padded encoder pass."""
+    import torch
+
+    sentences = [sentence for item in items for sentence in (item.a, item.b)]
     watch = Stopwatch()
-    with watch.running():
-        vec_a, tokens_a, pieces_a = _word_vector(
-            bert, sentence_a, word, label="Sentence A", field="sentence_a"
+    with watch.running(), torch.inference_mode():
+        pad_id = bert.tokenizer.pad_token_id or 0
+        encoded = _padded([s.ids for s in sentences], pad_id, bert.device)
+        hidden = bert.model.base_model(**encoded).last_hidden_state.float().cpu()
+        vectors = [hidden[i, s.pieces].mean(dim=0) for i, s in enumerate(sentences)]
+        pooled = sentence_embeddings_batch(encoder, [s.text for s in sentences])
+    rows = [
+        EmbeddingsRow(
+            vec_a=vectors[2 * i],
+            vec_b=vectors[2 * i + 1],
+            sentence_a=pooled[2 * i],
+            sentence_b=pooled[2 * i + 1],
         )
-        vec_b, tokens_b, pieces_b = _word_vector(
-            bert, sentence_b, word, label="Sentence B", field="sentence_b"
-        )
-        contextual = float(torch.nn.functional.cosine_similarity(vec_a, vec_b, dim=0))
-        sentence_vectors = sentence_embeddings_batch(encoder, [sentence_a, sentence_b])
-        sentence_similarity = float(sentence_vectors[0] @ sentence_vectors[1])
+        for i in range(len(items))
+    ]
+    return rows, watch.elapsed_ms
+
+
+def finish(
+    bert: Loaded,
+    encoder: Loaded,
+    item: EmbeddingsItem,
+    row: EmbeddingsRow,
+    *,
+    elapsed_ms: float,
+    batch_size: int = 1,
+) -> dict:
+    import torch
+
+    contextual = float(torch.nn.functional.cosine_similarity(row.vec_a, row.vec_b, dim=0))
+    sentence_similarity = float(row.sentence_a @ row.sentence_b)
     return {
-        "word": word,
-        "sentence_a": sentence_a,
-        "sentence_b": sentence_b,
+        "word": item.word,
+        "sentence_a": item.a.text,
+        "sentence_b": item.b.text,
         "contextual": {
             "similarity": round(max(-1.0, min(1.0, contextual)), 6),
-            "tokens_a": tokens_a,
-            "tokens_b": tokens_b,
-            "word_pieces": pieces_a,
-            "word_pieces_b": pieces_b,
+            "tokens_a": item.a.tokens,
+            "tokens_b": item.b.tokens,
+            "word_pieces": [item.a.tokens[i] for i in item.a.pieces],
+            "word_pieces_b": [item.b.tokens[i] for i in item.b.pieces],
         },
         "sentence": {"similarity": round(max(-1.0, min(1.0, sentence_similarity)), 6)},
         "models": {"bert": model_card(bert), "encoder": model_card(encoder)},
-        "elapsed_ms": round(watch.elapsed_ms, 3),
+        "elapsed_ms": round(elapsed_ms, 3),
+        "batch_size": batch_size,
     }
+
+
+def embeddings_batch(bert: Loaded, encoder: Loaded, requests: Sequence[dict]) -> list[dict]:
+    """Several requests (``{"word", "sentence_a", "sentence_b"}``) in one pass per model."""
+    items = [prepare(bert, encoder, **request) for request in requests]
+    rows, elapsed_ms = forward(bert, encoder, items)
+    return [
+        finish(bert, encoder, item, row, elapsed_ms=elapsed_ms, batch_size=len(items))
+        for item, row in zip(items, rows, strict=True)
+    ]
+
+
+def embeddings(
+    bert: Loaded, encoder: Loaded, *, word: str, sentence_a: str, sentence_b: str
+) -> dict:
+    request = {"word": word, "sentence_a": sentence_a, "sentence_b": sentence_b}
+    return embeddings_batch(bert, encoder, [request])[0]
