@@ -83,7 +83,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
         parser.add_argument(
-            "--concurrency", type=int, default=4, help="model worker threads (default 4)"
+            "--concurrency",
+            type=int,
+            default=16,
+            help="model worker threads (default 16, at least the batch size)",
         )
         parser.add_argument(
             "--no-build", action="store_true", help="don't build missing demo models"
