@@ -1,7 +1,10 @@
-"""Shape demo outcomes for the templates (pure functions, no Redis, no ORM).
+"""Contexts for the result templates (pure functions, no Redis, no ORM).
 
-Templates stay declarative: which result template a kind uses, the model cards to show,
-the attention matrix of one layer averaged over its heads, the status line of a task.
+Templates stay declarative: which result template a kind uses, the model cards, the status
+line, and each kind's view of its result (``inference.result_shapes``,
+``inference.attention_maps``). :func:`result_context` shapes a live task's
+:class:`Outcome`; :func:`stored_context` shapes a stored example the same way, so one set
+of templates draws both.
 """
 
 from __future__ import annotations
@@ -11,7 +14,21 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from .forms import FORMS, ReshapeForm
+from .attention_maps import (
+    attention_layer,  # noqa: F401 - importable from here, as before
+    attention_maps,
+)
+from .forms import FORMS
+from .result_shapes import (
+    compare_settings,
+    embeddings_view,
+    fill_mask_view,
+    generated_tokens,
+    initial_reshaped,
+    next_sentence_view,
+    token_alignment,
+    token_views,
+)
 from .selectors import Outcome
 from .validation import KINDS
 
@@ -44,6 +61,8 @@ STATE_LABELS = {
     "error": "Something went wrong",
 }
 
+ROLE_NAMES = {"bert": "BERT", "gpt": "GPT", "encoder": "Sentence encoder"}
+
 
 def demo_catalogue() -> list[dict[str, str]]:
     return [
@@ -63,57 +82,12 @@ def model_cards(result: dict | None) -> list[dict[str, Any]]:
         for role in ("bert", "gpt", "encoder"):
             if isinstance(models.get(role), dict):
                 cards.append({"role": role, **models[role]})
+    for card in cards:
+        card["role_name"] = ROLE_NAMES.get(str(card.get("role")), card.get("role", ""))
     return cards
 
 
-def attention_layer(view: dict | None, layer: int | None = None) -> dict[str, Any] | None:
-    """One layer of a model's attention, averaged over heads, rows rounded for display."""
-    if not view or not view.get("attentions"):
-        return None
-    attentions = view["attentions"]
-    index = len(attentions) - 1 if layer is None else max(0, min(layer, len(attentions) - 1))
-    heads = attentions[index]
-    if not heads:
-        return None
-    size = len(heads[0])
-    rows = [
-        [sum(head[i][j] for head in heads) / len(heads) for j in range(size)] for i in range(size)
-    ]
-    return {
-        "tokens": view.get("tokens", []),
-        "layer": index + 1,
-        "layers": view.get("layers", len(attentions)),
-        "heads": view.get("heads", len(heads)),
-        "rows": [
-            {
-                "token": token,
-                "cells": [{"value": value, "shade": min(9, int(value * 10))} for value in row],
-            }
-            for token, row in zip(view.get("tokens", []), rows, strict=False)
-        ],
-    }
-
-
-def token_views(result: dict) -> list[dict[str, Any]]:
-    """BERT's and GPT's tokens side by side, each with its id."""
-    views = []
-    for role, label in (("bert", "BERT"), ("gpt", "GPT")):
-        view = result.get(role)
-        if not isinstance(view, dict):
-            continue
-        tokens, ids = view.get("tokens") or [], view.get("ids") or []
-        views.append(
-            {
-                "role": role,
-                "label": label,
-                "name": view.get("name", ""),
-                "pieces": [
-                    {"token": token, "id": ids[i] if i < len(ids) else None}
-                    for i, token in enumerate(tokens)
-                ],
-            }
-        )
-    return views
+# --- Contexts for the result templates ---------------------------------------------------
 
 
 def retry_url(kind: str, params: dict | None) -> str:
@@ -140,29 +114,101 @@ def status_line(outcome: Outcome) -> str:
     return STATE_LABELS.get(outcome.state, outcome.state)
 
 
-def result_context(outcome: Outcome) -> dict[str, Any]:
-    """Everything the ``result`` partial needs."""
+def _kind_context(kind: str, result: dict, params: dict) -> dict[str, Any]:
+    """Per-kind views of a finished (or, for generate, streaming) result."""
+    if not result:
+        return {}
+    if kind == "fill-mask":
+        return {"fill_mask": fill_mask_view(result)}
+    if kind == "next-token":
+        return {"initial_reshaped": initial_reshaped(result)}
+    if kind == "attention":
+        return {"attention_maps": attention_maps(result)}
+    if kind == "tokenize":
+        return {"token_views": token_views(result), "alignment": token_alignment(result)}
+    if kind == "embeddings":
+        return {"embeddings": embeddings_view(result)}
+    if kind == "next-sentence":
+        return {"nsp": next_sentence_view(result)}
+    if kind == "generate":
+        return {"compare": compare_settings(result, params)}
+    return {}
+
+
+def result_dom_id(wid: str, source: str) -> str:
+    """The id prefix of one rendered result (unique per widget and result)."""
+    return f"{wid}-{source[:12]}"
+
+
+def result_context(
+    outcome: Outcome, *, wid: str = "demo-panel", transport: str | None = None, compact=False
+) -> dict[str, Any]:
+    """Everything the ``result`` partial needs for a live task.
+
+    ``transport`` says how an unfinished result follows its task: ``"sse"`` (generate:
+    tokens arrive one by one over Server-Sent Events) or ``"poll"`` (the long-poll).
+    """
     result = outcome.result or {}
     kind = outcome.kind or ""
+    params = outcome.params or {}
+    if transport is None:
+        transport = "sse" if kind == "generate" else "poll"
     context: dict[str, Any] = {
         "outcome": outcome,
+        "state": outcome.state,
+        "finished": outcome.finished,
         "kind": kind,
         "result": result,
-        "params": outcome.params or {},
+        "params": params,
+        "wid": wid,
+        "rid": result_dom_id(wid, outcome.task_id),
+        "compact": compact,
+        "transport": transport,
         "status_line": status_line(outcome),
         "result_template": RESULT_TEMPLATES.get(kind),
         "models": model_cards(result),
-        "retry_url": retry_url(kind, outcome.params),
+        "retry_url": retry_url(kind, params),
+        "result_url": reverse("inference:demo-result", args=[outcome.task_id]),
+        "stored": None,
     }
-    if kind == "attention" and result:
-        context["attention_views"] = [
-            {"role": role, "label": label, "layer": attention_layer(result.get(role))}
-            for role, label in (("bert", "BERT"), ("gpt", "GPT"))
-        ]
     if kind == "next-token" and result:
-        context["reshape_form"] = ReshapeForm()
-    if kind == "tokenize" and result:
-        context["token_views"] = token_views(result)
+        context["reshape_url"] = reverse("inference:next-token-reshape", args=[outcome.task_id])
+    if kind == "attention" and result:
+        context["attention_url"] = reverse("inference:attention-view", args=[outcome.task_id])
+    context.update(_kind_context(kind, result, params))
     if kind == "generate":
-        context["stream_tokens"] = result.get("tokens") or outcome.tokens
+        context["gen_tokens"] = generated_tokens(result.get("tokens") or outcome.tokens)
+        context["prompt"] = result.get("prompt") or params.get("prompt") or ""
+    return context
+
+
+def stored_context(example: Any, *, wid: str = "demo-panel") -> dict[str, Any]:
+    """The ``result`` partial's context for a stored example (``inference.examples``)."""
+    result = example.result
+    context: dict[str, Any] = {
+        "outcome": None,
+        "state": "done",
+        "finished": True,
+        "kind": example.kind,
+        "result": result,
+        "params": example.params,
+        "wid": wid,
+        "rid": result_dom_id(wid, example.id),
+        "compact": False,
+        "transport": None,
+        "status_line": "",
+        "result_template": RESULT_TEMPLATES.get(example.kind),
+        "models": model_cards(result),
+        "retry_url": retry_url(example.kind, example.params),
+        "result_url": None,
+        "stored": example,
+    }
+    if example.kind == "next-token" and example.logits:
+        context["reshape_url"] = reverse("inference:example-reshape", args=[example.id])
+    if example.kind == "attention":
+        context["attention_url"] = reverse("inference:example-attention", args=[example.id])
+    context.update(_kind_context(example.kind, result, example.params))
+    if example.kind == "generate":
+        context["gen_tokens"] = generated_tokens(result.get("tokens") or [])
+        context["prompt"] = result.get("prompt") or example.params.get("prompt") or ""
     return context

@@ -33,8 +33,9 @@ from django_htmx.http import push_url
 from django_ratelimit.core import _get_ip
 
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
+from .examples import example_for_params, example_get
 from .forms import FORMS, ReshapeForm
-from .presenters import DEMO_INTROS, demo_catalogue, result_context
+from .presenters import demo_catalogue, result_context
 from .reshape import logits_from_bytes, top_rows
 from .selectors import (
     Outcome,
@@ -45,6 +46,15 @@ from .selectors import (
 )
 from .services import demo_submit
 from .validation import DemoInputError
+from .widgets import (
+    STANDALONE,
+    clean_widget_id,
+    default_example,
+    demo_form,
+    form_initial,
+    panel_context,
+    playground_sections,
+)
 
 # A long-poll waits this long for news before answering "no change".
 POLL_BLOCK_MS = 10_000
@@ -88,12 +98,18 @@ def _initial_from_query(form_class: type, query: Any) -> dict[str, Any]:
     return initial
 
 
-def _page_context(kind: str, form: Any, outcome: Outcome | None = None) -> dict[str, Any]:
-    context = {"kind": kind, "form": form, "intro": DEMO_INTROS.get(kind, "")}
-    if outcome is not None:
-        context.update(result_context(outcome))
-        context["kind"] = kind
-    return context
+def _page_context(
+    kind: str,
+    form: Any,
+    outcome: Outcome | None = None,
+    *,
+    wid: str = STANDALONE,
+    stored: Any = None,
+) -> dict[str, Any]:
+    return panel_context(kind=kind, form=form, wid=wid, outcome=outcome, stored=stored)
+
+
+PANEL_TEMPLATE = "inference/widget.html#panel"
 
 
 # --- Pages ----------------------------------------------------------------------------
@@ -101,24 +117,36 @@ def _page_context(kind: str, form: Any, outcome: Outcome | None = None) -> dict[
 
 @require_GET
 def demo_index(request: HttpRequest) -> HttpResponse:
+    """The playground: every demo with a ready, stored example result."""
     return render(
         request,
-        "inference/index.html",
-        {"demos": demo_catalogue(), "status": worker_status()},
+        "inference/playground.html",
+        {"demos": demo_catalogue(), "status": worker_status(), "sections": playground_sections()},
     )
 
 
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def demo(request: HttpRequest, kind: str) -> HttpResponse:
-    """GET: the demo's page with its form. POST: run it (``inference:demo-submit``)."""
+    """GET: the demo's page with its form. POST: run it (``inference:demo-submit``).
+
+    A post from an embedded widget carries its ``widget`` id; htmx then gets that widget's
+    panel back (and the page URL stays as it is).
+    """
     form_class = _form_class(kind)
     if request.method == "GET":
         # Query parameters pre-fill the form (lesson links, "Try again"); nothing runs on GET.
-        form = form_class(initial=_initial_from_query(form_class, request.GET) or None)
-        return render(request, "inference/demo.html", _page_context(kind, form))
+        initial = _initial_from_query(form_class, request.GET)
+        stored = example_get(request.GET.get("example", ""))
+        if stored is not None and stored.kind == kind:
+            initial = form_initial(kind, stored.params)
+        else:
+            stored = default_example(kind, initial)
+        form = form_class(initial=initial or None)
+        return render(request, "inference/demo.html", _page_context(kind, form, stored=stored))
 
-    form = form_class(request.POST)
+    wid = clean_widget_id(request.POST.get("widget"))
+    form = demo_form(kind, wid=wid, data=request.POST)
     status = 200
     retry_after = None
     if form.is_valid():
@@ -146,18 +174,24 @@ def demo(request: HttpRequest, kind: str) -> HttpResponse:
                 status = 503
             else:
                 response = render(
-                    request, "inference/demo.html#demo-panel", _page_context(kind, form, outcome)
+                    request, PANEL_TEMPLATE, _page_context(kind, form, outcome, wid=wid)
                 )
-                return push_url(response, result_url)
+                return push_url(response, result_url) if wid == STANDALONE else response
     else:
         status = 400
 
+    # With no model to answer, the stored result for the same input (if any) still shows.
+    stored = example_for_params(kind, form.params) if status == 503 and form.params else None
     if request.htmx:
         # htmx swaps 2xx answers only; the form with its messages replaces the panel.
-        response = render(request, "inference/demo.html#demo-panel", _page_context(kind, form))
+        response = render(
+            request, PANEL_TEMPLATE, _page_context(kind, form, wid=wid, stored=stored)
+        )
         response["X-Demo-Status"] = str(status)
         return response
-    response = render(request, "inference/demo.html", _page_context(kind, form), status=status)
+    response = render(
+        request, "inference/demo.html", _page_context(kind, form, stored=stored), status=status
+    )
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
@@ -196,7 +230,12 @@ def demo_result(request: HttpRequest, task_id: str) -> HttpResponse:
     except DemoUnavailable as exc:
         return _unavailable(request, exc.message, task_id)
     if request.htmx:
-        return render(request, "inference/result.html#result", result_context(outcome))
+        context = result_context(
+            outcome,
+            wid=clean_widget_id(request.GET.get("w")),
+            compact=request.GET.get("compact") == "1",
+        )
+        return render(request, "inference/result.html#result", context)
     kind = outcome.kind if outcome.kind in FORMS else None
     if kind is None:
         return _not_found(request)
@@ -219,10 +258,16 @@ def demo_poll(request: HttpRequest, task_id: str) -> HttpResponse:
         return _not_found(request, exc.message)
     except DemoUnavailable as exc:
         return _unavailable(request, exc.message, task_id)
+    context = result_context(
+        outcome,
+        wid=clean_widget_id(request.GET.get("w")),
+        transport="poll",
+        compact=request.GET.get("compact") == "1",
+    )
     return render(
         request,
         "inference/result.html#result",
-        result_context(outcome),
+        context,
         status=STOP_POLLING if outcome.finished else 200,
     )
 
@@ -361,17 +406,41 @@ def _wants_json(request: HttpRequest) -> bool:
 @vary_on_headers("HX-Request", "Accept")
 def next_token_reshape(request: HttpRequest, task_id: str) -> HttpResponse:
     """Re-shape stored next-token logits for ``temperature``/``top_k``/``top_p`` (no task)."""
+
+    def load() -> tuple[str, bytes, dict[int, str]]:
+        outcome, raw, vocab = next_token_logits(task_id=task_id)
+        return (outcome.result or {}).get("prompt", ""), raw, vocab
+
+    return reshape_response(
+        request,
+        source_id=task_id,
+        load=load,
+        page_url=reverse("inference:next-token-reshape", args=[task_id]),
+        back_url=reverse("inference:demo-result", args=[task_id]),
+    )
+
+
+def reshape_response(
+    request: HttpRequest,
+    *,
+    source_id: str,
+    load: Any,
+    page_url: str,
+    back_url: str,
+) -> HttpResponse:
+    """The re-shaped bars (partial, page or JSON) for logits ``load()`` returns as
+    ``(prompt, float32 bytes, {token_id: token})``; shared by live and stored results."""
     wants_json = _wants_json(request)
     template = "inference/reshape.html#reshape-bars" if request.htmx else "inference/reshape.html"
     form = ReshapeForm(request.GET)
+    base = {"form": form, "task_id": source_id, "page_url": page_url, "back_url": back_url}
     if not form.is_valid():
         if wants_json:
             errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
             return JsonResponse({"error": "Check the settings.", "fields": errors}, status=400)
-        context = {"form": form, "task_id": task_id}
-        return render(request, template, context, status=200 if request.htmx else 400)
+        return render(request, template, base, status=200 if request.htmx else 400)
     try:
-        outcome, raw, vocab = next_token_logits(task_id=task_id)
+        prompt, raw, vocab = load()
         reshaped = top_rows(logits_from_bytes(raw), vocab=vocab, rows=20, **form.knobs)
     except DemoNotFound as exc:
         return _json_error(exc.message, 404) if wants_json else _not_found(request, exc.message)
@@ -383,7 +452,7 @@ def next_token_reshape(request: HttpRequest, task_id: str) -> HttpResponse:
     if wants_json:
         return JsonResponse(
             {
-                "task_id": task_id,
+                "task_id": source_id,
                 "settings": form.knobs,
                 "kept": reshaped.kept,
                 "vocab_size": reshaped.vocab_size,
@@ -391,13 +460,7 @@ def next_token_reshape(request: HttpRequest, task_id: str) -> HttpResponse:
                 "rows": [asdict(row) for row in reshaped.rows],
             }
         )
-    context = {
-        "form": form,
-        "task_id": task_id,
-        "reshaped": reshaped,
-        "prompt": (outcome.result or {}).get("prompt", ""),
-    }
-    return render(request, template, context)
+    return render(request, template, {**base, "reshaped": reshaped, "prompt": prompt})
 
 
 @require_GET

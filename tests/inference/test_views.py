@@ -302,7 +302,7 @@ def test_model_output_and_prompts_are_escaped(client, demo_env):
                     "attentions": [[[[1.0, 0.0], [0.3, 0.7]]]],
                 },
             },
-            ["averaged over 2 heads", "0.60", "0.40", "causal", "0.00"],
+            ["averaged over 2 heads", "0.60", "0.40", "causal", "attn-masked"],
         ),
         (
             "embeddings",

@@ -1,0 +1,124 @@
+"""Demo blocks in lessons become live widgets when the lesson page is served."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.urls import reverse
+
+from lessons.loader import course_load
+from lessons.markdown import iter_demo_slots
+from lessons.models import Lesson
+from tests.factories import LessonFactory
+from tests.inference import widget_support
+from tests.inference.widget_support import inline_code
+
+stored_examples = widget_support.stored_examples  # the fixture, for this module
+
+CONTENT = Path(django_settings.BASE_DIR) / "lessons" / "content"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+pytestmark = pytest.mark.django_db
+
+
+def body(response) -> str:
+    return response.content.decode()
+
+
+@pytest.fixture
+def course(db):
+    report = course_load(directory=CONTENT)
+    assert not report.errors
+    return {lesson.slug: lesson for lesson in Lesson.objects.all()}
+
+
+def test_every_demo_block_of_the_course_becomes_a_live_widget(client, course, stored_examples):
+    embedded = 0
+    for lesson in course.values():
+        slots = list(iter_demo_slots(lesson.body_html))
+        html = body(client.get(lesson.get_absolute_url()))
+        assert html.count('data-demo-live="true"') == len(slots), lesson.slug
+        assert "Live demos arrive soon" not in html
+        for number, slot in enumerate(slots, start=1):
+            panel = html.split(f'<div id="demo-{number}" class="demo-panel')[1]
+            assert f'action="{reverse("inference:demo-submit", args=[slot.kind])}"' in panel
+            assert '<input type="hidden" name="widget" value="demo-' in panel
+            # Every block's defaults were recorded, so each widget shows a real stored result.
+            assert "Stored example result from" in panel.split('<div id="demo-')[0], lesson.slug
+        if slots:
+            assert "css/demos.css" in html and "django_htmx/ext/hx-sse-2" in html
+            assert "js/demo-widgets.js" in html
+        assert inline_code(html) == [], lesson.slug
+        embedded += len(slots)
+    assert embedded >= 8  # the BERT, GPT, side-by-side and generation-parameters lessons
+
+
+def test_a_widget_is_prefilled_with_the_block_defaults(client, course, stored_examples):
+    html = body(client.get(course["generation-parameters"].get_absolute_url()))
+    generate = html.split('data-demo-kind="generate"')[1].split('class="demo-widget-more"')[0]
+    assert ">\nOnce upon a time</textarea>" in generate
+    assert 'name="max_new_tokens" value="30"' in generate
+    assert re.search(r'name="do_sample"[^>]*checked', generate)
+    assert 'name="temperature" value="0.8"' in generate and 'name="seed" value="42"' in generate
+    # Lesson widgets have their own ids and no playground chips.
+    assert 'id="demo-2-prompt"' in generate and 'class="demo-chip"' not in generate
+
+
+def test_the_side_by_side_lesson_embeds_attention_and_tokenization(client, course):
+    html = body(client.get(course["bert-vs-gpt"].get_absolute_url()))
+    assert 'data-demo-kind="attention"' in html and 'data-demo-kind="tokenize"' in html
+    assert ">\nThe cat sat on the mat because it was tired.</textarea>" in html
+
+
+def test_without_stored_examples_widgets_invite_a_run(client, course, settings, tmp_path):
+    settings.DEMO_EXAMPLES_DIR = tmp_path
+    html = body(client.get(course["bert"].get_absolute_url()))
+    assert html.count('class="demo-empty"') == html.count('data-demo-live="true"') >= 3
+    assert "Stored example" not in html
+
+
+def test_lesson_pages_do_not_need_redis(client, course, settings, stored_examples):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get(course["gpt"].get_absolute_url())
+    assert response.status_code == 200
+    assert body(response).count('data-demo-live="true"') == 2
+
+
+def test_unknown_defaults_are_ignored_and_odd_ones_still_render(client, db):
+    text = (
+        '## Try it\n\n```demo fill-mask\ntext: "no blank"\ncolour: red\n```\n\n'
+        '```demo next-token\nprompt: "Hello"\ntop_k: 500\n```\n'
+    )
+    lesson = LessonFactory(body_markdown=text)
+    html = body(client.get(lesson.get_absolute_url()))
+    assert ">\nno blank</textarea>" in html and "colour" not in html.split('id="lesson-body"')[1]
+    assert 'name="top_k" value="500"' in html  # the form will explain the limit on submit
+    assert html.count('data-demo-live="true"') == 2
+
+
+def test_a_lesson_without_demo_blocks_is_unchanged(client, db):
+    lesson = LessonFactory(body_markdown="## Plain\n\nJust text.")
+    html = body(client.get(lesson.get_absolute_url()))
+    assert lesson.body_html in html and "demo-panel" not in html
+
+
+def test_a_lesson_widget_submits_into_itself(
+    client, demo_env, sent_tasks, course, django_capture_on_commit_callbacks
+):
+    demo_env.beat()
+    html = body(client.get(course["bert"].get_absolute_url()))
+    panel = html.split('<div id="demo-2" class="demo-panel')[1]
+    kind = re.search(r'data-kind="([^"]+)"', panel).group(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("inference:demo-submit", args=[kind]),
+            {"sentence_a": "The cat sat.", "sentence_b": "It slept.", "widget": "demo-2"},
+            **HTMX,
+        )
+    assert kind == "next-sentence"
+    assert body(response).lstrip().startswith('<div id="demo-2" class="demo-panel')
+    assert "HX-Push-Url" not in response
+    assert sent_tasks[0]["kwargs"] == {"sentence_a": "The cat sat.", "sentence_b": "It slept."}

@@ -1,0 +1,89 @@
+"""Helpers for the widget tests: stored examples recorded on the tiny models, HTML checks.
+
+``recorded_examples_dir`` runs ``manage.py record_examples`` once per test session on the
+``tiny`` profile (the real engine functions on random-weight models, in this process), so
+the pages under test show real stored results, never hand-written ones.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+_RECORDED: dict[Path, Path] = {}
+
+
+def recorded_examples_dir(models_dir: Path, out: Path) -> Path:
+    """``out`` holding ``tiny.json`` recorded from the tiny models in ``models_dir``."""
+    if models_dir not in _RECORDED:
+        call_command(
+            "record_examples",
+            "--profile",
+            "tiny",
+            "--models-dir",
+            str(models_dir),
+            "--output",
+            str(out),
+            "--device",
+            "cpu",
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )
+        _RECORDED[models_dir] = out
+    return _RECORDED[models_dir]
+
+
+@pytest.fixture
+def stored_examples(settings, tiny_models_dir, tmp_path_factory):
+    """The tiny profile's recorded examples, served as the site's stored examples."""
+    from inference.examples import example_set
+
+    out = recorded_examples_dir(tiny_models_dir, tmp_path_factory.mktemp("examples"))
+    settings.DEMO_EXAMPLES_DIR = out
+    settings.INFERENCE_PROFILE = "tiny"
+    loaded = example_set()
+    assert loaded is not None and loaded.profile == "tiny"
+    return loaded
+
+
+class InlineCode(HTMLParser):
+    """Collects what a strict CSP (script-src 'self'; style-src 'self') would block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self._script = False
+
+    def handle_starttag(self, tag, attrs):
+        names = {name.lower() for name, _ in attrs}
+        if tag == "script":
+            self._script = True
+            if "src" not in names:
+                self.problems.append("<script> without src")
+        if tag == "style":
+            self.problems.append("<style> element")
+        for name in names:
+            if name == "style" or name.startswith("on") or name.startswith("hx-on"):
+                self.problems.append(f"<{tag} {name}=…>")
+        for name, value in attrs:
+            if value and re.match(r"\s*javascript:", value, re.I):
+                self.problems.append(f"<{tag} {name}=javascript:…>")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = False
+
+    def handle_data(self, data):
+        if self._script and data.strip():
+            self.problems.append("inline script body")
+
+
+def inline_code(html: str) -> list[str]:
+    parser = InlineCode()
+    parser.feed(html)
+    return parser.problems
