@@ -11,7 +11,9 @@ keyword arguments only and:
 3. re-validates its arguments with ``inference.validation`` (the same functions as the
    web forms) and checks token counts with the loaded tokenizer;
 4. runs the engine on the process-global models (``inference.runtime``: loaded once at
-   worker start, never per task) and publishes ``done`` with the result, or ``error``
+   worker start, never per task; fill-mask, next-token and embeddings requests share
+   forward passes with concurrent ones through ``inference.batching``, switched off with
+   ``INFERENCE_BATCHING=0``) and publishes ``done`` with the result, or ``error``
    with a sentence for the learner (``invalid_input``, ``timeout``, ``unavailable``,
    ``internal``; the traceback of an internal error goes to the log only);
 5. returns the result dict (or ``{"error": {...}}``).
@@ -35,7 +37,7 @@ from collections.abc import Callable
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from inference import streams, validation
+from inference import batching, streams, validation
 from inference.loading import ModelsMissing
 
 logger = logging.getLogger(__name__)
@@ -124,10 +126,12 @@ def run_demo(task, kind: str, params: dict, runner: Callable[..., dict]) -> dict
 # --- Runners: cleaned params -> result (they may publish intermediate events) ----------
 
 
-def _run_fill_mask(runtime, cleaned, **_) -> dict:
-    from inference.engine.fill_mask import fill_mask
-
-    return fill_mask(runtime.bert, **cleaned)
+def _run_fill_mask(runtime, cleaned, *, deadline, **_) -> dict:
+    # Batched with concurrent fill-mask requests (inference/batching.py).
+    try:
+        return batching.fill_mask(runtime.bert, deadline=deadline, **cleaned)
+    except batching.BatchTimeout as exc:
+        raise DemoTimeout from exc
 
 
 def _run_generate(runtime, cleaned, *, client, task_id, deadline) -> dict:
@@ -145,10 +149,11 @@ def _run_generate(runtime, cleaned, *, client, task_id, deadline) -> dict:
     return generate(runtime.gpt, on_token=on_token, **cleaned)
 
 
-def _run_next_token(runtime, cleaned, *, client, **_) -> dict:
-    from inference.engine.next_token import next_token
-
-    output = next_token(runtime.gpt, **cleaned)
+def _run_next_token(runtime, cleaned, *, client, deadline, **_) -> dict:
+    try:
+        output = batching.next_token(runtime.gpt, deadline=deadline, **cleaned)
+    except batching.BatchTimeout as exc:
+        raise DemoTimeout from exc
     streams.logits_store(
         client, output.result["logits_key"], logits=output.logits, vocab=output.vocab
     )
@@ -167,10 +172,11 @@ def _run_tokenize(runtime, cleaned, **_) -> dict:
     return tokenize(runtime.bert, runtime.gpt, **cleaned)
 
 
-def _run_embeddings(runtime, cleaned, **_) -> dict:
-    from inference.engine.embeddings import embeddings
-
-    return embeddings(runtime.bert, runtime.encoder, **cleaned)
+def _run_embeddings(runtime, cleaned, *, deadline, **_) -> dict:
+    try:
+        return batching.embeddings(runtime.bert, runtime.encoder, deadline=deadline, **cleaned)
+    except batching.BatchTimeout as exc:
+        raise DemoTimeout from exc
 
 
 def _run_next_sentence(runtime, cleaned, **_) -> dict:
@@ -193,7 +199,8 @@ def _options(kind: str) -> dict:
 
 @shared_task(**_options("fill-mask"))
 def fill_mask(self, **params) -> dict:
-    return run_demo(self, "fill-mask", params, _run_fill_mask)
+    with batching.expecting("fill-mask"):  # from the start: the batcher waits for us
+        return run_demo(self, "fill-mask", params, _run_fill_mask)
 
 
 @shared_task(**_options("generate"))
@@ -203,7 +210,8 @@ def generate(self, **params) -> dict:
 
 @shared_task(**_options("next-token"))
 def next_token(self, **params) -> dict:
-    return run_demo(self, "next-token", params, _run_next_token)
+    with batching.expecting("next-token"):
+        return run_demo(self, "next-token", params, _run_next_token)
 
 
 @shared_task(**_options("attention"))
@@ -218,9 +226,142 @@ def tokenize(self, **params) -> dict:
 
 @shared_task(**_options("embeddings"))
 def embeddings(self, **params) -> dict:
-    return run_demo(self, "embeddings", params, _run_embeddings)
+    with batching.expecting("embeddings"):
+        return run_demo(self, "embeddings", params, _run_embeddings)
 
 
 @shared_task(**_options("next-sentence"))
 def next_sentence(self, **params) -> dict:
     return run_demo(self, "next-sentence", params, _run_next_sentence)
+
+
+# === Short answers graded by meaning (the lessons' "explain in your words" questions) ===
+#
+# Not a demo: ``lessons.free_text`` enqueues it when a learner submits an explained answer.
+# The same guards as the demos (a recorded outcome is returned, not recomputed; a third
+# delivery gives up; ``started``/``done``/``error`` events in the task's stream), and the
+# same thin shape: primitives in, JSON out. The worker never touches the database: the
+# lessons app records the grade (the ``link`` callback on the default queue, or its sweep).
+
+SHORT_ANSWER_TIME_LIMITS = (20, 30)  # (soft, hard) seconds; lessons.free_text knows the hard
+SHORT_ANSWER_LIMITS = {
+    "text": 2000,
+    "question": 2000,
+    "references": 20,
+    "reference": 2000,
+    "concepts": 20,
+    "phrases": 20,
+    "phrase": 300,
+}
+
+
+def _short_text(value, *, what: str, limit: int, required: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise validation.DemoInputError(f"The {what} must be text.")
+    value = value.strip()
+    if required and not value:
+        raise validation.DemoInputError(f"The {what} is empty.")
+    if len(value) > limit:
+        raise validation.DemoInputError(f"The {what} is longer than {limit} characters.")
+    return value
+
+
+def validate_short_answer(
+    *, answer_id=None, text=None, references=None, concepts=None, question=""
+) -> dict:
+    """Check the grading task's arguments; returns them cleaned or raises DemoInputError."""
+    limits = SHORT_ANSWER_LIMITS
+    if isinstance(answer_id, bool) or not isinstance(answer_id, int):
+        raise validation.DemoInputError("The answer id must be a whole number.")
+    if not isinstance(references, list) or not 1 <= len(references) <= limits["references"]:
+        raise validation.DemoInputError(
+            f"Give 1 to {limits['references']} reference answers to compare with."
+        )
+    if not isinstance(concepts, list) or len(concepts) > limits["concepts"]:
+        raise validation.DemoInputError(f"Give at most {limits['concepts']} key concepts.")
+    cleaned_concepts = []
+    for concept in concepts:
+        phrases = concept.get("phrases") if isinstance(concept, dict) else None
+        if not isinstance(phrases, list) or not 1 <= len(phrases) <= limits["phrases"]:
+            raise validation.DemoInputError(
+                f"Every key concept needs 1 to {limits['phrases']} phrases."
+            )
+        cleaned_concepts.append(
+            {
+                "label": _short_text(concept.get("label"), what="concept", limit=limits["phrase"]),
+                "phrases": [
+                    _short_text(p, what="concept phrase", limit=limits["phrase"]) for p in phrases
+                ],
+            }
+        )
+    return {
+        "answer_id": answer_id,
+        "text": _short_text(text, what="answer", limit=limits["text"]),
+        "question": _short_text(
+            question, what="question", limit=limits["question"], required=False
+        ),
+        "references": [
+            _short_text(r, what="reference answer", limit=limits["reference"]) for r in references
+        ],
+        "concepts": cleaned_concepts,
+    }
+
+
+@shared_task(
+    bind=True,
+    name="inference.tasks.grade_short_answer",
+    acks_late=True,
+    soft_time_limit=SHORT_ANSWER_TIME_LIMITS[0],
+    time_limit=SHORT_ANSWER_TIME_LIMITS[1],
+    max_retries=0,
+)
+def grade_short_answer(self, **params) -> dict:
+    """Similarities of a learner's answer to the reference answers and key concepts.
+
+    Keyword arguments: ``answer_id`` (echoed back), ``text``, ``question`` (its words are
+    demoted), ``references`` (strings) and ``concepts`` (``{"label", "phrases"}``). Returns
+    ``inference.engine.short_answer.short_answer_similarities``'s result plus ``answer_id``
+    and ``references``, or ``{"error": {...}}``.
+    """
+    client = streams.redis_client()
+    task_id = self.request.id
+    previous = streams.outcome(client, task_id)
+    if previous is not None:
+        logger.warning(
+            "Grading task %s already has a %s event; not running again", task_id, previous["type"]
+        )
+        return previous["result"] if previous["type"] == "done" else {"error": previous}
+    if streams.count_delivery(client, task_id) > MAX_DELIVERIES:
+        event = streams.error_event("worker_lost", MESSAGES["redelivered"])
+        streams.publish(client, task_id, event)
+        return {"error": event}
+
+    streams.publish(client, task_id, streams.started_event(self.request.hostname or "unknown"))
+    try:
+        cleaned = validate_short_answer(**params)
+        from inference.engine.short_answer import short_answer_similarities
+        from inference.runtime import get_runtime
+
+        answer_id = cleaned.pop("answer_id")
+        result = short_answer_similarities(get_runtime().encoder, **cleaned)
+        result.update(answer_id=answer_id, references=cleaned["references"])
+    except (validation.DemoInputError, TypeError) as exc:
+        message = exc.message if isinstance(exc, validation.DemoInputError) else str(exc)
+        event = streams.error_event("invalid_input", message)
+    except SoftTimeLimitExceeded:
+        logger.warning("Grading task %s timed out", task_id)
+        seconds = SHORT_ANSWER_TIME_LIMITS[0]
+        event = streams.error_event("timeout", MESSAGES["timeout"].format(seconds=seconds))
+    except ModelsMissing:
+        logger.exception("Grading task %s: models missing", task_id)
+        event = streams.error_event("unavailable", MESSAGES["unavailable"])
+    except Exception:
+        logger.exception("Grading task %s failed", task_id)
+        event = streams.error_event("internal", MESSAGES["internal"])
+    else:
+        streams.publish(client, task_id, streams.done_event(result))
+        return result
+    streams.publish(client, task_id, event)
+    return {"error": event}

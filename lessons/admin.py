@@ -14,13 +14,27 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from .course_files import canonical_hash
+from .grading import percent_label
 from .loader import lesson_canonical, lesson_queryset_for_canonical
-from .models import AcceptedAnswer, Answer, Attempt, Choice, Course, Lesson, Question, Quiz
+from .models import (
+    AcceptedAnswer,
+    Answer,
+    Attempt,
+    CalibrationRun,
+    Choice,
+    Course,
+    GradingExample,
+    KeyConcept,
+    Lesson,
+    Question,
+    Quiz,
+    ReferenceAnswer,
+)
 from .services import lesson_render
 
 
@@ -195,6 +209,13 @@ class ChoiceInlineFormSet(forms.BaseInlineFormSet):
                     "Short-text questions are graded against accepted answers; remove the choices."
                 )
             return
+        if kind == Question.Kind.FREE_TEXT:
+            if kept:
+                raise ValidationError(
+                    "Explain-in-your-words questions are graded against reference answers; "
+                    "remove the choices."
+                )
+            return
         if len(kept) < 2:
             raise ValidationError("Give this question at least two choices.")
         if kind in (Question.Kind.SINGLE, Question.Kind.TRUE_FALSE) and correct != 1:
@@ -237,6 +258,102 @@ class AcceptedAnswerInline(admin.TabularInline):
     verbose_name = "accepted answer (short text)"
 
 
+class _KeptRows(forms.BaseInlineFormSet):
+    def kept(self, field: str) -> list:
+        return [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE", False)
+            and str(form.cleaned_data.get(field) or "").strip()
+        ]
+
+
+class ReferenceAnswerInlineFormSet(_KeptRows):
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        if self.instance.kind == Question.Kind.FREE_TEXT and not self.kept("text"):
+            raise ValidationError(
+                "An explain-in-your-words question needs at least one reference answer."
+            )
+
+
+class ReferenceAnswerInline(admin.StackedInline):
+    model = ReferenceAnswer
+    formset = ReferenceAnswerInlineFormSet
+    fields = ("order", "text")
+    extra = 0
+    ordering = ("order", "id")
+    verbose_name = "reference answer (explain in your words)"
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 80})}
+    }
+
+
+class KeyConceptForm(forms.ModelForm):
+    """Phrases edited one per line (stored as a JSON list)."""
+
+    phrases_text = forms.CharField(
+        label="Phrases",
+        error_messages={"required": "Give at least one phrase."},
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 50}),
+        help_text="One per line: short ways to say it. A concept counts as present when all "
+        "the words of one phrase are in a sentence of the answer, or the encoder finds "
+        "something close in meaning.",
+    )
+
+    class Meta:
+        model = KeyConcept
+        fields = ("order", "label")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["phrases_text"].initial = "\n".join(self.instance.phrases or [])
+
+    def clean_phrases_text(self) -> str:
+        phrases = self._phrases(self.cleaned_data.get("phrases_text", ""))
+        if not phrases:
+            raise ValidationError("Give at least one phrase.")
+        if len(phrases) > 20 or any(len(p) > 300 for p in phrases):
+            raise ValidationError("Use at most 20 phrases of up to 300 characters each.")
+        return "\n".join(phrases)
+
+    @staticmethod
+    def _phrases(text: str) -> list[str]:
+        seen: list[str] = []
+        for line in text.splitlines():
+            line = line.strip()
+            if line and line not in seen:
+                seen.append(line)
+        return seen
+
+    def save(self, commit: bool = True) -> KeyConcept:
+        self.instance.phrases = self._phrases(self.cleaned_data.get("phrases_text", ""))
+        return super().save(commit=commit)
+
+
+class KeyConceptInline(admin.TabularInline):
+    model = KeyConcept
+    form = KeyConceptForm
+    extra = 0
+    ordering = ("order", "id")
+    verbose_name = "key concept (explain in your words)"
+
+
+class GradingExampleInline(admin.TabularInline):
+    model = GradingExample
+    fields = ("order", "label", "text")
+    extra = 0
+    ordering = ("order", "id")
+    verbose_name = "labelled example answer (for calibration)"
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 70})}
+    }
+
+
 @admin.register(Question)
 class QuestionAdmin(SimpleHistoryAdmin):
     list_display = ("short_prompt", "quiz", "key", "kind", "order", "is_active")
@@ -244,7 +361,14 @@ class QuestionAdmin(SimpleHistoryAdmin):
     search_fields = ("prompt", "key", "explanation")
     ordering = ("quiz", "order", "id")
     list_select_related = ("quiz",)
-    inlines = (ChoiceInline, AcceptedAnswerInline)
+    inlines = (
+        ChoiceInline,
+        AcceptedAnswerInline,
+        ReferenceAnswerInline,
+        KeyConceptInline,
+        GradingExampleInline,
+    )
+    readonly_fields = ("last_calibration",)
     fields = (
         "quiz",
         "key",
@@ -254,16 +378,147 @@ class QuestionAdmin(SimpleHistoryAdmin):
         "explanation",
         "partial_credit",
         "is_active",
+        "similarity_threshold",
+        "similarity_margin",
+        "last_calibration",
     )
 
     @admin.display(description="Prompt", ordering="prompt")
     def short_prompt(self, obj: Question) -> str:
         return _short(obj.prompt)
 
+    @admin.display(description="Last calibration")
+    def last_calibration(self, obj: Question) -> str:
+        run = obj.calibration_runs.first() if obj.pk else None
+        if run is None:
+            return (
+                "Not calibrated yet. Run `manage.py calibrate_free_text --question "
+                f"{obj.key or 'KEY'}` to measure how often the automatic grade agrees with "
+                "the labelled examples."
+            )
+        url = reverse("admin:lessons_calibrationrun_change", args=[run.pk])
+        return format_html(
+            '<a href="{}">{}</a>: agreement {} at threshold {}; suggested {} ({})',
+            url,
+            f"{run.created_at:%Y-%m-%d %H:%M}",
+            percent_label(run.agreement),
+            f"{run.threshold:.2f}",
+            f"{run.suggested_threshold:.2f}",
+            percent_label(run.suggested_agreement),
+        )
+
+
+@admin.register(CalibrationRun)
+class CalibrationRunAdmin(admin.ModelAdmin):
+    """Reports of ``manage.py calibrate_free_text``: agreement of the automatic grade with
+    the staff labels, per question, and the threshold that would agree most."""
+
+    list_display = (
+        "question_key",
+        "created_at",
+        "examples",
+        "agreement_display",
+        "threshold",
+        "suggested_threshold",
+        "suggested_agreement_display",
+        "applied",
+        "model_name",
+    )
+    list_filter = ("applied", "question__quiz")
+    search_fields = ("question__key", "question__prompt")
+    list_select_related = ("question",)
+    date_hierarchy = "created_at"
+    actions = ("apply_suggested_threshold",)
+    fields = (
+        "question",
+        "created_at",
+        "model_name",
+        "examples",
+        "agreement_display",
+        "threshold",
+        "margin",
+        "suggested_threshold",
+        "suggested_agreement_display",
+        "applied",
+        "report_table",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Question", ordering="question__key")
+    def question_key(self, obj: CalibrationRun) -> str:
+        return obj.question.key
+
+    @admin.display(description="Agreement", ordering="agreement")
+    def agreement_display(self, obj: CalibrationRun) -> str:
+        return percent_label(obj.agreement)
+
+    @admin.display(description="Agreement at the suggestion", ordering="suggested_agreement")
+    def suggested_agreement_display(self, obj: CalibrationRun) -> str:
+        return percent_label(obj.suggested_agreement)
+
+    @admin.display(description="Examples, automatic grade against the staff label")
+    def report_table(self, obj: CalibrationRun) -> str:
+        rows = (obj.report or {}).get("rows") or []
+        if not rows:
+            return "No rows."
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
+            (
+                (
+                    "✓" if row.get("staff") == row.get("auto") else "✗ differs",
+                    row.get("staff", ""),
+                    row.get("auto", ""),
+                    percent_label(row.get("score")),
+                    f"{float(row.get('similarity', 0.0)):.3f}",
+                    ", ".join(row.get("missing") or []) or "–",
+                    _short(str(row.get("text", "")), 160),
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            '<table class="calibration-report"><thead><tr><th>Agree</th><th>Staff</th>'
+            "<th>Automatic</th><th>Score</th><th>Similarity</th><th>Missing concepts</th>"
+            "<th>Answer</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.action(description="Apply the suggested threshold to the question")
+    def apply_suggested_threshold(self, request, queryset) -> None:
+        if not request.user.has_perm("lessons.change_question"):
+            self.message_user(request, "You may not change questions.", level="error")
+            return
+        for run in queryset.select_related("question"):
+            question = run.question
+            question.similarity_threshold = run.suggested_threshold
+            question._change_reason = f"calibration run {run.pk}"
+            question.save(update_fields=["similarity_threshold"])
+            CalibrationRun.objects.filter(pk=run.pk).update(applied=True)
+        self.message_user(request, f"Applied {queryset.count()} suggested threshold(s).")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 class AnswerInline(admin.TabularInline):
     model = Answer
-    fields = ("question", "picked", "text", "score", "is_correct", "checked_inline", "answered_at")
+    fields = (
+        "question",
+        "picked",
+        "text",
+        "score",
+        "is_correct",
+        "grading_status",
+        "auto_score",
+        "review_score",
+        "checked_inline",
+        "answered_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -22,6 +22,13 @@ is YAML front matter + a Markdown body::
         - {key: k2, kind: multiple, partial_credit: true, ...choices}
         - {key: k3, kind: true_false, answer: true, feedback_true: ..., feedback_false: ...}
         - {key: k4, kind: short_text, accepted: ["[CLS]", "CLS"]}
+        - key: k5
+          kind: free_text               # explain in your words, graded by meaning
+          threshold: 0.6                # similarity for full credit (default 0.6)
+          margin: 0.2                   # credit reaches 0 this far below it (default 0.2)
+          references: ["A model answer.", "Another way to say it."]
+          concepts: [{label: "an idea it must contain", phrases: ["in other words", ...]}]
+          examples: [{label: correct, text: ...}, {label: partial, ...}, {label: wrong, ...}]
     ---
     Markdown body
 
@@ -30,7 +37,10 @@ the same shape ``lessons.loader.lesson_canonical`` builds from the database, so
 "is the file different from the database?" is a plain ``==``, and the hash of that
 dict detects edits made in the admin since the last load. A true/false question is
 canonically two choices, "True" then "False" (that is how it is stored); the file
-form uses ``answer:`` and export writes it back that way.
+form uses ``answer:`` and export writes it back that way. Only free_text questions carry
+the keys ``threshold``, ``margin``, ``references``, ``concepts`` and ``examples`` in the
+canonical form, so the hashes of lessons without such questions didn't change when the kind
+was added.
 """
 
 from __future__ import annotations
@@ -50,7 +60,11 @@ MAX_FILE_BYTES = 1024 * 1024
 DEFAULT_COURSE_SLUG = "bert-vs-gpt"
 DEFAULT_COURSE_TITLE = "BERT vs GPT, hands on"
 
-KINDS = ("single", "multiple", "true_false", "short_text")
+KINDS = ("single", "multiple", "true_false", "short_text", "free_text")
+FREE_TEXT_KEYS = ("threshold", "margin", "references", "concepts", "examples")
+EXAMPLE_LABELS = ("correct", "partial", "wrong")
+DEFAULT_THRESHOLD = 0.6
+DEFAULT_MARGIN = 0.2
 SCORE_POLICIES = ("best", "last", "first", "average")
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -65,9 +79,11 @@ QUIZ_KEYS = {
 }
 QUESTION_KEYS = {
     "key", "kind", "prompt", "explanation", "partial_credit", "choices", "answer",
-    "feedback_true", "feedback_false", "accepted",
+    "feedback_true", "feedback_false", "accepted", *FREE_TEXT_KEYS,
 }  # fmt: skip
 CHOICE_KEYS = {"text", "correct", "feedback"}
+CONCEPT_KEYS = {"label", "phrases"}
+EXAMPLE_KEYS = {"label", "text"}
 
 
 class CourseFileError(Exception):
@@ -228,6 +244,10 @@ def _question(raw: Any, index: int, warnings: list[str]) -> dict[str, Any]:
                 raise _Problem(f"{where}: `{extra}` is only for true_false questions")
     if kind != "short_text" and "accepted" in raw:
         raise _Problem(f"{where}: `accepted` is only for short_text questions")
+    if kind != "free_text":
+        for extra in FREE_TEXT_KEYS:
+            if extra in raw:
+                raise _Problem(f"{where}: `{extra}` is only for free_text questions")
 
     if kind in ("single", "multiple"):
         choices = _choices(raw.get("choices"), where, warnings)
@@ -257,6 +277,10 @@ def _question(raw: Any, index: int, warnings: list[str]) -> dict[str, Any]:
                 "feedback": _text(raw, "feedback_false", where, required=False),
             },
         ]
+    elif kind == "free_text":
+        if "choices" in raw:
+            raise _Problem(f"{where}: free_text questions use `references`, not choices")
+        question.update(_free_text(raw, where, warnings))
     else:  # short_text
         if "choices" in raw:
             raise _Problem(f"{where}: short_text questions use `accepted`, not choices")
@@ -276,6 +300,76 @@ def _question(raw: Any, index: int, warnings: list[str]) -> dict[str, Any]:
                 texts.append(text)
         question["accepted"] = texts
     return question
+
+
+def _unit_float(raw: dict, key: str, where: str, *, default: float, low: float) -> float:
+    value = raw.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Problem(f"{where}: `{key}` must be a number between {low} and 1 (got {value!r})")
+    if not low <= float(value) <= 1.0:
+        raise _Problem(f"{where}: `{key}` must be between {low} and 1 (got {value})")
+    return round(float(value), 3)
+
+
+def _text_list(raw: Any, what: str, where: str, *, max_length: int) -> list[str]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise _Problem(f"{where}: `{what}` must be a list of texts")
+    texts: list[str] = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise _Problem(f"{where}: `{what}` must hold texts (got {item!r})")
+        text = normalise_text(str(item)).strip()
+        if not text or len(text) > max_length:
+            raise _Problem(f"{where}: each of `{what}` must be 1 to {max_length} characters")
+        if text not in texts:
+            texts.append(text)
+    return texts
+
+
+def _free_text(raw: dict, where: str, warnings: list[str]) -> dict[str, Any]:
+    """threshold, margin, references, concepts and examples of a free_text question."""
+    references = _text_list(raw.get("references") or [], "references", where, max_length=2000)
+    if not references:
+        raise _Problem(f"{where}: a free_text question needs at least one of `references`")
+    concepts = []
+    raw_concepts = raw.get("concepts") or []
+    if not isinstance(raw_concepts, list):
+        raise _Problem(f"{where}: `concepts` must be a list of {{label, phrases}}")
+    for index, item in enumerate(raw_concepts, start=1):
+        spot = f"{where}, concept {index}"
+        if not isinstance(item, dict):
+            raise _Problem(f"{spot}: must be a mapping with `label` and `phrases`")
+        _unknown_keys(item, CONCEPT_KEYS, spot, warnings)
+        phrases = _text_list(item.get("phrases") or [], "phrases", spot, max_length=300)
+        if not phrases:
+            raise _Problem(f"{spot}: give at least one of `phrases`")
+        concepts.append(
+            {"label": _text(item, "label", spot, max_length=200).strip(), "phrases": phrases}
+        )
+    examples = []
+    raw_examples = raw.get("examples") or []
+    if not isinstance(raw_examples, list):
+        raise _Problem(f"{where}: `examples` must be a list of {{label, text}}")
+    for index, item in enumerate(raw_examples, start=1):
+        spot = f"{where}, example {index}"
+        if not isinstance(item, dict):
+            raise _Problem(f"{spot}: must be a mapping with `label` and `text`")
+        _unknown_keys(item, EXAMPLE_KEYS, spot, warnings)
+        label = item.get("label")
+        if label not in EXAMPLE_LABELS:
+            raise _Problem(f"{spot}: `label` must be one of {', '.join(EXAMPLE_LABELS)}")
+        examples.append({"label": label, "text": _text(item, "text", spot).strip()})
+    return {
+        "threshold": _unit_float(raw, "threshold", where, default=DEFAULT_THRESHOLD, low=0.0),
+        "margin": _unit_float(raw, "margin", where, default=DEFAULT_MARGIN, low=0.01),
+        "references": references,
+        "concepts": concepts,
+        "examples": examples,
+    }
 
 
 def _quiz(raw: Any, warnings: list[str]) -> dict[str, Any]:
@@ -401,6 +495,18 @@ def _question_to_file(question: dict[str, Any]) -> dict[str, Any]:
                 out[key] = by_text[label]["feedback"]
     elif question["kind"] == "short_text":
         out["accepted"] = list(question["accepted"])
+    elif question["kind"] == "free_text":
+        out["threshold"] = question["threshold"]
+        out["margin"] = question["margin"]
+        out["references"] = list(question["references"])
+        if question["concepts"]:
+            out["concepts"] = [
+                {"label": c["label"], "phrases": list(c["phrases"])} for c in question["concepts"]
+            ]
+        if question["examples"]:
+            out["examples"] = [
+                {"label": e["label"], "text": e["text"]} for e in question["examples"]
+            ]
     else:
         choices = []
         for choice in question["choices"]:

@@ -13,6 +13,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from .free_text import FREE_TEXT_MAX_LENGTH
 from .models import Lesson, Question
 from .services import SHORT_TEXT_MAX_LENGTH, AnswerInput
 
@@ -28,7 +29,8 @@ class QuizAnswersForm(forms.Form):
     """The answers in one POST to a quiz: a field ``q-<question id>`` per active question.
 
     Single-choice and true/false questions take one choice id, multiple-select
-    questions any number, short-text questions up to 300 characters. Rejected:
+    questions any number, short-text questions up to 300 characters and
+    explain-in-your-words questions up to 500. Rejected:
     a field for a question not in this quiz (or a non-integer id), a choice id of
     another question (or not a number), two picks for a single-choice question,
     and a changed answer to a question already checked (``locked``). Absent
@@ -52,6 +54,17 @@ class QuizAnswersForm(forms.Form):
     @staticmethod
     def _field_for(question: Question) -> forms.Field:
         label = question.prompt
+        if question.kind == Question.Kind.FREE_TEXT:
+            return forms.CharField(
+                label=label,
+                required=False,
+                max_length=FREE_TEXT_MAX_LENGTH,
+                widget=forms.Textarea,
+                error_messages={
+                    "max_length": "Keep your answer to %(limit_value)d characters or fewer "
+                    "(it has %(show_value)d)."
+                },
+            )
         if question.kind == Question.Kind.SHORT_TEXT:
             return forms.CharField(
                 label=label,
@@ -108,7 +121,7 @@ class QuizAnswersForm(forms.Form):
 
     @staticmethod
     def _answer_from(question: Question, value: Any) -> AnswerInput:
-        if question.kind == Question.Kind.SHORT_TEXT:
+        if question.kind in (Question.Kind.SHORT_TEXT, Question.Kind.FREE_TEXT):
             return AnswerInput(text=(value or "").strip())
         if question.kind == Question.Kind.MULTIPLE:
             return AnswerInput(choice_ids=frozenset(int(v) for v in value or ()))
@@ -139,8 +152,8 @@ class QuizAnswersForm(forms.Form):
             name = question_field_name(question.pk)
             if name not in self.data:
                 continue
-            if question.kind == Question.Kind.SHORT_TEXT:
-                result[question.pk] = AnswerInput(text=str(self.data.get(name, ""))[:500])
+            if question.kind in (Question.Kind.SHORT_TEXT, Question.Kind.FREE_TEXT):
+                result[question.pk] = AnswerInput(text=str(self.data.get(name, ""))[:2000])
                 continue
             values = getlist(name) if getlist is not None else [self.data.get(name)]
             ids = frozenset(int(v) for v in values if isinstance(v, str) and v.isdigit())

@@ -141,7 +141,10 @@ def _attempt_rows(answers: Iterable[Any]) -> Iterator[list[Any]]:
     ]
     for answer in answers:
         attempt = answer.attempt
-        if answer.question.kind == answer.question.Kind.SHORT_TEXT:
+        if answer.question.kind in (
+            answer.question.Kind.SHORT_TEXT,
+            answer.question.Kind.FREE_TEXT,
+        ):
             given = answer.text
         else:
             given = " | ".join(choice.text for choice in answer.selected_choices.all())

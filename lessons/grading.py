@@ -22,6 +22,8 @@ Scores are floats in ``0..1``. The rules:
   accepted answers (see :func:`normalise_answer`).
 * the counted score over several submitted attempts follows the quiz's policy:
   best, last, first or average (:func:`counted_score`).
+* explain in your words (free text): graded by meaning from the sentence
+  encoder's cosine similarities (:func:`grade_free_text`, rules below it).
 """
 
 from __future__ import annotations
@@ -29,13 +31,18 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "RIGHT",
     "WRONG",
+    "ConceptEvidence",
+    "ConceptResult",
+    "FreeTextGrade",
     "Grade",
     "counted_score",
+    "free_text_label",
+    "grade_free_text",
     "grade_multiple",
     "grade_short_text",
     "grade_single",
@@ -202,3 +209,168 @@ def percent_label(score: float | None) -> str:
     tenths = math.floor(score * 1000 + _EPSILON)
     whole, tenth = divmod(tenths, 10)
     return f"{whole}%" if tenth == 0 else f"{whole}.{tenth}%"
+
+
+# --- Explain in your words: graded by meaning ------------------------------------------------
+#
+# The worker embeds the learner's answer with the sentence encoder (all-MiniLM-L6-v2, the
+# embeddings demo's model) and sends back plain numbers: the cosine similarity of the answer
+# to each reference answer (with the question's own content words demoted, see
+# ``inference.engine.short_answer``), and for each key concept the best cosine between one of
+# its phrases and the answer or one of its clauses. The rules turning them into a score:
+#
+#   similarity = max over references of the cosine        (closest reference = the argmax)
+#   meaning    = ramp(similarity; threshold - margin -> 0, threshold -> 1)
+#   concept    : present when every content word of one of its phrases occurs in one
+#                sentence of the answer (any order, any ending: the worker checks), or its
+#                best cosine >= CONCEPT_PRESENT_AT; its credit is 1 when present, else
+#                ramp(cosine; CONCEPT_ABSENT_BELOW -> 0, CONCEPT_PRESENT_AT -> 1)
+#   coverage   = mean concept credit (1 when the question has no key concepts)
+#   raw        = min(meaning, coverage)
+#   score      = ramp(raw; NO_CREDIT_BELOW -> 0, FULL_CREDIT_AT -> 1)
+#
+# where ramp(x; a -> 0, b -> 1) is 0 up to a, 1 from b and linear in between. So the grade is
+# limited by the weaker of two judgements: does the answer mean what a reference answer means
+# (similarity at or above the question's threshold), and does it contain the key concepts?
+# Why both: sentence embeddings mostly measure the topic (a wrong answer about the same
+# models can look close to a right one), while the concepts check the content that matters;
+# and a list of the right words without a coherent explanation doesn't earn full credit
+# either. Missing concepts lower the score and are shown to the learner.
+# The label is "correct" at score 1, "wrong" at score 0 and "partial" in between.
+# ``confidence`` is how far ``raw`` is from the nearest label boundary (NO_CREDIT_BELOW or
+# FULL_CREDIT_AT): the staff review queue shows the least confident grades first.
+
+FREE_TEXT_DEFAULT_THRESHOLD = 0.6
+FREE_TEXT_DEFAULT_MARGIN = 0.2
+CONCEPT_PRESENT_AT = 0.55
+CONCEPT_ABSENT_BELOW = 0.35
+FULL_CREDIT_AT = 0.8
+NO_CREDIT_BELOW = 0.3
+FREE_TEXT_LABELS = ("correct", "partial", "wrong")
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    """0 at or below ``low``, 1 at or above ``high``, linear in between."""
+    if value >= high:
+        return 1.0
+    if value <= low or high <= low:
+        return 0.0
+    return (value - low) / (high - low)
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptEvidence:
+    """What the worker found for one key concept in one answer: the best cosine between one
+    of its phrases and the answer (or a clause of it), and ``words``, a phrase whose content
+    words all occur in one sentence of the answer ("" when none does)."""
+
+    label: str
+    similarity: float
+    words: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptResult:
+    label: str
+    present: bool
+    matched_by: str  # "words" (a phrase's words are in the answer), "meaning" (cosine) or ""
+    similarity: float
+    credit: float
+
+
+@dataclass(frozen=True, slots=True)
+class FreeTextGrade:
+    """The outcome of grading one free-text answer (see the rules above)."""
+
+    score: float
+    is_correct: bool
+    label: str  # correct | partial | wrong
+    similarity: float  # to the closest reference
+    closest_index: int  # index of the closest reference
+    meaning: float
+    coverage: float
+    raw: float
+    confidence: float
+    concepts: tuple[ConceptResult, ...] = field(default=())
+
+    @property
+    def missing(self) -> list[str]:
+        return [concept.label for concept in self.concepts if not concept.present]
+
+
+def free_text_label(score: float) -> str:
+    """``correct`` at full credit, ``wrong`` at none, ``partial`` in between."""
+    if score >= 1.0 - _EPSILON:
+        return "correct"
+    if score <= _EPSILON:
+        return "wrong"
+    return "partial"
+
+
+def _check_unit(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> float:
+    value = float(value)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be within {low}..{high}, got {value!r}")
+    return value
+
+
+def grade_free_text(
+    similarities: Sequence[float],
+    threshold: float,
+    *,
+    margin: float = FREE_TEXT_DEFAULT_MARGIN,
+    concepts: Sequence[ConceptEvidence] = (),
+) -> FreeTextGrade:
+    """Score a free-text answer from the encoder's similarities (rules above).
+
+    ``similarities`` holds the cosine of the answer to each reference answer (at least
+    one); ``threshold`` is the similarity that earns full meaning credit and ``margin``
+    how far below it the credit falls to 0. ``concepts`` carry what the worker found for
+    each key concept. (A blank answer never gets here: it scores 0 without a worker.)
+    """
+    if not similarities:
+        raise ValueError("grading a free-text answer needs at least one reference similarity")
+    sims = [_check_unit("similarity", s, low=-1.0) for s in similarities]
+    threshold = _check_unit("threshold", threshold)
+    margin = _check_unit("margin", margin)
+    closest = max(range(len(sims)), key=lambda i: (sims[i], -i))
+    similarity = sims[closest]
+
+    results = []
+    for concept in concepts:
+        cosine = _check_unit("concept similarity", concept.similarity, low=-1.0)
+        if concept.words:
+            matched_by = "words"
+        elif cosine >= CONCEPT_PRESENT_AT:
+            matched_by = "meaning"
+        else:
+            matched_by = ""
+        credit = 1.0 if matched_by else _ramp(cosine, CONCEPT_ABSENT_BELOW, CONCEPT_PRESENT_AT)
+        results.append(
+            ConceptResult(
+                label=concept.label,
+                present=bool(matched_by),
+                matched_by=matched_by,
+                similarity=cosine,
+                credit=credit,
+            )
+        )
+
+    meaning = _ramp(similarity, threshold - margin, threshold)
+    coverage = math.fsum(r.credit for r in results) / len(results) if results else 1.0
+    raw = min(meaning, coverage)
+    score = round(_ramp(raw, NO_CREDIT_BELOW, FULL_CREDIT_AT), 4)
+    label = free_text_label(score)
+    confidence = min(abs(raw - NO_CREDIT_BELOW), abs(raw - FULL_CREDIT_AT))
+    return FreeTextGrade(
+        score=score,
+        is_correct=label == "correct",
+        label=label,
+        similarity=similarity,
+        closest_index=closest,
+        meaning=meaning,
+        coverage=coverage,
+        raw=raw,
+        confidence=round(confidence, 4),
+        concepts=tuple(results),
+    )

@@ -34,7 +34,17 @@ from .course_files import (
     normalise_text,
     parse_lesson_file,
 )
-from .models import AcceptedAnswer, Choice, Course, Lesson, Question, Quiz
+from .models import (
+    AcceptedAnswer,
+    Choice,
+    Course,
+    GradingExample,
+    KeyConcept,
+    Lesson,
+    Question,
+    Quiz,
+    ReferenceAnswer,
+)
 from .services import lesson_render
 
 CHANGE_REASON = "load_course"
@@ -69,6 +79,9 @@ def lesson_queryset_for_canonical():
     questions = Question.objects.filter(is_active=True).prefetch_related(
         Prefetch("choices", queryset=Choice.objects.order_by("order", "id")),
         Prefetch("accepted_answers", queryset=AcceptedAnswer.objects.order_by("id")),
+        Prefetch("reference_answers", queryset=ReferenceAnswer.objects.order_by("order", "id")),
+        Prefetch("key_concepts", queryset=KeyConcept.objects.order_by("order", "id")),
+        Prefetch("grading_examples", queryset=GradingExample.objects.order_by("order", "id")),
     )
     return Lesson.objects.select_related("course", "quiz").prefetch_related(
         Prefetch("quiz__questions", queryset=questions.order_by("order", "id"))
@@ -90,27 +103,7 @@ def lesson_canonical(lesson: Lesson) -> dict[str, Any]:
             "attempts_allowed": quiz.attempts_allowed,
             "score_policy": quiz.score_policy,
             "reveal_answers": quiz.reveal_answers,
-            "questions": [
-                {
-                    "key": question.key,
-                    "kind": question.kind,
-                    "prompt": normalise_text(question.prompt),
-                    "explanation": normalise_text(question.explanation),
-                    "partial_credit": question.partial_credit
-                    if question.kind == Question.Kind.MULTIPLE
-                    else False,
-                    "choices": [
-                        {
-                            "text": normalise_text(choice.text),
-                            "correct": choice.is_correct,
-                            "feedback": normalise_text(choice.feedback),
-                        }
-                        for choice in question.choices.all()
-                    ],
-                    "accepted": [answer.text for answer in question.accepted_answers.all()],
-                }
-                for question in questions
-            ],
+            "questions": [_question_canonical(question) for question in questions],
         }
     return {
         "slug": lesson.slug,
@@ -123,6 +116,43 @@ def lesson_canonical(lesson: Lesson) -> dict[str, Any]:
         "body": normalise_body(lesson.body_markdown),
         "quiz": quiz_data,
     }
+
+
+def _question_canonical(question: Question) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "key": question.key,
+        "kind": question.kind,
+        "prompt": normalise_text(question.prompt),
+        "explanation": normalise_text(question.explanation),
+        "partial_credit": question.partial_credit
+        if question.kind == Question.Kind.MULTIPLE
+        else False,
+        "choices": [
+            {
+                "text": normalise_text(choice.text),
+                "correct": choice.is_correct,
+                "feedback": normalise_text(choice.feedback),
+            }
+            for choice in question.choices.all()
+        ],
+        "accepted": [answer.text for answer in question.accepted_answers.all()],
+    }
+    if question.kind == Question.Kind.FREE_TEXT:
+        # Only free_text questions carry these keys (see lessons.course_files).
+        data.update(
+            threshold=round(question.similarity_threshold, 3),
+            margin=round(question.similarity_margin, 3),
+            references=[normalise_text(ref.text) for ref in question.reference_answers.all()],
+            concepts=[
+                {"label": normalise_text(c.label), "phrases": [str(p) for p in c.phrases]}
+                for c in question.key_concepts.all()
+            ],
+            examples=[
+                {"label": e.label, "text": normalise_text(e.text)}
+                for e in question.grading_examples.all()
+            ],
+        )
+    return data
 
 
 def lesson_current_hash(lesson: Lesson) -> str:
@@ -203,6 +233,35 @@ def _save_accepted(question: Question, wanted: list[str]) -> None:
         _assign(AcceptedAnswer(question=question), {"text": text})
 
 
+def _replace_rows(manager: Any, model: type, wanted: list[dict[str, Any]], fields: list[str]):
+    """Make ``manager``'s rows (ordered) equal ``wanted``; replaced outright when different.
+
+    Reference answers, key concepts and examples are never pointed at by learners' answers
+    (a graded answer keeps its own copy of the closest reference), so replacing is safe.
+    """
+    current = [
+        {name: getattr(row, name) for name in fields} for row in manager.order_by("order", "id")
+    ]
+    if current == wanted:
+        return
+    for row in manager.all():
+        row._change_reason = CHANGE_REASON
+        row.delete()
+    for order, values in enumerate(wanted):
+        _assign(model(**{manager.field.name: manager.instance}), {**values, "order": order})
+
+
+def _save_free_text(question: Question, item: dict[str, Any]) -> None:
+    references = [{"text": text} for text in item.get("references", [])]
+    concepts = [
+        {"label": c["label"], "phrases": list(c["phrases"])} for c in item.get("concepts", [])
+    ]
+    examples = [{"label": e["label"], "text": e["text"]} for e in item.get("examples", [])]
+    _replace_rows(question.reference_answers, ReferenceAnswer, references, ["text"])
+    _replace_rows(question.key_concepts, KeyConcept, concepts, ["label", "phrases"])
+    _replace_rows(question.grading_examples, GradingExample, examples, ["label", "text"])
+
+
 def _save_quiz(lesson: Lesson, data: dict[str, Any] | None, where: str) -> None:
     quiz = Quiz.objects.filter(lesson=lesson).first()
     if data is None:
@@ -231,19 +290,20 @@ def _save_quiz(lesson: Lesson, data: dict[str, Any] | None, where: str) -> None:
     for order, item in enumerate(data["questions"]):
         wanted_keys.add(item["key"])
         question = by_key.get(item["key"]) or Question(quiz=quiz, key=item["key"])
-        _assign(
-            question,
-            {
-                "order": order,
-                "kind": item["kind"],
-                "prompt": item["prompt"],
-                "explanation": item["explanation"],
-                "partial_credit": item["partial_credit"],
-                "is_active": True,
-            },
-        )
+        values = {
+            "order": order,
+            "kind": item["kind"],
+            "prompt": item["prompt"],
+            "explanation": item["explanation"],
+            "partial_credit": item["partial_credit"],
+            "is_active": True,
+        }
+        if item["kind"] == Question.Kind.FREE_TEXT:
+            values.update(similarity_threshold=item["threshold"], similarity_margin=item["margin"])
+        _assign(question, values)
         _save_choices(question, item["choices"], where)
         _save_accepted(question, item["accepted"])
+        _save_free_text(question, item)
     for key, question in by_key.items():
         if key in wanted_keys:
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
@@ -92,6 +93,7 @@ class Question(models.Model):
         MULTIPLE = "multiple", "Multiple select"
         TRUE_FALSE = "true_false", "True / false"
         SHORT_TEXT = "short_text", "Short text"
+        FREE_TEXT = "free_text", "Explain in your words"
 
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="questions")
     # Stable identifier from the course files, so reloading updates in place.
@@ -106,6 +108,19 @@ class Question(models.Model):
         "instead of all-or-nothing.",
     )
     is_active = models.BooleanField(default=True)
+    # Explain in your words (free text), graded by meaning: see lessons.grading.
+    similarity_threshold = models.FloatField(
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Explain in your words only: the similarity to a reference answer that "
+        "earns full credit (run calibrate_free_text to get a suggestion).",
+    )
+    similarity_margin = models.FloatField(
+        default=0.2,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+        help_text="Explain in your words only: credit falls linearly to 0 this far below "
+        "the threshold.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -146,6 +161,92 @@ class AcceptedAnswer(models.Model):
         return self.text
 
 
+class ReferenceAnswer(models.Model):
+    """A model answer to an explain-in-your-words question; learners' answers are compared
+    with every reference by meaning, and the closest one is shown to them afterwards."""
+
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="reference_answers"
+    )
+    text = models.TextField()
+    order = models.PositiveIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class KeyConcept(models.Model):
+    """An idea a right answer must contain: present when one of its phrases (any order, any
+    word endings) or something close in meaning is in the answer."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="key_concepts")
+    label = models.CharField(max_length=200, help_text="Shown to learners who miss it.")
+    phrases = models.JSONField(
+        default=list, help_text="Short phrases saying it in different words (a JSON list)."
+    )
+    order = models.PositiveIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class GradingExample(models.Model):
+    """A labelled example answer, for calibrating the automatic grade (and for tests)."""
+
+    class Label(models.TextChoices):
+        CORRECT = "correct", "Correct"
+        PARTIAL = "partial", "Partly correct"
+        WRONG = "wrong", "Wrong"
+
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="grading_examples"
+    )
+    text = models.TextField()
+    label = models.CharField(max_length=10, choices=Label.choices)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_label_display()}: {self.text[:60]}"
+
+
+class CalibrationRun(models.Model):
+    """One run of ``calibrate_free_text`` for a question: how often the automatic grade
+    agreed with the staff labels, and the threshold that would agree most."""
+
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="calibration_runs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    model_name = models.CharField(max_length=200)
+    threshold = models.FloatField(help_text="The question's threshold during the run.")
+    margin = models.FloatField()
+    examples = models.PositiveIntegerField()
+    agreement = models.FloatField(help_text="Share of examples where auto and staff agree.")
+    suggested_threshold = models.FloatField()
+    suggested_agreement = models.FloatField()
+    applied = models.BooleanField(default=False)
+    # {"rows": [{"text", "source", "staff", "auto", "score", "similarity", "missing"}], ...}
+    report = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"Calibration of {self.question.key} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class Attempt(models.Model):
     """One try at a quiz. Opened when the quiz page is shown, graded once on submit."""
 
@@ -168,6 +269,9 @@ class Attempt(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     shuffle_seed = models.PositiveIntegerField()
     score = models.FloatField(null=True, blank=True, help_text="0..1 once submitted.")
+    # True while an answer waits for the grading worker or for an instructor: the score is
+    # provisional until then (recomputed by lessons.free_text.attempt_rescore).
+    grading_pending = models.BooleanField(default=False)
     started_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
 
@@ -183,15 +287,48 @@ class Attempt(models.Model):
 
 
 class Answer(models.Model):
+    class GradingStatus(models.TextChoices):
+        GRADED = "graded", "Graded"
+        PENDING = "pending", "Waiting for the grader"
+        FAILED = "failed", "Could not be graded automatically"
+
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="answers")
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
     selected_choices = models.ManyToManyField(Choice, blank=True, related_name="answers")
     text = models.CharField(max_length=500, blank=True)
+    # The score that counts: the instructor's review score if any, else the automatic one.
     score = models.FloatField(help_text="0..1")
     is_correct = models.BooleanField()
     # Checked inline before submit: the answer is locked for this attempt.
     checked_inline = models.BooleanField(default=False)
     answered_at = models.DateTimeField(auto_now_add=True)
+
+    # --- Explain in your words: graded by meaning in a worker (lessons.free_text) -----------
+    grading_status = models.CharField(
+        max_length=10, choices=GradingStatus.choices, default=GradingStatus.GRADED
+    )
+    auto_score = models.FloatField(null=True, blank=True, help_text="0..1, the grader's.")
+    similarity = models.FloatField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    closest_reference = models.TextField(blank=True)
+    missing_concepts = models.JSONField(default=list, blank=True)
+    grading_details = models.JSONField(default=dict, blank=True)
+    grading_error = models.CharField(max_length=300, blank=True)
+    grading_task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    grading_tries = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    graded_at = models.DateTimeField(null=True, blank=True)
+    # An instructor's review: accepting the automatic score or overriding it.
+    review_score = models.FloatField(null=True, blank=True, help_text="0..1")
+    review_comment = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_answers",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -15,9 +15,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from .forms import QuizAnswersForm, question_field_name
+from .free_text import free_text_sweep, free_text_sweep_attempt, grading_service_ready
 from .learners import learner_for_request
 from .models import Answer, Attempt, Question
 from .selectors import (
@@ -138,7 +140,21 @@ def _quiz_context(
         "items": items,
         "form_errors": form_errors or [],
         "standing": quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id),
+        "grader_ready": _grader_ready(items),
     }
+
+
+def _pending_state(context: dict[str, Any], *, pending: int = 1) -> str:
+    """What a pending page shows (how many wait, and whether the grader is up), so a poll
+    that would show the same answers 204 and the page (and screen readers) stay quiet."""
+    return f"{pending}-{'down' if context.get('grader_ready') is False else 'up'}"
+
+
+def _grader_ready(items: list[QuestionItem]) -> bool | None:
+    """Whether the grading worker is up; only asked when an answer waits for it."""
+    if not any(item.grading_pending for item in items):
+        return None
+    return grading_service_ready()
 
 
 def _form_errors(form: QuizAnswersForm) -> tuple[dict[int, str], list[str]]:
@@ -174,11 +190,15 @@ def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
             {"quiz": quiz, "lesson": quiz.lesson, "attempt": None, "standing": standing},
         )
     focus = request.GET.get("checked", "")
+    answers = attempt_answers(attempt=attempt)
+    pending = [a for a in answers.values() if a.grading_status == Answer.GradingStatus.PENDING]
+    if pending and free_text_sweep(answers=pending).changed:  # grades that arrived meanwhile
+        answers = attempt_answers(attempt=attempt)
     context = _quiz_context(
         request,
         attempt=attempt,
         questions=quiz_active_questions(quiz=quiz),
-        answers=attempt_answers(attempt=attempt),
+        answers=answers,
         drafts=_drafts_get(request, attempt),
         focus=int(focus) if focus.isdigit() else None,
     )
@@ -291,8 +311,49 @@ def quiz_submit(request: HttpRequest, token: Any) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
+def answer_feedback(request: HttpRequest, token: Any, question_id: int) -> HttpResponse:
+    """The feedback of one inline-checked question whose grade comes from the worker.
+
+    Polled by htmx while the grade is pending (the response keeps polling until the grade
+    is there, then answers 286 to stop); without JavaScript it leads back to the question.
+    """
+    attempt = _learner_attempt(request, token)
+    if attempt.status != Attempt.Status.OPEN:
+        return _redirect(
+            request,
+            reverse("lessons:attempt-detail", kwargs={"token": attempt.token})
+            + f"#question-{question_id}",
+        )
+    if not request.htmx:
+        url = reverse("lessons:quiz-detail", kwargs={"slug": attempt.quiz.lesson.slug})
+        return redirect(f"{url}?checked={question_id}#question-{question_id}")
+    questions = quiz_active_questions(quiz=attempt.quiz)
+    if not any(question.pk == question_id for question in questions):
+        raise Http404("That question is not part of this quiz.")
+    free_text_sweep_attempt(attempt=attempt)
+    context = _quiz_context(
+        request, attempt=attempt, questions=questions, answers=attempt_answers(attempt=attempt)
+    )
+    item = _item_for(context, question_id)
+    if item.grading_pending and request.GET.get("shown") == _pending_state(context):
+        return HttpResponse(status=204)  # nothing new: keep polling, swap nothing
+    response = render(request, f"{TEMPLATE}#question-feedback", {**context, "item": item})
+    if item.grading_pending:
+        return response
+    stop = HttpResponseStopPolling(response.content)
+    stop["Content-Type"] = response["Content-Type"]
+    return stop
+
+
+@require_GET
+@vary_on_headers("HX-Request")
 def attempt_detail(request: HttpRequest, token: Any) -> HttpResponse:
-    """A submitted attempt: score, pass or not, and a review of every question."""
+    """A submitted attempt: score, pass or not, and a review of every question.
+
+    While a free-text answer waits for its grade the score is provisional and the result
+    block polls this view (htmx gets the block alone, and 286 once nothing waits anymore).
+    """
     learner = learner_for_request(request, create=False)
     attempt = attempt_get_for_learner(
         token=token, user=learner.user, anon_id=learner.anon_id, allow_staff=True
@@ -308,16 +369,28 @@ def attempt_detail(request: HttpRequest, token: Any) -> HttpResponse:
         if is_owner:
             return redirect("lessons:quiz-detail", slug=attempt.quiz.lesson.slug)
         raise Http404("This attempt is still in progress.")
+    if attempt.grading_pending and free_text_sweep_attempt(attempt=attempt).changed:
+        attempt.refresh_from_db()
     standing = quiz_standing(quiz=attempt.quiz, user=attempt.user, anon_id=attempt.anon_id)
-    return render(
-        request,
-        "lessons/quiz_attempt.html",
-        {
-            "attempt": attempt,
-            "quiz": attempt.quiz,
-            "lesson": attempt.quiz.lesson,
-            "review": attempt_review(attempt=attempt),
-            "standing": standing,
-            "is_owner": is_owner,
-        },
-    )
+    review = attempt_review(attempt=attempt)
+    context = {
+        "attempt": attempt,
+        "quiz": attempt.quiz,
+        "lesson": attempt.quiz.lesson,
+        "review": review,
+        "standing": standing,
+        "is_owner": is_owner,
+        "grader_ready": _grader_ready(review.items),
+    }
+    if request.htmx and not request.htmx.boosted:
+        if review.pending_count and request.GET.get("shown") == _pending_state(
+            context, pending=review.pending_count
+        ):
+            return HttpResponse(status=204)  # nothing new: keep polling, swap nothing
+        response = render(request, "lessons/quiz_attempt.html#attempt-result", context)
+        if review.pending_count:
+            return response
+        stop = HttpResponseStopPolling(response.content)
+        stop["Content-Type"] = response["Content-Type"]
+        return stop
+    return render(request, "lessons/quiz_attempt.html", context)

@@ -316,6 +316,79 @@ class QuestionItem:
         return self.question.kind == Question.Kind.SHORT_TEXT
 
     @property
+    def is_free_text(self) -> bool:
+        return self.question.kind == Question.Kind.FREE_TEXT
+
+    @property
+    def is_typed(self) -> bool:
+        """Answered by typing (short text or explain in your words), not by picking."""
+        return self.is_short_text or self.is_free_text
+
+    # --- Explain in your words: the grade arrives from a worker (lessons.free_text) --------
+
+    @property
+    def reviewed(self) -> bool:
+        return self.answer is not None and self.answer.reviewed_at is not None
+
+    @property
+    def grading_pending(self) -> bool:
+        """Waiting for the grader (and not settled by an instructor meanwhile)."""
+        return (
+            self.answer is not None
+            and self.answer.grading_status == Answer.GradingStatus.PENDING
+            and not self.reviewed
+        )
+
+    @property
+    def grading_failed(self) -> bool:
+        return (
+            self.answer is not None
+            and self.answer.grading_status == Answer.GradingStatus.FAILED
+            and not self.reviewed
+        )
+
+    @property
+    def awaiting_grade(self) -> bool:
+        return self.grading_pending or self.grading_failed
+
+    @property
+    def closest_reference(self) -> str:
+        """The reference answer closest to the learner's, once graded (if answers are shown)."""
+        if self.answer is None or not self.reveal_answers or not self.is_free_text:
+            return ""
+        return self.answer.closest_reference
+
+    @property
+    def missing_concepts(self) -> list[str]:
+        if self.answer is None or not self.is_free_text or self.awaiting_grade:
+            return []
+        if self.answer.grading_status != Answer.GradingStatus.GRADED:
+            return []
+        return [str(label) for label in self.answer.missing_concepts or []]
+
+    @property
+    def covered_all_concepts(self) -> bool:
+        return (
+            self.is_free_text
+            and self.answer is not None
+            and self.answer.grading_status == Answer.GradingStatus.GRADED
+            and bool(self.answer.grading_details.get("concepts"))
+            and not self.answer.missing_concepts
+        )
+
+    @property
+    def auto_score_label(self) -> str:
+        if self.answer is None or self.answer.auto_score is None:
+            return ""
+        return percent_label(self.answer.auto_score)
+
+    @property
+    def review_score_label(self) -> str:
+        if not self.reviewed or self.answer.review_score is None:
+            return ""
+        return percent_label(self.answer.review_score)
+
+    @property
     def is_multiple(self) -> bool:
         return self.question.kind == Question.Kind.MULTIPLE
 
@@ -417,6 +490,19 @@ class AttemptReview:
     def correct_count(self) -> int:
         return sum(1 for item in self.items if item.verdict == "correct")
 
+    @property
+    def provisional(self) -> bool:
+        """Some answer still waits for the grader or an instructor: the score may change."""
+        return self.attempt.grading_pending
+
+    @property
+    def pending_count(self) -> int:
+        return sum(1 for item in self.items if item.grading_pending)
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for item in self.items if item.grading_failed)
+
 
 def attempt_review(*, attempt: Attempt) -> AttemptReview:
     """A submitted attempt question by question (its answered questions, in authored order)."""
@@ -492,6 +578,7 @@ class GradebookCell:
     score: float | None
     passed: bool | None
     attempts: int
+    provisional: bool = False  # an attempt still waits for a free-text grade or a review
 
     @property
     def score_label(self) -> str:
@@ -533,17 +620,20 @@ def gradebook_build(*, lesson: Lesson | None = None) -> Gradebook:
     submitted = (
         Attempt.objects.filter(status=Attempt.Status.SUBMITTED, quiz_id__in=list(quiz_index))
         .order_by("submitted_at", "id")
-        .values_list("user_id", "anon_id", "quiz_id", "score")
+        .values_list("user_id", "anon_id", "quiz_id", "score", "grading_pending")
     )
     scores: dict[int, dict[int, list[float]]] = {}
+    provisional: set[tuple[int, int]] = set()
     anonymous: set[str] = set()
     anonymous_attempts = 0
-    for user_id, anon_id, quiz_id, score in submitted:
+    for user_id, anon_id, quiz_id, score, grading_pending in submitted:
         if user_id is None:
             anonymous.add(anon_id)
             anonymous_attempts += 1
             continue
         scores.setdefault(user_id, {}).setdefault(quiz_id, []).append(score or 0.0)
+        if grading_pending:
+            provisional.add((user_id, quiz_id))
 
     users = get_user_model().objects.filter(pk__in=list(scores)).order_by("username")
     rows = []
@@ -560,6 +650,7 @@ def gradebook_build(*, lesson: Lesson | None = None) -> Gradebook:
                     score=counted,
                     passed=passes(counted, quiz.pass_mark),
                     attempts=len(quiz_scores),
+                    provisional=(user.pk, quiz.pk) in provisional,
                 )
             )
         rows.append(GradebookRow(user=user, cells=cells))

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .free_text import FREE_TEXT_MAX_LENGTH, free_text_answer_queue
 from .grading import WRONG, Grade, grade_multiple, grade_short_text, grade_single, grade_true_false
 from .markdown import RenderedLesson, render_lesson
 from .models import Answer, Attempt, Lesson, LessonRead, Question, Quiz
@@ -154,18 +155,19 @@ def _active_questions(quiz: Quiz) -> list[Question]:
     return list(
         quiz.questions.filter(is_active=True)
         .order_by("order", "id")
-        .prefetch_related("choices", "accepted_answers")
+        .prefetch_related("choices", "accepted_answers", "reference_answers", "key_concepts")
     )
 
 
 def answer_validate(*, question: Question, answer: AnswerInput) -> None:
     """Raise :class:`InvalidAnswer` unless ``answer`` fits ``question`` (kind, choices, length)."""
     kinds = Question.Kind
-    if question.kind == kinds.SHORT_TEXT:
+    if question.kind in (kinds.SHORT_TEXT, kinds.FREE_TEXT):
         if answer.choice_ids:
             raise InvalidAnswer("This question takes a typed answer, not a choice.")
-        if len(answer.text) > SHORT_TEXT_MAX_LENGTH:
-            raise InvalidAnswer(f"Keep your answer to {SHORT_TEXT_MAX_LENGTH} characters or fewer.")
+        limit = FREE_TEXT_MAX_LENGTH if question.kind == kinds.FREE_TEXT else SHORT_TEXT_MAX_LENGTH
+        if len(answer.text) > limit:
+            raise InvalidAnswer(f"Keep your answer to {limit} characters or fewer.")
         return
     if answer.text:
         raise InvalidAnswer("This question takes a choice, not a typed answer.")
@@ -184,6 +186,9 @@ def answer_grade(*, question: Question, answer: AnswerInput) -> Grade:
     if answer.is_blank:
         return WRONG
     kinds = Question.Kind
+    if question.kind == kinds.FREE_TEXT:
+        # Graded by meaning in a model worker (lessons.free_text): 0 until the grade arrives.
+        return WRONG
     if question.kind == kinds.SHORT_TEXT:
         return grade_short_text(answer.text, [a.text for a in question.accepted_answers.all()])
     choices = list(question.choices.all())
@@ -214,6 +219,9 @@ def _answer_create(
     )
     if answer.choice_ids:
         saved.selected_choices.set(sorted(answer.choice_ids))
+    if question.kind == Question.Kind.FREE_TEXT and not answer.is_blank:
+        # Saved as pending now; the worker's grade arrives after the commit.
+        free_text_answer_queue(answer=saved)
     return saved
 
 
@@ -317,7 +325,13 @@ def quiz_attempt_submit(*, attempt: Attempt, answers: Mapping[int, AnswerInput])
             scores.append(created.score)
 
         score = math.fsum(scores) / len(scores) if scores else 0.0
-        Attempt.objects.filter(pk=attempt.pk).update(score=score)
+        # Provisional while a free-text answer waits for its grade (lessons.free_text).
+        pending = Answer.objects.filter(
+            Q(grading_status=Answer.GradingStatus.PENDING)
+            | Q(grading_status=Answer.GradingStatus.FAILED, reviewed_at__isnull=True),
+            attempt=attempt,
+        ).exists()
+        Attempt.objects.filter(pk=attempt.pk).update(score=score, grading_pending=pending)
         lesson_mark_read(lesson=attempt.quiz.lesson, user=attempt.user, anon_id=attempt.anon_id)
 
     attempt.refresh_from_db()

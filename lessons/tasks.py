@@ -1,5 +1,8 @@
 """Celery tasks of the lessons app (default queue).
 
+``record_free_text_grade`` writes a free-text grade computed by a model worker (see
+``lessons.free_text``).
+
 ``ping_worker`` is a real, tiny round trip through the broker: it tells which worker
 process served it. Operators use it to check that default-queue workers on every
 machine take work (docs/deploy.md); tests/deploy/test_scale_out.py shows several
@@ -33,3 +36,18 @@ def ping_worker(self, *, delay_ms: int = 0) -> dict:
         "request_id": get_request_id(),
         "queue": (self.request.delivery_info or {}).get("routing_key"),
     }
+
+
+@shared_task(name="lessons.tasks.record_free_text_grade", ignore_result=True)
+def record_free_text_grade(result: dict, *, answer_id: int, task_id: str) -> str:
+    """Write a free-text grade to the database (default queue).
+
+    Runs as the ``link`` of ``inference.tasks.grade_short_answer``, so Celery passes that
+    task's return value first. Idempotent: ``lessons.free_text.free_text_answer_record``
+    only writes for the task the answer still waits for.
+    """
+    from lessons.free_text import free_text_answer_record
+
+    outcome = free_text_answer_record(answer_id=answer_id, task_id=task_id, result=result)
+    logger.info("free-text grade of answer %s from %s: %s", answer_id, task_id, outcome)
+    return outcome

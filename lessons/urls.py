@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import gradebook_views, progress_views, quiz_views, views
+from . import gradebook_views, progress_views, quiz_views, review_views, views
 
 app_name = "lessons"
 
@@ -19,6 +19,11 @@ urlpatterns = [
         quiz_views.question_check_view,
         name="question-check",
     ),
+    path(
+        "attempts/<uuid:token>/questions/<int:question_id>/feedback/",
+        quiz_views.answer_feedback,
+        name="answer-feedback",
+    ),
     path("progress/", progress_views.progress, name="progress"),
     path("staff/gradebook/", gradebook_views.gradebook, name="gradebook"),
     path("staff/gradebook/gradebook.csv", gradebook_views.gradebook_csv, name="gradebook-csv"),
@@ -28,4 +33,7 @@ urlpatterns = [
         gradebook_views.gradebook_quiz,
         name="gradebook-quiz",
     ),
+    # Staff review of explain-in-your-words answers
+    path("staff/review/", review_views.review_queue, name="review-queue"),
+    path("staff/review/answers/<int:answer_id>/", review_views.answer_review, name="answer-review"),
 ]

@@ -265,3 +265,42 @@ class AnswerFactory(factory.django.DjangoModelFactory):
     def selected_choices(obj, create: bool, extracted: Sequence[Choice] | None, **kwargs: Any):  # noqa: N805
         if create and extracted:
             obj.selected_choices.set(extracted)
+
+
+# --- Explain in your words (free text) -------------------------------------------------------
+
+
+def free_text_question(
+    *,
+    quiz: Quiz | None = None,
+    references: Sequence[str] = (
+        "BERT was trained to fill in masked words using the context on both sides, not to "
+        "predict the next word from the left, so it never learned to continue a text.",
+    ),
+    concepts: Sequence[tuple[str, Sequence[str]]] = (
+        ("fills in masked words", ("fill in masked words", "masked language modelling")),
+        ("sees both sides", ("context on both sides", "bidirectional")),
+    ),
+    examples: Sequence[tuple[str, str]] = (),
+    threshold: float = 0.6,
+    **kwargs: Any,
+) -> Question:
+    """An explain-in-your-words question with reference answers, key concepts and examples."""
+    from lessons.models import GradingExample, KeyConcept, ReferenceAnswer
+
+    kwargs.setdefault("prompt", "Why can't BERT simply generate text left to right?")
+    question = QuestionFactory(
+        quiz=quiz or QuizFactory(),
+        kind=Question.Kind.FREE_TEXT,
+        similarity_threshold=threshold,
+        **kwargs,
+    )
+    for order, text in enumerate(references):
+        ReferenceAnswer.objects.create(question=question, text=text, order=order)
+    for order, (label, phrases) in enumerate(concepts):
+        KeyConcept.objects.create(
+            question=question, label=label, phrases=list(phrases), order=order
+        )
+    for order, (label, text) in enumerate(examples):
+        GradingExample.objects.create(question=question, label=label, text=text, order=order)
+    return question

@@ -223,7 +223,12 @@ def question_form(question: Question, choices: list[tuple[str, bool]], **changes
         "accepted_answers-INITIAL_FORMS": 0,
         "accepted_answers-MIN_NUM_FORMS": 0,
         "accepted_answers-MAX_NUM_FORMS": 1000,
+        # Explain-in-your-words settings and inlines (empty for the other kinds).
+        "similarity_threshold": 0.6,
+        "similarity_margin": 0.2,
     }
+    for prefix in ("reference_answers", "key_concepts", "grading_examples"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     for index, (text, correct) in enumerate(choices):
         data[f"choices-{index}-text"] = text
         data[f"choices-{index}-order"] = index

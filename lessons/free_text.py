@@ -1,0 +1,572 @@
+"""Explain in your words: answers graded by meaning in a model worker, reviewed by staff.
+
+The flow, and why it can't lose an answer:
+
+1. Submit (or an inline check) saves the answer at once as ``pending`` with a fresh task id
+   (:func:`free_text_answer_queue`, inside the submit's transaction) and, after the commit,
+   enqueues ``inference.tasks.grade_short_answer`` with primitives only: the answer's text,
+   the question's prompt, reference answers and key concepts (:func:`free_text_enqueue`).
+   A ``queued`` event is published first, so the task's event stream exists.
+2. The model worker embeds the answer with the encoder and returns plain similarities
+   (``inference.engine.short_answer``); it also publishes them as the stream's ``done``.
+3. The result is written by :func:`free_text_answer_record`, which grades it with the pure
+   rules of :func:`lessons.grading.grade_free_text` and rescores the attempt. Two roads lead
+   there, both idempotent: the task's Celery ``link`` runs ``lessons.tasks.record_free_text
+   _grade`` on a default-queue worker as soon as the grade exists (no page needs to be
+   open), and :func:`free_text_sweep` applies the stream's outcome when the learner's page
+   polls, the attempt or the review queue is viewed, or ``manage.py regrade_pending`` runs.
+   Why not let the model worker write the database: model workers may run on GPU machines
+   without database access, and a default worker being down must not lose the grade either.
+4. A result only counts for the task the answer is waiting for (compare-and-set on the task
+   id): a late result of an older task, after a re-queue, is ignored.
+5. Lost tasks are re-queued by the sweep: the stream says the task failed (worker stopped,
+   timeout), or its worker's heartbeat is gone, or it has been running past its time limit,
+   or it waited in the queue longer than ``FREE_TEXT_REQUEUE_AFTER`` seconds while a ready
+   worker was up (a message lost by the broker; no stream at all counts the same). With no
+   worker up, nothing is re-queued: the answer waits and the learner is told it will be
+   graded when the grading service is back. After ``FREE_TEXT_MAX_TRIES`` the answer is
+   marked ``failed`` and goes first in the staff review queue.
+
+Staff review (:func:`free_text_answer_review`): accept the automatic score or override it
+with a comment. The answer's ``score`` is always the one that counts (the review score when
+there is one, else the automatic score), so attempt scores, the gradebook and every
+statistic use it without knowing about reviews; :func:`attempt_rescore` keeps the attempt's
+score and its ``grading_pending`` flag (provisional score) in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from .grading import ConceptEvidence, FreeTextGrade, grade_free_text
+from .models import Answer, Attempt, Question
+
+logger = logging.getLogger(__name__)
+
+TASK_NAME = "inference.tasks.grade_short_answer"
+RECORD_TASK_NAME = "lessons.tasks.record_free_text_grade"
+EVENT_KIND = "grade-short-answer"
+FREE_TEXT_MAX_LENGTH = 500
+# The grading task's hard time limit (inference.tasks) plus slack: running longer is lost.
+RUNNING_LIMIT_S = 30 + 15
+# Merged over CELERY_BROKER_TRANSPORT_OPTIONS for sending: try the broker once, quickly (the
+# app's default producer retries a dead broker for seconds; the answer is safe as pending).
+BROKER_FAIL_FAST = {"max_retries": 0, "connect_retries_timeout": 1}
+
+PENDING = Answer.GradingStatus.PENDING
+FAILED = Answer.GradingStatus.FAILED
+GRADED = Answer.GradingStatus.GRADED
+
+WAITING_FOR_SERVICE = "Your answer is saved; it will be graded when the grading service is back."
+GRADING = "Grading your answer by meaning… This usually takes a few seconds."
+FAILED_MESSAGE = (
+    "We couldn't grade this answer automatically. An instructor will review it; until then "
+    "it counts as 0."
+)
+TOO_MANY_TRIES = "The grading worker stopped {tries} times while grading this answer."
+
+
+def requeue_after_s() -> float:
+    return float(getattr(settings, "FREE_TEXT_REQUEUE_AFTER", 60))
+
+
+def max_tries() -> int:
+    return int(getattr(settings, "FREE_TEXT_MAX_TRIES", 3))
+
+
+class ReviewError(Exception):
+    """A review the rules refuse; ``message`` is safe to show to the instructor."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# === Queueing ================================================================================
+
+
+def free_text_task_kwargs(*, answer: Answer) -> dict[str, Any]:
+    """The grading task's keyword arguments: primitives only."""
+    question = answer.question
+    return {
+        "answer_id": answer.pk,
+        "text": answer.text,
+        "question": question.prompt,
+        "references": [ref.text for ref in question.reference_answers.all()],
+        "concepts": [
+            {"label": concept.label, "phrases": [str(p) for p in concept.phrases]}
+            for concept in question.key_concepts.all()
+        ],
+    }
+
+
+def free_text_answer_queue(*, answer: Answer) -> str:
+    """Mark ``answer`` pending with a new task id; enqueue the grading after the commit.
+
+    Call it inside the transaction that saves the answer: the task is only sent once the
+    answer is committed (a worker must never look for an answer that isn't there yet), and
+    if the transaction rolls back nothing is sent. Returns the task id.
+    """
+    task_id = uuid.uuid4().hex
+    now = timezone.now()
+    Answer.objects.filter(pk=answer.pk).update(
+        grading_status=PENDING,
+        grading_task_id=task_id,
+        grading_tries=F("grading_tries") + 1,
+        grading_error="",
+        queued_at=now,
+        score=0.0 if answer.review_score is None else answer.review_score,
+        is_correct=False if answer.review_score is None else answer.review_score >= 1.0,
+    )
+    answer.refresh_from_db()
+    kwargs = free_text_task_kwargs(answer=answer)
+    transaction.on_commit(lambda: free_text_enqueue(task_id=task_id, kwargs=kwargs))
+    return task_id
+
+
+def free_text_enqueue(*, task_id: str, kwargs: dict[str, Any]) -> bool:
+    """Publish ``queued`` and send the grading task (with the recording task as its link).
+
+    Never raises: with Redis or the broker down the answer simply stays pending and the
+    sweep sends it again later. Returns whether the task was sent.
+    """
+    from celery import signature
+
+    from config.celery_app import app
+    from inference import streams
+    from inference.selectors import inference_queue
+
+    try:
+        streams.publish(streams.redis_client(), task_id, streams.queued_event(EVENT_KIND))
+        link = signature(
+            RECORD_TASK_NAME, kwargs={"answer_id": kwargs["answer_id"], "task_id": task_id}
+        )
+        with app.connection_for_write(transport_options=BROKER_FAIL_FAST) as connection:
+            app.send_task(
+                TASK_NAME,
+                kwargs=kwargs,
+                task_id=task_id,
+                queue=inference_queue(),
+                retry=False,
+                connection=connection,
+                link=link,
+            )
+    except Exception as exc:  # Redis or the broker down: the sweep re-queues it later
+        logger.warning("Could not enqueue free-text grading %s: %s", task_id, exc)
+        return False
+    return True
+
+
+# === Recording a result ======================================================================
+
+
+def _grade_from_result(question: Question, result: dict[str, Any]) -> FreeTextGrade:
+    concepts = [
+        ConceptEvidence(
+            label=str(item.get("label", "")),
+            similarity=float(item.get("similarity", 0.0)),
+            words=str(item.get("words") or ""),
+        )
+        for item in result.get("concepts") or []
+    ]
+    return grade_free_text(
+        [float(s) for s in result["similarities"]],
+        question.similarity_threshold,
+        margin=question.similarity_margin,
+        concepts=concepts,
+    )
+
+
+def _closest_reference(result: dict[str, Any], index: int, question: Question) -> str:
+    references = result.get("references")
+    if isinstance(references, list) and 0 <= index < len(references):
+        return str(references[index])
+    texts = [ref.text for ref in question.reference_answers.all()]
+    return texts[index] if 0 <= index < len(texts) else ""
+
+
+def _locked_pending(answer_id: int, task_id: str) -> Answer | None:
+    """The answer, locked with its attempt, if it still waits for ``task_id``; else None."""
+    attempt_id = Answer.objects.filter(pk=answer_id).values_list("attempt_id", flat=True).first()
+    if attempt_id is None:
+        return None
+    # Attempt first, then answer: the same order as the submit, so the two never deadlock.
+    Attempt.objects.select_for_update().filter(pk=attempt_id).exists()
+    return (
+        Answer.objects.select_for_update()
+        .select_related("question")
+        .filter(pk=answer_id, grading_task_id=task_id, grading_status=PENDING)
+        .first()
+    )
+
+
+def free_text_answer_record(*, answer_id: int, task_id: str, result: dict[str, Any]) -> str:
+    """Write the grading task's ``result`` to the answer it was for; rescore the attempt.
+
+    Returns what happened: ``graded``, ``requeued`` (the task failed; sent again),
+    ``failed`` (can't be graded automatically: staff will review), ``stale`` (the answer
+    no longer waits for this task: already graded, or re-queued under a newer task id) or
+    ``missing`` (no such answer, e.g. a worker pointed at another database).
+    """
+    if not isinstance(result, dict):
+        result = {"error": {"code": "internal", "message": "The grader returned nothing."}}
+    with transaction.atomic():
+        answer = _locked_pending(answer_id, task_id)
+        if answer is None:
+            exists = Answer.objects.filter(pk=answer_id).exists()
+            return "stale" if exists else "missing"
+        error = result.get("error")
+        if error is None:
+            try:
+                grade = _grade_from_result(answer.question, result)
+            except (KeyError, TypeError, ValueError) as exc:
+                logger.warning("Free-text result for answer %s is malformed: %s", answer_id, exc)
+                error = {"code": "internal", "message": "The grader's answer was malformed."}
+        if error is not None:
+            return _record_error(answer, error)
+        _write_grade(answer, grade, result)
+        attempt_rescore(attempt_id=answer.attempt_id)
+    return "graded"
+
+
+def _write_grade(answer: Answer, grade: FreeTextGrade, result: dict[str, Any]) -> None:
+    reviewed = answer.review_score is not None
+    model = result.get("model") or {}
+    Answer.objects.filter(pk=answer.pk).update(
+        grading_status=GRADED,
+        auto_score=grade.score,
+        similarity=round(grade.similarity, 6),
+        confidence=grade.confidence,
+        closest_reference=_closest_reference(result, grade.closest_index, answer.question),
+        missing_concepts=grade.missing,
+        grading_details={
+            "label": grade.label,
+            "meaning": round(grade.meaning, 4),
+            "coverage": round(grade.coverage, 4),
+            "raw": round(grade.raw, 4),
+            "threshold": answer.question.similarity_threshold,
+            "margin": answer.question.similarity_margin,
+            "similarities": [round(float(s), 4) for s in result.get("similarities", [])],
+            "concepts": [
+                {
+                    "label": c.label,
+                    "present": c.present,
+                    "matched_by": c.matched_by,
+                    "similarity": round(c.similarity, 4),
+                }
+                for c in grade.concepts
+            ],
+            "model": str(model.get("name", "")),
+            "elapsed_ms": result.get("elapsed_ms"),
+        },
+        grading_error="",
+        graded_at=timezone.now(),
+        # An instructor's review keeps precedence over a (re-)grade that arrives later.
+        score=answer.review_score if reviewed else grade.score,
+        is_correct=(answer.review_score >= 1.0) if reviewed else grade.is_correct,
+    )
+
+
+def _record_error(answer: Answer, error: dict[str, Any]) -> str:
+    code = str(error.get("code") or "internal")
+    message = str(error.get("message") or "")[:300]
+    if code != "invalid_input" and answer.grading_tries < max_tries():
+        logger.info("Free-text grading of answer %s failed (%s); re-queued", answer.pk, code)
+        free_text_answer_queue(answer=answer)
+        return "requeued"
+    if code != "invalid_input":
+        message = TOO_MANY_TRIES.format(tries=answer.grading_tries)
+    Answer.objects.filter(pk=answer.pk).update(
+        grading_status=FAILED, grading_error=message, graded_at=timezone.now()
+    )
+    attempt_rescore(attempt_id=answer.attempt_id)
+    logger.warning("Free-text answer %s could not be graded: %s", answer.pk, message)
+    return "failed"
+
+
+def attempt_rescore(*, attempt_id: int) -> Attempt | None:
+    """Recompute a submitted attempt's score (mean of its answers' counted scores) and
+    whether it is provisional (an answer still waits for the grader or for an instructor).
+
+    Open attempts are left alone: they get their score when submitted.
+    """
+    with transaction.atomic():
+        attempt = Attempt.objects.select_for_update().filter(pk=attempt_id).first()
+        if attempt is None or attempt.status != Attempt.Status.SUBMITTED:
+            return attempt
+        rows = list(
+            Answer.objects.filter(attempt_id=attempt_id).values_list(
+                "score", "grading_status", "reviewed_at"
+            )
+        )
+        score = math.fsum(row[0] for row in rows) / len(rows) if rows else 0.0
+        pending = any(
+            status == PENDING or (status == FAILED and reviewed_at is None)
+            for _, status, reviewed_at in rows
+        )
+        Attempt.objects.filter(pk=attempt_id).update(score=score, grading_pending=pending)
+    attempt.refresh_from_db()
+    return attempt
+
+
+# === Finding lost tasks ======================================================================
+
+
+@dataclass
+class SweepReport:
+    graded: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)
+    no_worker: bool = False
+    unavailable: bool = False  # Redis didn't answer: nothing could be checked
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.graded or self.requeued or self.failed)
+
+
+def _ready_since(workers: list[dict]) -> float | None:
+    """Since when (epoch) a ready worker has been up: the earliest start among them."""
+    starts = [
+        float(w["started_at"]) for w in workers if isinstance(w.get("started_at"), int | float)
+    ]
+    return min(starts) if starts else (time.time() if workers else None)
+
+
+def _is_lost(
+    answer: Answer, events: list[dict], *, client: Any, ready_since: float | None, now: float
+) -> bool | None:
+    """True when the answer's task is lost, False while it may still finish, None when no
+    worker is up to run it."""
+    from inference import heartbeat
+
+    started = [event for event in events if event.get("type") == "started"]
+    if started:
+        last = started[-1]
+        if not heartbeat.is_alive(client, str(last.get("worker", ""))):
+            return True
+        return now - float(last.get("at") or now) > RUNNING_LIMIT_S
+    if ready_since is None:
+        return None
+    queued_at = answer.queued_at.timestamp() if answer.queued_at else now
+    return now - max(queued_at, ready_since) > requeue_after_s()
+
+
+def free_text_sweep(*, answers: Iterable[Answer] | QuerySet[Answer]) -> SweepReport:
+    """Bring pending answers up to date: apply finished grades, re-queue lost tasks.
+
+    Cheap enough for a page view (one stream read per pending answer). Never raises for a
+    Redis or database hiccup: what can't be checked now is checked on the next call.
+    """
+    from inference import heartbeat, streams
+    from inference.selectors import inference_queue
+
+    report = SweepReport()
+    pending = [answer for answer in answers if answer.grading_status == PENDING]
+    if not pending:
+        return report
+    try:
+        client = streams.redis_client()
+        ready = heartbeat.ready_workers(client, queue=inference_queue())
+    except redis.RedisError as exc:
+        logger.warning("Free-text sweep: Redis unavailable (%s)", exc)
+        report.unavailable = True
+        report.waiting = [answer.pk for answer in pending]
+        return report
+    report.no_worker = not ready
+    since = _ready_since(ready)
+    now = time.time()
+    for answer in pending:
+        task_id = answer.grading_task_id
+        try:
+            events = (
+                streams.all_events(client, task_id) if streams.is_valid_task_id(task_id) else []
+            )
+            outcome = next((e for e in events if e.get("type") in streams.TERMINAL_TYPES), None)
+            if outcome is not None:
+                result = outcome.get("result") if outcome["type"] == "done" else {"error": outcome}
+                state = free_text_answer_record(
+                    answer_id=answer.pk, task_id=task_id, result=result or {}
+                )
+            elif _is_lost(answer, events, client=client, ready_since=since, now=now):
+                state = _requeue_lost(answer)
+            else:
+                state = "waiting"
+        except (redis.RedisError, DatabaseError) as exc:
+            logger.warning("Free-text sweep of answer %s failed: %s", answer.pk, exc)
+            state = "waiting"
+        bucket = {
+            "graded": report.graded,
+            "requeued": report.requeued,
+            "failed": report.failed,
+            "waiting": report.waiting,
+        }.get(state)
+        if bucket is not None:  # "stale"/"missing": someone else recorded it meanwhile
+            bucket.append(answer.pk)
+    return report
+
+
+def _requeue_lost(answer: Answer) -> str:
+    """Re-queue an answer whose task is lost (or fail it after too many tries)."""
+    lost = {"code": "worker_lost", "message": "The grading task was lost."}
+    return free_text_answer_record(
+        answer_id=answer.pk, task_id=answer.grading_task_id, result={"error": lost}
+    )
+
+
+def free_text_sweep_attempt(*, attempt: Attempt) -> SweepReport:
+    """Sweep one attempt's pending answers (the learner's pages call this)."""
+    return free_text_sweep(answers=Answer.objects.filter(attempt=attempt, grading_status=PENDING))
+
+
+def free_text_regrade_failed(*, answers: Iterable[Answer]) -> int:
+    """Send failed (unreviewed) answers to the grader again; returns how many."""
+    count = 0
+    for answer in answers:
+        with transaction.atomic():
+            locked = (
+                Answer.objects.select_for_update()
+                .select_related("question")
+                .filter(pk=answer.pk, grading_status=FAILED)
+                .first()
+            )
+            if locked is None:
+                continue
+            Answer.objects.filter(pk=locked.pk).update(grading_tries=0)
+            locked.grading_tries = 0
+            free_text_answer_queue(answer=locked)
+            attempt_rescore(attempt_id=locked.attempt_id)
+            count += 1
+    return count
+
+
+# === Staff review ============================================================================
+
+
+def free_text_answer_review(
+    *, answer: Answer, reviewer: Any, accept: bool, score: float | None = None, comment: str = ""
+) -> Answer:
+    """Accept the automatic score, or override it (0..1) with a comment the learner sees.
+
+    The review score takes precedence over the automatic one from then on (also over a
+    grade that arrives later); the attempt is rescored at once.
+    """
+    comment = (comment or "").strip()
+    if len(comment) > 2000:
+        raise ReviewError("Keep the comment to 2000 characters or fewer.")
+    with transaction.atomic():
+        Attempt.objects.select_for_update().filter(pk=answer.attempt_id).exists()
+        locked = (
+            Answer.objects.select_for_update()
+            .select_related("question", "attempt")
+            .filter(pk=answer.pk)
+            .first()
+        )
+        if locked is None:
+            raise ReviewError("That answer no longer exists.")
+        if locked.question.kind != Question.Kind.FREE_TEXT:
+            raise ReviewError("Only explain-in-your-words answers are reviewed here.")
+        if locked.attempt.status != Attempt.Status.SUBMITTED:
+            raise ReviewError("The learner hasn't submitted this attempt yet.")
+        if accept:
+            if locked.auto_score is None or locked.grading_status != GRADED:
+                raise ReviewError(
+                    "There is no automatic score to accept yet; give a score instead."
+                )
+            score = locked.auto_score
+        else:
+            if score is None or not math.isfinite(score) or not 0.0 <= score <= 1.0:
+                raise ReviewError("Give a score between 0 and 100%.")
+            if not comment:
+                raise ReviewError(
+                    "Say in a comment why you changed the score: the learner sees it."
+                )
+        Answer.objects.filter(pk=locked.pk).update(
+            review_score=score,
+            review_comment=comment,
+            reviewed_by=reviewer,
+            reviewed_at=timezone.now(),
+            score=score,
+            is_correct=score >= 1.0,
+        )
+        attempt_rescore(attempt_id=locked.attempt_id)
+    locked.refresh_from_db()
+    return locked
+
+
+# === Reads ===================================================================================
+
+
+def grading_service_ready() -> bool:
+    """Whether a model worker that can grade is up (ready and consuming the queue)."""
+    from inference import heartbeat, streams
+    from inference.selectors import inference_queue
+
+    with contextlib.suppress(redis.RedisError):
+        return bool(heartbeat.ready_workers(streams.redis_client(), queue=inference_queue()))
+    return False
+
+
+def _free_text_answers() -> QuerySet[Answer]:
+    return Answer.objects.filter(
+        question__kind=Question.Kind.FREE_TEXT,
+        attempt__status=Attempt.Status.SUBMITTED,
+    ).exclude(text="")
+
+
+def review_queue(*, show: str = "todo") -> QuerySet[Answer]:
+    """Free-text answers of submitted attempts for staff review.
+
+    ``todo``: not reviewed yet and no longer waiting for the grader; answers the grader
+    couldn't grade first, then the least confident grades (confidence = distance of the
+    grade from the nearest label boundary), oldest first. ``reviewed``: the latest reviews.
+    """
+    answers = _free_text_answers().select_related(
+        "question",
+        "question__quiz",
+        "question__quiz__lesson",
+        "attempt",
+        "attempt__user",
+        "reviewed_by",
+    )
+    if show == "reviewed":
+        return answers.filter(reviewed_at__isnull=False).order_by("-reviewed_at", "-id")
+    return (
+        answers.filter(reviewed_at__isnull=True)
+        .exclude(grading_status=PENDING)
+        .order_by(F("confidence").asc(nulls_first=True), "answered_at", "id")
+    )
+
+
+def review_counts() -> dict[str, int]:
+    answers = _free_text_answers()
+    return {
+        "todo": answers.filter(reviewed_at__isnull=True).exclude(grading_status=PENDING).count(),
+        "pending": answers.filter(grading_status=PENDING).count(),
+        "reviewed": answers.filter(reviewed_at__isnull=False).count(),
+        "failed": answers.filter(grading_status=FAILED, reviewed_at__isnull=True).count(),
+    }
+
+
+def pending_answers(*, older_than_s: float = 0.0) -> QuerySet[Answer]:
+    """Every pending free-text answer queued at least ``older_than_s`` seconds ago."""
+    answers = Answer.objects.filter(grading_status=PENDING)
+    if older_than_s > 0:
+        cutoff = timezone.now() - timedelta(seconds=older_than_s)
+        answers = answers.filter(Q(queued_at__isnull=True) | Q(queued_at__lte=cutoff))
+    return answers.order_by("queued_at", "id")
