@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format install browser clean bench bench-smoke wrk
+.PHONY: run test lint format install browser clean bench bench-smoke wrk load-test
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,17 @@ wrk:
 	  echo "Installing Debian's wrk for the page benchmarks"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi; }
+
+## make load-test: 50 simulated learners for 60 s against gunicorn + a model worker (real
+## Redis and PostgreSQL, or SQLite), then checks: no 5xx, every attempt stored once with the
+## right score, demos answered or rate-limited. Report: var/load-test/<time>/report.md
+## (the figures in docs/robustness.md). LEARNERS=, DURATION=, LOAD_DB=sqlite to vary it.
+LEARNERS ?= 50
+DURATION ?= 60
+LOAD_DB ?= auto
+load-test: install
+	@mkdir -p var
+	$(PY) -m tests.load.run --learners $(LEARNERS) --duration $(DURATION) --db $(LOAD_DB)
 
 lint: install
 	$(VENV)/bin/ruff check .

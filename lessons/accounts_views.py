@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from .forms import SignUpForm
+from .throttling import client_ip, login_lockout_remaining, minutes_label, signup_wait_seconds
 
 # Sign-up logs in with the model backend whatever else AUTHENTICATION_BACKENDS lists
 # (e.g. django-axes, which needs a request-bound authenticate() and not this login).
@@ -46,6 +47,25 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     form = SignUpForm(request.POST or None)
+    if request.method == "POST" and (wait := signup_wait_seconds(ip=client_ip(request))):
+        minutes = max(1, -(-wait // 60))
+        response = render(
+            request,
+            "registration/signup.html",
+            {
+                "form": SignUpForm(
+                    initial={
+                        "username": request.POST.get("username", "")[:150],
+                        "email": request.POST.get("email", "")[:254],
+                    }
+                ),
+                "next": next_url,
+                "throttled_minutes": minutes,
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(wait)
+        return response
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend=SIGNUP_BACKEND)
@@ -55,6 +75,23 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(
         request, "registration/signup.html", {"form": form, "next": next_url}, status=status
     )
+
+
+def account_locked(
+    request: HttpRequest, response: HttpResponse | None = None, credentials: dict | None = None
+) -> HttpResponse:
+    """django-axes' lockout page (``AXES_LOCKOUT_CALLABLE``): 429, and how long to wait."""
+    username = str((credentials or {}).get("username") or request.POST.get("username") or "")
+    remaining = login_lockout_remaining(username=username[:150], ip=client_ip(request))
+    minutes = minutes_label(remaining)
+    locked = render(
+        request,
+        "registration/account_locked.html",
+        {"minutes": minutes, "username": username[:150]},
+        status=429,
+    )
+    locked["Retry-After"] = str(minutes * 60)
+    return locked
 
 
 class ConfirmLogoutView(LogoutView):

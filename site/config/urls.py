@@ -13,3 +13,6 @@ urlpatterns = [
     path("demos/", include("inference.urls", namespace="inference")),
     path("", include("lessons.urls", namespace="lessons")),
 ]
+
+# A database outage answers 503 with a clear page instead of a bare 500 (config.error_views).
+handler500 = "config.error_views.server_error"

@@ -6,6 +6,7 @@ used by `make run`), `test` (pytest) and `production`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "template_partials",
     "simple_history",
     "csp",
+    "axes",
     "lessons",
     "inference",
 ]
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a login lockout into AXES_LOCKOUT_CALLABLE's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -81,10 +85,15 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the web process and workers share the file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    # WAL and a busy timeout let the web process and workers share the file
+    # (a `?timeout=<seconds>` in DATABASE_URL overrides the 20 s wait for a lock).
+    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite_options.setdefault("timeout", 20)
+    # Transactions take the write lock when they begin, so two of them can't both read and
+    # then fail to upgrade ("database is locked" at once, no waiting) under concurrent
+    # quiz opens/submits (found by tests/load).
+    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite_options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------
@@ -97,6 +106,25 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "lessons:progress"
 LOGOUT_REDIRECT_URL = "lessons:home"
+
+# Login brute force (django-axes, database handler: works with Redis down). Five wrong
+# passwords for one username from one address pause that pair for 15 minutes; the same
+# username from any other address is unaffected, and the pause always ends on its own
+# (failing again meanwhile doesn't extend it). Staff can lift it in the admin (Axes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "lessons.accounts_views.account_locked"
+AXES_CLIENT_IP_CALLABLE = "lessons.throttling.client_ip"
+AXES_USERNAME_CALLABLE = "lessons.throttling.axes_username"
+# Sign-ups per address (a class behind one school NAT signs up at once: keep it roomy).
+SIGNUP_RATE_LIMIT_IP = env("SIGNUP_RATE_LIMIT_IP", default="50/h")
 
 # --- i18n / static ------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
