@@ -333,7 +333,7 @@ def _api_params(request: HttpRequest) -> dict[str, Any]:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise DemoInputError("The request body isn't valid JSON.") from None
         if not isinstance(data, dict):
             raise DemoInputError("Send the demo's settings as a JSON object.")

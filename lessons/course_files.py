@@ -402,12 +402,24 @@ def _quiz(raw: Any, warnings: list[str]) -> dict[str, Any]:
     }
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def parse_lesson_text(text: str, *, path: Path | str = "<text>") -> ParsedLesson:
     """Parse and validate one lesson file's text; raises ``CourseFileError``."""
     path = Path(path)
     text = text.lstrip("\ufeff")
     if not text.startswith("---"):
         raise CourseFileError(path, "no YAML front matter (the file must start with `---`)")
+    if "\x00" in text:
+        raise CourseFileError(path, "the file contains NUL characters; is it really a text file?")
     try:
         post = frontmatter.loads(text)
     except yaml.YAMLError as exc:
@@ -418,11 +430,19 @@ def parse_lesson_text(text: str, *, path: Path | str = "<text>") -> ParsedLesson
     except (ValueError, TypeError, AttributeError) as exc:
         raise CourseFileError(path, "front matter must be a YAML mapping of keys") from exc
     meta = dict(post.metadata)
+    if _holds_nul(meta) or "\x00" in post.content:
+        # YAML escapes ("\0") decode to NUL; PostgreSQL refuses NUL in text columns.
+        raise CourseFileError(path, "the file contains NUL characters, which no field may hold")
     warnings: list[str] = []
     try:
         if not meta:
             # python-frontmatter silently drops front matter that isn't a mapping.
-            raw = yaml.safe_load(YAMLHandler().split(text)[0])
+            try:
+                raw = yaml.safe_load(YAMLHandler().split(text)[0])
+            except (ValueError, yaml.YAMLError) as exc:
+                raise _Problem(
+                    "front matter is not closed by a `---` line, or is not valid YAML"
+                ) from exc
             if raw is not None and not isinstance(raw, dict):
                 raise _Problem("front matter must be a YAML mapping of keys")
             raise _Problem("front matter is empty")

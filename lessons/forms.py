@@ -156,7 +156,11 @@ class QuizAnswersForm(forms.Form):
                 result[question.pk] = AnswerInput(text=str(self.data.get(name, ""))[:2000])
                 continue
             values = getlist(name) if getlist is not None else [self.data.get(name)]
-            ids = frozenset(int(v) for v in values if isinstance(v, str) and v.isdigit())
+            ids = frozenset(
+                int(v)
+                for v in values
+                if isinstance(v, str) and v.isascii() and v.isdecimal() and len(v) <= 18
+            )
             result[question.pk] = AnswerInput(choice_ids=ids)
         return result
 

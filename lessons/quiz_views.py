@@ -200,7 +200,7 @@ def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
         questions=quiz_active_questions(quiz=quiz),
         answers=answers,
         drafts=_drafts_get(request, attempt),
-        focus=int(focus) if focus.isdigit() else None,
+        focus=int(focus) if focus.isascii() and focus.isdecimal() and len(focus) <= 18 else None,
     )
     return render(request, TEMPLATE, context)
 

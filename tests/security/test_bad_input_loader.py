@@ -126,27 +126,12 @@ def with_junk(path: tuple, value: object) -> dict:
     return meta
 
 
-def from_the_known_bug(exc: BaseException) -> bool:
-    """Raised by the front-matter fallback in parse_lesson_text (the known bug below)."""
-    import traceback
-
-    return any(
-        frame.filename.endswith("course_files.py") and "YAMLHandler().split" in (frame.line or "")
-        for frame in traceback.extract_tb(exc.__traceback__)
-    )
-
-
 def parse_or_refuse(text: str) -> None:
     try:
         parse_lesson_text(text, path="fuzzed.md")
     except CourseFileError as exc:
         message = str(exc)
         assert "fuzzed.md" in message and len(message) > len("fuzzed.md: "), message
-    except (ValueError, yaml.YAMLError) as exc:
-        # Known bug, pinned by test_unclosed_front_matter_is_refused_clearly (xfail, strict):
-        # remove this branch once it is fixed.
-        if not from_the_known_bug(exc):
-            raise
 
 
 def test_the_valid_template_parses():
@@ -310,16 +295,6 @@ def test_random_folders_never_crash_the_loader_or_half_save(tmp_path_factory):
     run()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, yaml.YAMLError),
-    reason="lessons/course_files.py parse_lesson_text: when python-frontmatter returns empty "
-    "metadata (front matter with no closing `---`, or some invalid YAML), the fallback "
-    "`yaml.safe_load(YAMLHandler().split(text)[0])` raises ValueError (or a YAMLError), "
-    "not CourseFileError, so one such file crashes `load_course` with a traceback. Catch "
-    "both there and refuse the file (course_files.py is being edited by the short-answer "
-    "work).",
-)
 @pytest.mark.parametrize(
     "text", ["---\nslug: unclosed\ntitle: No end\n", "---\n0\t", "---\n0\t\n---\nbody"]
 )
@@ -332,14 +307,6 @@ def test_unclosed_front_matter_is_refused_clearly(tmp_path, text):
     assert any("01-unclosed.md" in error for error in report.errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lessons/course_files.py accepts control characters such as NUL in text fields: "
-    "SQLite stores them, PostgreSQL refuses them with DataError, which course_load "
-    "(lessons/loader.py, catching only CourseFileError/IntegrityError) doesn't catch, so "
-    "load_course crashes. Refuse control characters in _text (and catch DatabaseError "
-    "per file in course_load). Both files are being edited by the short-answer work.",
-)
 @pytest.mark.django_db
 def test_a_nul_character_in_a_lesson_file_is_refused_clearly(tmp_path):
     write(tmp_path, "01-nul.md", document(with_junk(("title",), "Bad\x00title")))

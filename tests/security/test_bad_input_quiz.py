@@ -261,12 +261,6 @@ def test_duplicated_choice_ids_count_once_and_two_picks_for_one_answer_are_refus
 # --- Known bugs in files another engineer is editing: failing tests, strict --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lessons/forms.py QuizAnswersForm.raw_answers: `v.isdigit()` accepts '²' and "
-    "int('²') raises ValueError: a 500 instead of the form's 400. Use v.isdecimal() "
-    "(or v.isascii() and v.isdigit()). forms.py is being edited by the short-answer work.",
-)
 def test_a_superscript_digit_as_choice_id_is_refused_cleanly(quizzes):
     quiz, own, _ = quizzes
     client = Client(raise_request_exception=False)
@@ -281,12 +275,6 @@ def test_a_superscript_digit_as_choice_id_is_refused_cleanly(quizzes):
     assert snapshot(attempt) == ("open", None, None, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lessons/quiz_views.py quiz_detail: `int(focus) if focus.isdigit()` raises "
-    "ValueError for ?checked=² (a 500). Use focus.isdecimal() / isascii(). quiz_views.py is "
-    "being edited by the short-answer work.",
-)
 def test_a_superscript_digit_in_the_checked_parameter_is_ignored(quizzes):
     quiz, _, _ = quizzes
     client = Client(raise_request_exception=False)
