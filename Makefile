@@ -62,6 +62,7 @@ load-test: install
 	$(PY) -m tests.load.run --learners $(LEARNERS) --duration $(DURATION) --db $(LOAD_DB)
 
 lint: install
+	@mkdir -p var
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py check --fail-level WARNING
