@@ -210,8 +210,15 @@ def worker_env(models_dir: Path, **extra: str) -> dict:
     return env
 
 
-def start_worker(models_dir: Path, log_dir: Path, **extra_env: str) -> WorkerProcess:
-    hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+def start_worker(
+    models_dir: Path,
+    log_dir: Path,
+    *,
+    queue: str = "inference",
+    name_prefix: str = "test",
+    **extra_env: str,
+) -> WorkerProcess:
+    hostname = f"{name_prefix}-{uuid.uuid4().hex[:8]}@localhost"
     env = worker_env(models_dir, **extra_env)
     log_path = log_dir / f"{hostname.split('@')[0]}.log"
     log_file = log_path.open("w")
@@ -224,7 +231,7 @@ def start_worker(models_dir: Path, log_dir: Path, **extra_env: str) -> WorkerPro
             "config.celery_app",
             "worker",
             "-Q",
-            "inference",
+            queue,
             "-P",
             "threads",
             "-c",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -48,7 +46,7 @@ from tests.factories import (
     free_text_question,
     single_choice_question,
 )
-from tests.inference.conftest import SITE_DIR, TEST_REDIS_URL, WorkerProcess, worker_env
+from tests.inference.conftest import TEST_REDIS_URL, WorkerProcess, start_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -837,40 +835,7 @@ def test_calibration_of_an_unknown_question_is_a_clear_error():
 
 
 def start_grading_worker(models_dir: Path, log_dir: Path, queue: str) -> WorkerProcess:
-    hostname = f"ft-{uuid.uuid4().hex[:8]}@localhost"
-    env = worker_env(models_dir, INFERENCE_WORKER="1")
-    log_path = log_dir / f"{hostname.split('@')[0]}.log"
-    log_file = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery_app",
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "threads",
-            "-c",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            hostname,
-            "-l",
-            "info",
-        ],
-        cwd=SITE_DIR,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    return WorkerProcess(
-        proc=proc, hostname=hostname, env=env, log_path=log_path, _log_file=log_file
-    )
+    return start_worker(models_dir, log_dir, queue=queue, name_prefix="ft", INFERENCE_WORKER="1")
 
 
 @pytest.fixture
