@@ -119,12 +119,33 @@ def model_summary(model: dict, role: str) -> dict[str, Any]:
         "examples_seen": training.get("examples_seen"),
         "tokens_seen": training.get("tokens_seen"),
         "epochs": training.get("epochs"),
+        "curriculum": _curriculum_text(training.get("attention_curriculum")),
         "batch_size": (model.get("hyperparameters") or {}).get("batch_size"),
         "learning_rate": (model.get("hyperparameters") or {}).get("peak_lr"),
         "final_loss": model.get("final_loss") or {},
         "heldout": model.get("heldout") or {},
         "samples": model.get("samples") or [],
     }
+
+
+def _curriculum_text(stages: Any) -> str:
+    """ "each token sees 2 neighbours on either side for the first 25% of the time, ..." """
+    if not isinstance(stages, list) or not stages:
+        return ""
+    parts, start = [], 0
+    for stage in stages:
+        if not isinstance(stage, dict):
+            return ""
+        until, window = _number(stage.get("until_progress")), stage.get("window")
+        if until is None or not isinstance(window, int):
+            return ""
+        parts.append(f"±{window} tokens from {start:.0%} to {until:.0%}")
+        start = until
+    return (
+        "attention limited to nearby tokens early on ("
+        + ", ".join(parts)
+        + f" of the training time), then full attention from {start:.0%} to the end"
+    )
 
 
 def training_report() -> dict[str, Any] | None:

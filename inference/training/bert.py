@@ -35,6 +35,9 @@ class BertSize:
     typical_length: int = 128
     vocab_size: int = 8192
     position_init_scale: float = 0.03  # sinusoidal start for position embeddings; 0 = random
+    # Local-attention curriculum: (until this fraction of the training time, window) pairs;
+    # after the last one, full attention. See `attention_window`. Empty = full throughout.
+    window_schedule: tuple[tuple[float, int], ...] = ((0.25, 2), (0.5, 4), (0.7, 8))
 
 
 def build_model(size: BertSize, tokenizer):
@@ -131,13 +134,55 @@ def pretraining_losses(model, batch: dict, *, tokenizer, generator):
     return mlm + nsp, mlm, nsp, mlm_logits, mlm_labels, nsp_logits
 
 
-def make_step(model, batches: PairBatches, *, tokenizer, generator):
-    def step(step_number: int):
+def attention_window(schedule, progress: float) -> int | None:
+    """The local-attention window for this point of training, or None for full attention.
+
+    Why a curriculum: at the start every token attends almost evenly to the whole sequence,
+    so what a [MASK] could learn from its neighbours arrives diluted by the other ~40-120
+    tokens, and a from-scratch MLM sits for thousands of steps predicting "the", "is", "of"
+    everywhere (the well-known plateau before BERT learns to use context). GPT escapes it
+    at once because its first positions see only one or two tokens. So BERT starts with
+    each token seeing only its neighbours within `window` positions (2, then 4, then 8),
+    learns what words go next to what, and ends with ordinary full attention, which is all
+    the saved model ever uses. Measured on this corpus (one thread, 300 s, same seed): with
+    full attention throughout, top predictions for "Return the [MASK] of the list." were
+    the, is, a, of, to; with this schedule: list, number, the, value, given.
+    """
+    for until, window in schedule:
+        if progress < until:
+            return int(window)
+    return None
+
+
+def windowed_attention_mask(attention_mask, window: int | None):
+    """A [batch, 1, L, L] boolean mask: key j visible from query i when |i - j| <= window and
+    j is not padding. `window` None returns the padding mask unchanged."""
+    import torch
+
+    if window is None:
+        return attention_mask
+    batch, length = attention_mask.shape
+    positions = torch.arange(length, device=attention_mask.device)
+    near = (positions[None, :] - positions[:, None]).abs() <= window
+    keys = attention_mask.bool()[:, None, None, :]
+    return keys & near[None, None]
+
+
+def make_step(model, batches: PairBatches, *, tokenizer, generator, window_schedule=()):
+    def step(step_number: int, progress: float = 1.0):
         batch = batches.batch(step_number)
+        window = attention_window(window_schedule, progress)
+        if window is not None:
+            batch = {
+                **batch,
+                "attention_mask": windowed_attention_mask(batch["attention_mask"], window),
+            }
         loss, mlm, nsp, *_ = pretraining_losses(
             model, batch, tokenizer=tokenizer, generator=generator
         )
-        return loss, {"loss": loss.item(), "mlm_loss": mlm.item(), "nsp_loss": nsp.item()}
+        metrics = {"loss": loss.item(), "mlm_loss": mlm.item(), "nsp_loss": nsp.item()}
+        metrics["attention_window"] = float(window or 0)  # 0 = full attention
+        return loss, metrics
 
     return step
 

@@ -399,7 +399,13 @@ class _Build:
         bert_settings, bert_result = self.train_model(
             "bert",
             bert_model,
-            bert_stage.make_step(bert_model, batches, tokenizer=bert_tok, generator=generator),
+            bert_stage.make_step(
+                bert_model,
+                batches,
+                tokenizer=bert_tok,
+                generator=generator,
+                window_schedule=recipe.bert.window_schedule,
+            ),
             budget=plan["bert_seconds"],
             batch=recipe.bert_batch,
             lr=recipe.bert_lr,
@@ -498,6 +504,12 @@ class _Build:
                     cls="BertForPreTraining",
                     tokenizer_kind="WordPiece, uncased (BertTokenizerFast)",
                     tokens_per_example=None,
+                    extra={
+                        "attention_curriculum": [
+                            {"until_progress": until, "window": window}
+                            for until, window in recipe.bert.window_schedule
+                        ]
+                    },
                 ),
                 "gpt": self._model_record(
                     gpt_model,

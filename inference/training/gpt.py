@@ -59,7 +59,7 @@ def encode_documents(tokenizer, documents) -> list[list[int]]:
 
 
 def make_step(model, blocks: TextBlocks, *, batch_size: int):
-    def step(step_number: int):
+    def step(step_number: int, progress: float = 1.0):
         ids = blocks.batch(step_number, batch_size)
         loss = model(input_ids=ids, labels=ids).loss
         return loss, {"loss": loss.item()}

@@ -70,7 +70,7 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
 def train_loop(
     *,
     model,
-    step_fn: Callable[[int], tuple[object, dict[str, float]]],
+    step_fn: Callable[[int, float], tuple[object, dict[str, float]]],
     settings: LoopSettings,
     workdir: Path,
     random_state: Callable[[], dict],
@@ -78,7 +78,8 @@ def train_loop(
     on_progress: Callable[[float, float | None, dict], None],
     stop_after_steps: int | None = None,
 ) -> LoopResult:
-    """Train `model` with `step_fn(step) -> (loss tensor, {name: float})` until the budget ends.
+    """Train `model` with `step_fn(step, progress) -> (loss tensor, {name: float})` until the
+    budget ends (`progress` runs from 0 to 1 over the budget, as the LR schedule does).
 
     `random_state`/`restore_random_state` capture whatever randomness the step function uses
     (data sampler, masking generator); torch's global RNG is saved here as well.
@@ -134,12 +135,12 @@ def train_loop(
     sums: dict[str, float] = {}
     count = 0
     last_checkpoint = tick = time.monotonic()
-    while progress_of(step, elapsed) < 1.0:
-        lr = lr_at(settings, step, progress_of(step, elapsed))
+    while (progress := progress_of(step, elapsed)) < 1.0:
+        lr = lr_at(settings, step, progress)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.autocast_bf16):
-            loss, metrics = step_fn(step)
+            loss, metrics = step_fn(step, progress)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()

@@ -295,6 +295,66 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert lr_at(settings, 900, 1.0) == pytest.approx(1e-4)
 
 
+def test_attention_window_narrows_early_training_then_opens_fully():
+    from inference.training.bert import attention_window
+
+    schedule = ((0.25, 2), (0.5, 4), (0.7, 8))
+    assert [attention_window(schedule, p) for p in (0.0, 0.24, 0.25, 0.6, 0.7, 1.0)] == [
+        2,
+        2,
+        4,
+        8,
+        None,
+        None,
+    ]
+    assert attention_window((), 0.0) is None
+
+
+def test_windowed_mask_shows_each_token_only_its_neighbours_and_never_padding():
+    import torch
+
+    from inference.training.bert import windowed_attention_mask
+
+    padding = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]])
+    mask = windowed_attention_mask(padding, 1)
+    assert mask.shape == (2, 1, 6, 6) and mask.dtype == torch.bool
+    assert mask[0, 0, 2].tolist() == [False, True, True, True, False, False]
+    assert mask[0, 0, 4].tolist() == [False, False, False, True, True, False]  # 5 is padding
+    assert mask[1, 0, 2].tolist() == [False, True, True, False, False, False]
+    assert windowed_attention_mask(padding, None) is padding
+
+
+def test_a_window_wider_than_the_sentence_changes_nothing_in_bert():
+    """The 4-D boolean mask means what we think it means to transformers (True = may attend):
+    a window covering every position gives exactly the plain padding mask's output, and a
+    narrow one changes it."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from inference.training.bert import windowed_attention_mask
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=16,
+    )
+    model = BertModel(config).eval()
+    ids = torch.randint(5, 50, (2, 8))
+    padding = torch.ones_like(ids)
+    padding[1, 6:] = 0
+    with torch.no_grad():
+        plain = model(input_ids=ids, attention_mask=padding).last_hidden_state
+        wide = model(input_ids=ids, attention_mask=windowed_attention_mask(padding, 8))
+        narrow = model(input_ids=ids, attention_mask=windowed_attention_mask(padding, 1))
+    assert torch.allclose(plain[0], wide.last_hidden_state[0], atol=1e-5)
+    assert torch.allclose(plain[1, :6], wide.last_hidden_state[1, :6], atol=1e-5)
+    assert not torch.allclose(plain[0], narrow.last_hidden_state[0], atol=1e-3)
+
+
 def test_progress_percent_grows_through_the_stages(tmp_path):
     values = [
         overall_percent(stage, f)
@@ -416,6 +476,10 @@ def test_quick_build_records_curves_metrics_samples_and_progress(quick_build):
     assert len(bert["samples"]) == 5 and len(bert["samples"][0]["predictions"]) == 5
     assert len(gpt["samples"]) == 5 and {"prompt", "greedy", "sampled"} <= set(gpt["samples"][0])
     assert set(record["wall_seconds"]) >= {"corpus", "tokenizers", "bert", "gpt", "eval", "saving"}
+    # BERT's local-attention curriculum ran and ended in full attention (window 0 = full)
+    windows = [p["attention_window"] for p in bert["loss_curve"]]
+    assert windows[0] == 2 and windows[-1] == 0
+    assert bert["training"]["attention_curriculum"][0] == {"until_progress": 0.25, "window": 2}
 
     progress = json.loads((quick_build / "demo" / "progress.json").read_text())
     assert progress["state"] == "done" and progress["percent"] == 100.0
