@@ -13,15 +13,23 @@ example for its inputs (``inference.examples``), marked as stored.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
 
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .examples import StoredExample, example_for_params, playground_examples
+from .examples import (
+    StoredExample,
+    example_for_params,
+    example_set_version,
+    playground_examples,
+)
 from .forms import FORMS, DemoForm
 from .presenters import DEMO_INTROS, result_context, stored_context
 from .selectors import Outcome
@@ -116,9 +124,29 @@ def default_example(kind: str, params: dict[str, Any] | None) -> StoredExample |
 # --- Lessons ------------------------------------------------------------------------------
 
 
-def embed_demo_widgets(html: str, *, request: HttpRequest) -> SafeString:
+# The lesson page is the site's busiest page and its widgets are the costly part to render
+# (forms, stored results, charts), yet they depend only on the lesson's stored HTML and the
+# stored examples on disk. So they are rendered once per (body, examples file) and kept,
+# with a placeholder where each form's CSRF token goes; each request puts its own token in.
+_CSRF_PLACEHOLDER = "__demo-widget-csrf-token__"
+_CSRF_INPUT = f'<input type="hidden" name="csrfmiddlewaretoken" value="{_CSRF_PLACEHOLDER}">'
+
+
+def embed_demo_widgets(html: str, *, request: HttpRequest | None) -> SafeString:
     """``html`` (a lesson's stored, sanitized body) with each demo placeholder replaced by
     a live widget prefilled with the block's defaults."""
+    rendered = _rendered_widgets(html, example_set_version())
+    if request is not None:
+        token = get_token(request)
+        rendered = rendered.replace(_CSRF_PLACEHOLDER, escape(token))
+    else:  # as {% csrf_token %} renders without a request: no token field at all
+        rendered = rendered.replace(_CSRF_INPUT, "")
+    return mark_safe(rendered)  # noqa: S308 - sanitized + our templates
+
+
+@functools.lru_cache(maxsize=64)
+def _rendered_widgets(html: str, examples_version: tuple[str, int] | None) -> str:
+    # examples_version is part of the key only: a re-recorded examples file renders anew
     from lessons.markdown import replace_demo_slots
 
     counter = {"n": 0}
@@ -139,9 +167,10 @@ def embed_demo_widgets(html: str, *, request: HttpRequest) -> SafeString:
             stored=example_for_params(slot.kind, defaults) if defaults else None,
         )
         context["embedded"] = True
-        return render_to_string("inference/widget.html#embedded", context, request=request)
+        context["csrf_token"] = _CSRF_PLACEHOLDER
+        return render_to_string("inference/widget.html#embedded", context)
 
-    return mark_safe(replace_demo_slots(html, widget))  # noqa: S308 - sanitized + our templates
+    return replace_demo_slots(html, widget)
 
 
 # --- Playground ------------------------------------------------------------------------------

@@ -190,8 +190,7 @@ def _profile_order() -> list[str]:
     return order
 
 
-def example_set() -> ExampleSet | None:
-    """The stored examples for the active profile, else the demo, else the full profile's."""
+def _active_set() -> tuple[ExampleSet | None, tuple[str, int] | None]:
     for profile in _profile_order():
         path = examples_path(profile)
         try:
@@ -200,8 +199,19 @@ def example_set() -> ExampleSet | None:
             continue
         loaded = _read(str(path), mtime)
         if loaded is not None and loaded.examples:
-            return loaded
-    return None
+            return loaded, (str(path), mtime)
+    return None, None
+
+
+def example_set() -> ExampleSet | None:
+    """The stored examples for the active profile, else the demo, else the full profile's."""
+    return _active_set()[0]
+
+
+def example_set_version() -> tuple[str, int] | None:
+    """Which examples file (path, modification time) pages show now: a cache-key part for
+    anything rendered from stored examples."""
+    return _active_set()[1]
 
 
 def stored_examples(kind: str | None = None) -> list[StoredExample]:

@@ -113,10 +113,32 @@ def _load_runtime(profile: str, models_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def demo_runtime():
+def quick_build(tmp_path_factory) -> Path:
+    """A models directory holding a `build_demo_models --quick` build (seconds): the demo
+    profile's real pipeline (corpus, WordPiece and byte-level BPE tokenizers, BERT with
+    MLM + NSP, GPT) on a corpus slice with tiny sizes."""
+    from django.core.management import call_command
+
+    models_dir = tmp_path_factory.mktemp("models")
+    call_command("build_demo_models", "--quick", "--no-progress", "--dir", str(models_dir))
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def demo_runtime(request):
+    """The demo profile's models: the real build under MODELS_DIR when there is one (`make
+    run` made it), else a quick build, so the reference checks always run on the demo
+    profile's own tokenizers and architectures."""
     from django.conf import settings
 
-    return _load_runtime("demo", Path(settings.MODELS_DIR))
+    from inference import registry
+
+    models_dir = Path(settings.MODELS_DIR)
+    with override_settings(MODELS_DIR=models_dir):
+        built = not registry.missing_specs(registry.profile_specs("demo"))
+    if not built:
+        models_dir = request.getfixturevalue("quick_build")
+    return _load_runtime("demo", models_dir)
 
 
 @pytest.fixture(params=["tiny", "demo"])

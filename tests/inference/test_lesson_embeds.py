@@ -122,3 +122,72 @@ def test_a_lesson_widget_submits_into_itself(
     assert body(response).lstrip().startswith('<div id="demo-2" class="demo-panel')
     assert "HX-Push-Url" not in response
     assert sent_tasks[0]["kwargs"] == {"sentence_a": "The cat sat.", "sentence_b": "It slept."}
+
+
+# --- Rendered widgets are kept per lesson body and examples file ----------------------------
+
+
+def _tokens(html: str) -> set[str]:
+    return set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+
+
+def test_each_visitor_gets_their_own_csrf_token_in_kept_widgets(course, stored_examples):
+    from django.test import Client
+
+    url = course["bert"].get_absolute_url()
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    html_1, html_2 = body(first.get(url)), body(second.get(url))
+    tokens_1, tokens_2 = _tokens(html_1), _tokens(html_2)
+    # (Django masks the token afresh for every form, so a page holds several spellings)
+    assert tokens_1 and tokens_2 and not tokens_1 & tokens_2
+    assert "__demo-widget-csrf-token__" not in html_1 + html_2
+    # the same page bar the tokens, and the token a widget carries is one the site accepts
+    unmask = re.compile(r"\b[A-Za-z0-9]{64}\b")  # CSRF tokens, in forms and in hx-headers
+    assert unmask.sub("T", html_1) == unmask.sub("T", html_2)
+    panel = html_1.split('<div id="demo-1" class="demo-panel')[1]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', panel).group(1)
+    kind = re.search(r'data-kind="([^"]+)"', panel).group(1)
+    submit = reverse("inference:demo-submit", args=[kind])
+    assert first.post(submit, {"csrfmiddlewaretoken": token}).status_code != 403
+    # ...and not one that belongs to someone else
+    other = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html_2).group(1)
+    assert first.post(submit, {"csrfmiddlewaretoken": other}).status_code == 403
+
+
+def test_kept_widgets_match_a_fresh_render(client, course, stored_examples):
+    from inference import widgets
+
+    url = course["gpt"].get_absolute_url()
+    unmask = re.compile(r"\b[A-Za-z0-9]{64}\b")  # CSRF tokens, in forms and in hx-headers
+    kept = unmask.sub("T", body(client.get(url)))
+    widgets._rendered_widgets.cache_clear()
+    fresh = unmask.sub("T", body(client.get(url)))
+    assert kept == fresh and "data-demo-live" in kept
+
+
+def test_an_edited_lesson_shows_its_new_widgets_at_once(client, course, stored_examples):
+    lesson = course["gpt"]
+    before = body(client.get(lesson.get_absolute_url()))
+    assert before.count('data-demo-live="true"') == 2
+    from lessons.services import lesson_render
+
+    lesson.body_markdown += '\n\n```demo fill-mask\ntext: "A brand [MASK] block."\n```\n'
+    lesson.save()
+    lesson_render(lesson=lesson)  # what the admin and the loader do on every edit
+    after = body(client.get(lesson.get_absolute_url()))
+    assert after.count('data-demo-live="true"') == 3
+    assert ">\nA brand [MASK] block.</textarea>" in after
+
+
+def test_re_recorded_examples_show_without_a_restart(client, course, settings, tmp_path):
+    import os
+    import shutil
+
+    settings.DEMO_EXAMPLES_DIR = tmp_path  # no examples yet
+    url = course["bert"].get_absolute_url()
+    assert "Stored example" not in body(client.get(url))
+    source = Path(django_settings.BASE_DIR) / "inference" / "examples" / "demo.json"
+    target = tmp_path / "demo.json"
+    shutil.copy(source, target)
+    os.utime(target, ns=(1, 1))
+    assert "Stored example result from" in body(client.get(url))

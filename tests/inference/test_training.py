@@ -410,13 +410,6 @@ def _quick(models_dir: Path, *args: str) -> None:
     call_command("build_demo_models", "--quick", "--no-progress", "--dir", str(models_dir), *args)
 
 
-@pytest.fixture(scope="session")
-def quick_build(tmp_path_factory):
-    models_dir = tmp_path_factory.mktemp("models")
-    _quick(models_dir)
-    return models_dir
-
-
 def _record(models_dir: Path) -> dict:
     return json.loads((models_dir / "demo" / "training.json").read_text())
 
