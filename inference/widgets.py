@@ -132,13 +132,17 @@ _CSRF_PLACEHOLDER = "__demo-widget-csrf-token__"
 _CSRF_INPUT = f'<input type="hidden" name="csrfmiddlewaretoken" value="{_CSRF_PLACEHOLDER}">'
 
 
-def embed_demo_widgets(html: str, *, request: HttpRequest | None) -> SafeString:
+def embed_demo_widgets(
+    html: str, *, request: HttpRequest | None, csrf_token: str | None = None
+) -> SafeString:
     """``html`` (a lesson's stored, sanitized body) with each demo placeholder replaced by
-    a live widget prefilled with the block's defaults."""
+    a live widget prefilled with the block's defaults. The forms carry ``csrf_token`` (the
+    template's), else the request's own token."""
     rendered = _rendered_widgets(html, example_set_version())
-    if request is not None:
-        token = get_token(request)
-        rendered = rendered.replace(_CSRF_PLACEHOLDER, escape(token))
+    if csrf_token is None and request is not None:
+        csrf_token = get_token(request)
+    if csrf_token is not None:
+        rendered = rendered.replace(_CSRF_PLACEHOLDER, escape(csrf_token))
     else:  # as {% csrf_token %} renders without a request: no token field at all
         rendered = rendered.replace(_CSRF_INPUT, "")
     return mark_safe(rendered)  # noqa: S308 - sanitized + our templates

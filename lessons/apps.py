@@ -9,4 +9,7 @@ class LessonsConfig(AppConfig):
     verbose_name = "Course"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (anonymous attempts move into the account on login)
+        from . import (
+            page_cache,  # noqa: F401  (content edits drop the kept lesson pages)
+            receivers,  # noqa: F401  (anonymous attempts move into the account on login)
+        )

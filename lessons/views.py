@@ -10,9 +10,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors
+from . import page_cache, selectors
 from .learners import learner_anon_id, learner_for_request
 from .models import Lesson
 from .services import lesson_mark_read
@@ -34,18 +36,35 @@ def _lesson_or_404(slug: str) -> Lesson:
 
 @require_GET
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    if page_cache.shareable(request):
+        # a visitor without a session: the page everyone in that state gets (page_cache)
+        from inference.examples import example_set_version
+
+        def render_shared(csrf_placeholder: str) -> str:
+            context = _lesson_context(slug, user=None, anon_id="")
+            context["csrf_token"] = csrf_placeholder
+            return render_to_string("lessons/lesson_detail.html", context, request=request)
+
+        key = ("lesson", slug, example_set_version())
+        response = HttpResponse(page_cache.page(key, request, render_shared))
+        patch_vary_headers(response, ("Cookie",))
+        return response
     learner = learner_for_request(request, create=False)
-    page = selectors.lesson_page(slug=slug, user=learner.user, anon_id=learner.anon_id)
+    context = _lesson_context(slug, user=learner.user, anon_id=learner.anon_id)
+    return render(request, "lessons/lesson_detail.html", context)
+
+
+def _lesson_context(slug: str, *, user, anon_id: str) -> dict:
+    page = selectors.lesson_page(slug=slug, user=user, anon_id=anon_id)
     if page is None:
         raise Http404("No lesson with that address.")
-    context = {
+    return {
         "lesson": page.lesson,
         "quiz": page.quiz,
         "previous_lesson": page.previous,
         "next_lesson": page.next,
         "is_read": page.is_read,
     }
-    return render(request, "lessons/lesson_detail.html", context)
 
 
 @require_POST

@@ -17,6 +17,9 @@ def _fresh_cache():
     """
     from django.core.cache import cache
 
+    from lessons import page_cache
+
     with contextlib.suppress(Exception):
         cache.clear()
+    page_cache.clear()  # the lesson pages a web process keeps for visitors without a session
     yield

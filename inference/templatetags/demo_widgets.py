@@ -19,7 +19,12 @@ def demo_widgets(context: template.Context, html: str) -> SafeString:
     """
     from inference.widgets import embed_demo_widgets
 
-    return embed_demo_widgets(html or "", request=context.get("request"))
+    token = context.get("csrf_token")  # a shared page's placeholder, else this request's token
+    return embed_demo_widgets(
+        html or "",
+        request=context.get("request"),
+        csrf_token=str(token) if token and str(token) != "NOTPROVIDED" else None,
+    )
 
 
 @register.simple_tag(takes_context=True)

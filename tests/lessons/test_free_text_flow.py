@@ -99,13 +99,14 @@ class GradingEnv:
 def grading_env(settings):
     from config.celery_app import app
 
+    # read before the settings change: Celery loads its conf from settings on first use
+    previous = app.conf.broker_url
     client = streams.redis_client(TEST_REDIS_URL)
     queue = f"inference-ft-{uuid.uuid4().hex[:8]}"
     settings.INFERENCE_QUEUE = queue
     settings.REDIS_URL = TEST_REDIS_URL
     settings.CELERY_BROKER_URL = TEST_REDIS_URL
     settings.FREE_TEXT_REQUEUE_AFTER = 60
-    previous = app.conf.broker_url
     app.conf.broker_url = TEST_REDIS_URL
     env = GradingEnv(queue, client)
     yield env

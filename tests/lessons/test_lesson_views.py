@@ -296,3 +296,73 @@ def test_pages_use_a_small_fixed_number_of_queries(client, lessons, django_asser
         assert client.get(reverse("lessons:home")).status_code == 200
     with django_assert_max_num_queries(8):
         assert client.get(lessons[1].get_absolute_url()).status_code == 200
+
+
+# --- The page kept for visitors without a session (lessons.page_cache) -----------------------
+
+
+def _unmasked(html: str) -> str:
+    return re.sub(r"\b[A-Za-z0-9]{64}\b", "T", html)  # CSRF tokens, in forms and hx-headers
+
+
+def test_a_visitor_without_a_session_gets_the_kept_page_without_a_query(
+    client, lessons, django_assert_num_queries
+):
+    from django.test import Client
+
+    url = lessons[1].get_absolute_url()
+    first = client.get(url)
+    with django_assert_num_queries(0):
+        second = Client().get(url)
+    assert first.status_code == second.status_code == 200
+    assert _unmasked(first.content.decode()) == _unmasked(second.content.decode())
+    assert "Cookie" in second["Vary"] and "csrftoken" in second.cookies
+    assert "__shared-page-csrf-token__" not in second.content.decode()
+
+
+def test_each_visitor_of_a_kept_page_gets_a_working_token_of_their_own(lessons):
+    from django.test import Client
+
+    url = lessons[1].get_absolute_url()
+    mark = reverse("lessons:lesson-mark-read", kwargs={"slug": "bert"})
+    one, two = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    html_one, html_two = one.get(url).content.decode(), two.get(url).content.decode()
+    token_of = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    token_one, token_two = token_of.search(html_one)[1], token_of.search(html_two)[1]
+    assert one.post(mark, {"csrfmiddlewaretoken": token_two}).status_code == 403
+    assert one.post(mark, {"csrfmiddlewaretoken": token_one}).status_code == 302
+    assert LessonRead.objects.filter(lesson=lessons[1]).count() == 1
+
+
+def test_a_visitor_with_a_session_sees_their_own_page(client, lessons):
+    url = lessons[1].get_absolute_url()
+    assert "Mark as read" in client.get(url).content.decode()  # kept for everyone
+    client.post(reverse("lessons:lesson-mark-read", kwargs={"slug": "bert"}))
+    page = client.get(url).content.decode()  # now with a session: rendered for them
+    assert "Mark as read" not in page and 'class="read-done"' in page
+    from django.test import Client
+
+    assert "Mark as read" in Client().get(url).content.decode()  # others: the kept page
+
+
+def test_an_edit_shows_at_once_in_the_kept_page(client, lessons):
+    from lessons.services import lesson_render
+
+    lesson = lessons[1]
+    assert "A freshly edited line." not in client.get(lesson.get_absolute_url()).content.decode()
+    lesson.body_markdown += "\n\nA freshly edited line.\n"
+    lesson_render(lesson=lesson)
+    assert "A freshly edited line." in client.get(lesson.get_absolute_url()).content.decode()
+
+
+def test_a_new_quiz_question_shows_at_once_in_the_kept_page(client, lessons):
+    lesson = lessons[1]
+    before = client.get(lesson.get_absolute_url()).content.decode()
+    count = int(re.search(r"(\d+)-question check", before)[1])
+    single_choice_question(quiz=lesson.quiz)
+    after = client.get(lesson.get_absolute_url()).content.decode()
+    assert f"{count + 1}-question check" in after
+
+
+def test_an_unknown_lesson_is_a_404_for_a_visitor_without_a_session(client, lessons):
+    assert client.get("/lessons/no-such-lesson/").status_code == 404
