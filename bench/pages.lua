@@ -1,6 +1,7 @@
 -- wrk script for bench/load.py (bench/pages.py): plain GETs, or real quiz submissions.
 --
 --   wrk ... -s bench/pages.lua URL -- get
+--   wrk ... -s bench/pages.lua URL -- getcookie <Cookie header>
 --   wrk ... -s bench/pages.lua URL -- quiz <pool file> <wrk threads> <csrf token>
 --
 -- The pool file has one open attempt per line: "<submit path>\t<Cookie header>\t<body>".
@@ -26,6 +27,10 @@ csrf = ""
 
 function init(args)
   mode = args[1] or "get"
+  if mode == "getcookie" then
+    -- a plain GET as a learner with a session: "getcookie <Cookie header>"
+    wrk.headers["Cookie"] = args[2]
+  end
   if mode == "quiz" then
     local file, nthreads = args[2], tonumber(args[3])
     csrf = args[4]

@@ -147,16 +147,18 @@ def plots(results: dict, out_dir: Path, stem: str) -> dict[str, str]:
         if "healthz" in v
     }
     if dbs:
-        fig, ax = plt.subplots(figsize=(7.2, 3.5))
+        fig, ax = plt.subplots(figsize=(8.4, 3.6))
         width = 0.8 / len(dbs)
         for i, (db, data) in enumerate(dbs.items()):
             bars = ax.bar(
                 [j + i * width for j in range(len(PAGES))],
-                [data[page]["per_second"] for page, _ in PAGES],
+                [(data.get(page) or {}).get("per_second", 0) for page, _ in PAGES],
                 width=width,
                 label=db,
             )
             for bar, (page, _) in zip(bars, PAGES, strict=True):
+                if page not in data:
+                    continue
                 ax.text(
                     bar.get_x() + bar.get_width() / 2,
                     bar.get_height(),
@@ -166,7 +168,9 @@ def plots(results: dict, out_dir: Path, stem: str) -> dict[str, str]:
                     fontsize=7,
                 )
         ax.set_xticks(
-            [j + width * (len(dbs) - 1) / 2 for j in range(len(PAGES))], [name for _, name in PAGES]
+            [j + width * (len(dbs) - 1) / 2 for j in range(len(PAGES))],
+            [name.replace(", ", ",\n") for _, name in PAGES],
+            fontsize=8,
         )
         ax.set_ylabel("requests / s")
         ax.set_title("Pages under gunicorn, load over loopback", fontsize=10)
