@@ -178,6 +178,32 @@ def target(name: str, goal: str, value: float | None, met: bool | None, **extra)
 # --- Machine ------------------------------------------------------------------------------
 
 
+def other_work(seconds: float = 1.0) -> float:
+    """How busy processes outside this benchmark keep the CPUs: the CPU time they used over
+    ``seconds``, as a fraction of all cores (0 = quiet, 1 = every core busy). The load
+    average can't tell: a minute after the benchmark's own load it still counts it."""
+    import psutil
+
+    me = psutil.Process()
+    own = {me.pid, *(child.pid for child in me.children(recursive=True))}
+
+    def used() -> dict[int, float]:
+        times = {}
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid in own:
+                continue
+            with contextlib.suppress(psutil.Error):
+                cpu = proc.cpu_times()
+                times[proc.pid] = cpu.user + cpu.system
+        return times
+
+    before = used()
+    time.sleep(seconds)
+    after = used()
+    busy = sum(max(0.0, t - before.get(pid, t)) for pid, t in after.items())
+    return round(busy / (seconds * (os.cpu_count() or 1)), 3)
+
+
 def machine_info() -> dict:
     import psutil
 
@@ -192,6 +218,7 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "other_work_at_start": other_work(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "gpu": None,

@@ -12,6 +12,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 MB = 1024 * 1024
+
+
+def _share(value) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "—"
+
+
+OTHER_WORK_LIMIT = 0.25  # share of all cores used by processes outside the benchmark
 PAGES = (
     ("healthz", "/healthz"),
     ("lesson", "lesson page, no session"),
@@ -173,28 +180,31 @@ def _header(results: dict) -> list[str]:
         f"{machine.get('memory_gib')} GiB, GPU {machine.get('gpu') or 'none'}; Python "
         f"{machine.get('python')}, torch {machine.get('torch')} "
         f"({meta.get('torch_threads') or '—'} threads), transformers "
-        f"{machine.get('transformers')}. Load average at start "
-        f"{machine.get('load_average_at_start')}, at end {meta.get('load_average_at_end')}.",
+        f"{machine.get('transformers')}. CPU used by other processes at start "
+        f"{_share(machine.get('other_work_at_start'))}, at end "
+        f"{_share(meta.get('other_work_at_end'))} (load average at start "
+        f"{machine.get('load_average_at_start')}, at end {meta.get('load_average_at_end')}, "
+        "the benchmark's own load included).",
         "",
         "Every figure compares against a baseline measured in the same run, with the raw "
         "numbers beside it; latencies are medians and 95th/99th percentiles after warm-up. The "
         "web, the worker, the load generator and the in-process baseline share this machine's "
-        "cores, and any other work on the machine during the run adds noise (see the load "
-        "averages).",
+        "cores, and any other work on the machine during the run adds noise (see the CPU used "
+        "by other processes).",
         "",
     ]
     notes = list(meta.get("notes") or [])
-    loads = [
-        (values or [0])[0]
-        for values in (machine.get("load_average_at_start"), meta.get("load_average_at_end"))
+    busy = [
+        value
+        for value in (machine.get("other_work_at_start"), meta.get("other_work_at_end"))
+        if isinstance(value, int | float)
     ]
-    cores = machine.get("cores") or 1
-    if max(loads) > cores:
+    if busy and max(busy) > OTHER_WORK_LIMIT:
         notes.append(
-            f"Other work kept this machine busy during the run (1-minute load average up to "
-            f"{max(loads):.1f} on {cores} cores): absolute figures are slower and noisier than "
-            "on a quiet machine. Ratios against baselines measured in the same run hold up "
-            "better, but run `make bench` again on a quiet machine before quoting figures."
+            f"Other processes kept {max(busy):.0%} of this machine's CPU busy when the run "
+            "started or ended: absolute figures are slower and noisier than on a quiet "
+            "machine. Ratios against baselines measured in the same run hold up better, but "
+            "run `make bench` again on a quiet machine before quoting figures."
         )
     lines += [f"> {note}" for note in notes]
     if notes:

@@ -37,6 +37,7 @@ from bench.common import (
     log,
     machine_info,
     make_config,
+    other_work,
     write_json,
 )
 
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["meta"]["other_work_at_end"] = other_work()
     json_path = cfg.out_dir / f"{stem}.json"
     write_json(json_path, results)
     from bench.report import render

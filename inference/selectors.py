@@ -252,6 +252,18 @@ def demo_outcome(*, task_id: str, after: str = "0-0", block_ms: int | None = Non
         raise DemoUnavailable() from exc
 
 
+def demo_outcome_settled(*, task_id: str, within_ms: int) -> Outcome:
+    """The task's state once it has finished, or as it stands after ``within_ms``."""
+    deadline = time.monotonic() + within_ms / 1000
+    outcome = demo_outcome(task_id=task_id)
+    while not outcome.finished:
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        if remaining_ms <= 0:
+            break
+        outcome = demo_outcome(task_id=task_id, after=outcome.cursor, block_ms=remaining_ms)
+    return outcome
+
+
 def demo_event_feed(
     *, task_id: str, after: str = "0-0", max_seconds: float | None = None
 ) -> Iterator[tuple[str, dict] | None]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.forms import BooleanField
 from django.http import (
@@ -41,6 +42,7 @@ from .selectors import (
     Outcome,
     demo_event_feed,
     demo_outcome,
+    demo_outcome_settled,
     next_token_logits,
     worker_status,
 )
@@ -167,8 +169,11 @@ def demo(request: HttpRequest, kind: str) -> HttpResponse:
             result_url = reverse("inference:demo-result", args=[submission.task_id])
             if not request.htmx:
                 return HttpResponseRedirect(result_url, status=303)
+            # A quick demo (fill-mask, next-token, ...) often finishes within the wait: the
+            # answer is then the result itself, one request instead of two or three.
+            wait_ms = 0 if kind == "generate" else int(settings.DEMO_SUBMIT_WAIT_MS)
             try:
-                outcome = demo_outcome(task_id=submission.task_id)
+                outcome = demo_outcome_settled(task_id=submission.task_id, within_ms=wait_ms)
             except (DemoNotFound, DemoUnavailable) as exc:  # Redis went away just now
                 form.add_error(None, exc.message)
                 status = 503

@@ -98,6 +98,30 @@ def test_fill_mask_through_the_htmx_form_and_long_poll(client, live):
     assert f"<code>{predictions[0]['token']}</code>" in page.content.decode()
 
 
+def test_a_quick_demo_answers_its_submit_with_the_result_itself(client, live, settings):
+    settings.DEMO_SUBMIT_WAIT_MS = 20_000  # ample for a tiny model, even on a busy machine
+    started = time.monotonic()
+    response = client.post(
+        "/demos/fill-mask/", {"text": "the cat sat on the [MASK] .", "top_k": "3"}, **HTMX
+    )
+    assert response.status_code == 200 and time.monotonic() - started < 20
+    html = response.content.decode()
+    assert 'data-state="done"' in html and not CURSOR_RE.search(html)  # nothing left to poll
+    task_id = response["HX-Push-Url"].rstrip("/").rsplit("/", 1)[1]
+    result = streams.outcome(streams.redis_client(), task_id)["result"]
+    assert f"<code>{result['masks'][0]['predictions'][0]['token']}</code>" in html
+
+
+def test_generation_never_waits_on_submit(client, live, settings):
+    settings.DEMO_SUBMIT_WAIT_MS = 20_000
+    started = time.monotonic()
+    response = client.post(
+        "/demos/generate/", {"prompt": "the cat", "max_new_tokens": "40"}, **HTMX
+    )
+    assert response.status_code == 200 and time.monotonic() - started < 10
+    assert 'data-state="done"' not in response.content.decode()
+
+
 def test_plain_post_redirects_and_the_result_page_finishes(client, live):
     response = client.post("/demos/tokenize/", {"text": "the dog ran home"})
     assert response.status_code == 303

@@ -234,6 +234,10 @@ DEMO_LIMITS = {
     "attention_max_tokens": 32,
 }
 DEMO_RESULT_TTL = CELERY_RESULT_EXPIRES
+# A page's demo submit waits this long for a quick demo to finish and answers with the
+# result itself, saving the follow-up request (0: always answer at once with the running
+# panel). Generation never waits: its tokens stream from the start.
+DEMO_SUBMIT_WAIT_MS = env.int("DEMO_SUBMIT_WAIT_MS", default=400)
 DEMO_RATE_LIMIT_USER = env("DEMO_RATE_LIMIT_USER", default="30/m")
 DEMO_RATE_LIMIT_IP = env("DEMO_RATE_LIMIT_IP", default="60/m")
 WORKER_HEARTBEAT_TTL = env.int("WORKER_HEARTBEAT_TTL", default=15)

@@ -15,3 +15,7 @@ DATABASES = {
 # No collected static files outside production: serve from the finders and
 # keep WhiteNoise from warning about a missing STATIC_ROOT.
 STATIC_ROOT = None
+
+# Demo submits answer at once with the running panel, so tests follow the long-poll path;
+# the tests of the submit's short wait turn it on themselves.
+DEMO_SUBMIT_WAIT_MS = 0
