@@ -470,25 +470,36 @@ def _pages(results: dict, plots: dict) -> list[str]:
     rows = []
     for db, data in pg["databases"].items():
         if "error" in data:
-            rows.append((db, "—", data["error"], "", "", "", ""))
+            rows.append((db, "—", data["error"], "", "", "", "", ""))
             continue
-        for page, _ in PAGES:
+        for page, label in PAGES:
             row = data.get(page)
             if row is None:
                 continue
             rows.append(
                 (
                     db,
-                    f"`{row['path']}`",
+                    f"{label} `{row['path']}`",
                     _fmt(row["per_second"], 1),
                     _fmt(row["latency_ms"]["p50"]),
                     _fmt(row["latency_ms"]["p99"]),
                     row["errors"],
                     f"{_fmt(row['per_second'] / data['healthz']['per_second'], 3)}x",
+                    ", ".join(_fmt(x, 0) for x in row.get("rounds_per_second") or []) or "—",
                 )
             )
     lines += _table(
-        ("Database", "Page", "Requests/s", "p50 ms", "p99 ms", "Errors", "vs /healthz"), rows
+        (
+            "Database",
+            "Page",
+            "Requests/s",
+            "p50 ms",
+            "p99 ms",
+            "Errors",
+            "vs /healthz",
+            "Requests/s per round",
+        ),
+        rows,
     )
     rows = [
         (
