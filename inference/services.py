@@ -154,8 +154,8 @@ def _cached_task(client: redis.Redis, cache_key: str, profile: str) -> str | Non
 def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
     queue = inference_queue()
     live = [w for w in heartbeat.live_workers(client) if queue in (w.get("queues") or [])]
-    if live:
-        return DemoUnavailable(STARTING, reason="starting")
+    # A build in progress comes first: `make run` starts the worker at once and it waits,
+    # heartbeating "starting", for the minutes the demo models take to train.
     progress = build_progress()
     if progress and progress.get("running"):
         percent = progress.get("percent")
@@ -165,6 +165,8 @@ def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
             "lessons and quizzes work meanwhile.",
             reason="preparing",
         )
+    if live:
+        return DemoUnavailable(STARTING, reason="starting")
     return DemoUnavailable(NO_WORKER, reason="no_worker")
 
 

@@ -218,6 +218,16 @@ def test_models_being_built_are_reported_with_progress(demo_env, sent_tasks, set
     assert info.value.message.startswith("The demo models are being prepared (43%)…")
 
 
+def test_a_worker_waiting_for_a_build_in_progress_reports_the_build(demo_env, sent_tasks, settings):
+    """`make run` starts the worker at once; it waits ("starting") while the models train."""
+    demo_env.beat(ready=False, status="waiting for the demo models")
+    write_progress(settings, state="building", stage="gpt", percent=61.0, updated_at=time.time())
+    with pytest.raises(DemoUnavailable) as info:
+        submit()
+    assert info.value.reason == "preparing"
+    assert info.value.message.startswith("The demo models are being prepared (61%)…")
+
+
 def test_a_stale_or_finished_build_is_not_reported_as_in_progress(demo_env, sent_tasks, settings):
     write_progress(settings, state="building", percent=10, updated_at=time.time() - 3600)
     with pytest.raises(DemoUnavailable) as info:
