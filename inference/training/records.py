@@ -14,12 +14,15 @@ from pathlib import Path
 
 # Share of the whole build each stage represents, for the overall percentage.
 STAGE_WEIGHTS: dict[str, float] = {
-    "corpus": 6.0,
-    "tokenizers": 2.0,
-    "bert": 43.0,
+    "corpus": 1.0,
+    "tokenizers": 0.5,
+    "bert-early": 4.0,
+    "gpt-early": 4.0,
+    "publish": 1.0,
+    "bert": 38.0,
     "gpt": 43.0,
-    "eval": 5.0,
-    "saving": 1.0,
+    "eval": 2.0,
+    "saving": 6.5,
 }
 STAGES = tuple(STAGE_WEIGHTS)
 

@@ -1,73 +1,119 @@
-"""Tokenizers trained on the corpus: WordPiece for BERT, byte-level BPE for GPT.
+"""The demo models' tokenizers: bert-base-uncased's WordPiece, as MiniLM ships it.
 
-Both are trained with the `tokenizers` library and then wrapped in the transformers classes
-the real models use (`BertTokenizerFast`, `GPT2TokenizerFast`), so a saved folder loads with
-`AutoTokenizer.from_pretrained` exactly like bert-base-uncased or gpt2 do. BERT is uncased
-(lower-cases and strips accents, like bert-base-uncased); GPT keeps case and spaces
-(`Ġ` marks a leading space, like gpt2).
+Both demo models start from all-MiniLM-L6-v2's weights, so both read text with the
+vocabulary those weights were trained with: bert-base-uncased's 30,522-entry WordPiece
+(lower case, accents stripped, ``##`` marks a piece that continues a word).
+
+- BERT's tokenizer is MiniLM's own: ``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]``.
+- GPT's is the same vocabulary with another template: ``[CLS] text`` and no closing
+  ``[SEP]``, because a prompt is an unfinished text that the model continues; ``[SEP]``
+  is its end-of-text token (the corpus puts one after every document).
+
+Both are saved as ordinary `BertTokenizerFast` folders, so `AutoTokenizer.from_pretrained`
+loads them like any Hub tokenizer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
-BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-GPT_EOS = "<|endoftext|>"
 
+def bert_tokenizer(source: Path, *, max_length: int):
+    from transformers import AutoTokenizer
 
-def train_bert_tokenizer(texts: Iterable[str], *, vocab_size: int, max_length: int, workdir: Path):
-    """A `BertTokenizerFast` with a WordPiece vocabulary learnt from `texts`."""
-    from tokenizers.implementations import BertWordPieceTokenizer
-    from transformers import BertTokenizerFast
-
-    trainer = BertWordPieceTokenizer(lowercase=True, strip_accents=True, clean_text=True)
-    trainer.train_from_iterator(
-        texts,
-        vocab_size=vocab_size,
-        min_frequency=2,
-        special_tokens=BERT_SPECIAL_TOKENS,
-        limit_alphabet=1000,
-        wordpieces_prefix="##",
-        show_progress=False,
-    )
-    # The WordPiece trainer (tokenizers 0.23) breaks ties between equally frequent pieces in
-    # hash order, so two trainings on the same corpus can differ in a few rare pieces and
-    # number pieces differently. WordPiece matches the longest piece whatever the ids are, so
-    # we number them ourselves (specials, whole words, then ## continuations, alphabetically):
-    # ids stay stable across rebuilds for all the pieces both trainings share. A resumed build
-    # reuses the tokenizers saved in .work/, so it always matches its checkpoint.
-    pieces = [t for t in trainer.get_vocab() if t not in BERT_SPECIAL_TOKENS]
-    ordered = BERT_SPECIAL_TOKENS + sorted(pieces, key=lambda t: (t.startswith("##"), t))
-    workdir.mkdir(parents=True, exist_ok=True)
-    vocab_file = workdir / "vocab.txt"
-    vocab_file.write_text("".join(f"{token}\n" for token in ordered), encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab=str(vocab_file), do_lower_case=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     tokenizer.model_max_length = max_length
     return tokenizer
 
 
-def train_gpt_tokenizer(texts: Iterable[str], *, vocab_size: int, max_length: int, workdir: Path):
-    """A `GPT2TokenizerFast` with a byte-level BPE learnt from `texts`."""
-    from tokenizers.implementations import ByteLevelBPETokenizer
-    from transformers import GPT2TokenizerFast
+def gpt_tokenizer(source: Path, *, max_length: int):
+    """MiniLM's WordPiece with the causal template: ``[CLS] $A`` and ``[SEP]`` as end of text."""
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer
 
-    trainer = ByteLevelBPETokenizer(add_prefix_space=False)
-    trainer.train_from_iterator(
-        texts,
-        vocab_size=vocab_size,
-        min_frequency=2,
-        special_tokens=[GPT_EOS],
-        show_progress=False,
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+    cls, sep = tokenizer.cls_token, tokenizer.sep_token
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{cls} $A",
+        pair=f"{cls} $A {sep} $B:1",
+        special_tokens=[(cls, tokenizer.cls_token_id), (sep, tokenizer.sep_token_id)],
     )
-    workdir.mkdir(parents=True, exist_ok=True)
-    vocab_file, merges_file = trainer.save_model(str(workdir))
-    tokenizer = GPT2TokenizerFast(vocab=vocab_file, merges=merges_file)
-    tokenizer.model_max_length = max_length
-    return tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer.backend_tokenizer,
+        unk_token=tokenizer.unk_token,
+        pad_token=tokenizer.pad_token,
+        cls_token=cls,
+        sep_token=sep,
+        mask_token=tokenizer.mask_token,
+        bos_token=cls,
+        eos_token=sep,
+        model_max_length=max_length,
+        clean_up_tokenization_spaces=True,  # "isn ' t" -> "isn't" when decoding
+    )
+
+
+def frequent_vocabulary(tokenizer, documents: list[list[int]], *, size: int) -> list[int]:
+    """The ids to keep in a smaller copy of `tokenizer`'s vocabulary: the special tokens,
+    every single character and ``##`` character (so any text can still be spelt out), then
+    the pieces most frequent in `documents`, in their original order, `size` in all."""
+    import numpy as np
+
+    vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    counts = np.bincount(
+        np.fromiter((t for doc in documents for t in doc), dtype=np.int64), minlength=len(vocab)
+    )
+    keep = set(tokenizer.all_special_ids)
+    keep |= {i for i, tok in enumerate(vocab) if len(tok.removeprefix("##")) == 1}
+    for i in np.argsort(-counts, kind="stable"):
+        if len(keep) >= size or counts[i] == 0:
+            break
+        if not (vocab[i].startswith("[") and vocab[i].endswith("]")):  # [unused...]
+            keep.add(int(i))
+    return sorted(keep)
+
+
+def pruned_tokenizer(tokenizer, keep: list[int]):
+    """`tokenizer` with only the `keep` ids, renumbered 0..len(keep)-1 in that order."""
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    old = tokenizer.convert_ids_to_tokens(keep)
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec["model"]["vocab"] = {token: index for index, token in enumerate(old)}
+    new_id = {token: index for index, token in enumerate(old)}
+    spec["added_tokens"] = [
+        {**added, "id": new_id[added["content"]]}
+        for added in spec.get("added_tokens", [])
+        if added["content"] in new_id
+    ]
+    processor = spec.get("post_processor") or {}
+    for token, entry in (processor.get("special_tokens") or {}).items():
+        entry["ids"] = [new_id[token]]
+    backend = Tokenizer.from_str(json.dumps(spec))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        **{
+            name: getattr(tokenizer, name)
+            for name in (
+                "unk_token",
+                "pad_token",
+                "cls_token",
+                "sep_token",
+                "mask_token",
+                "bos_token",
+                "eos_token",
+            )
+        },
+        model_max_length=tokenizer.model_max_length,
+        clean_up_tokenization_spaces=True,
+    )
 
 
 def load_tokenizer(folder: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(folder))
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

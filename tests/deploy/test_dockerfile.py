@@ -41,12 +41,20 @@ def build_args(instructions) -> dict[str, str]:
 
 
 def test_based_on_python_311_slim(instructions):
-    (base,) = args_of(instructions, "FROM")
+    (base,) = [args for args in args_of(instructions, "FROM") if args.endswith(" AS app")]
     image = base.split()[0]
     if image.startswith("${"):
         image = build_args(instructions)[image.strip("${}")]
 
     assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-[a-z]+)?", image)
+
+
+def test_the_image_has_the_demo_corpus_and_gpt2s_tokenizer_files(instructions):
+    installs = " ".join(args_of(instructions, "RUN"))
+    assert "wordnet-base" in installs and "dict-gcide" in installs
+    tokenizer_dir = env_of(instructions)["GPT2_TOKENIZER_DIR"]
+    copied = " ".join(args_of(instructions, "COPY"))
+    assert "encoder.json" in copied and "vocab.bpe" in copied and tokenizer_dir in copied
 
 
 def test_runs_as_a_non_root_user_after_installing(instructions):
@@ -77,7 +85,7 @@ def test_installs_the_pinned_requirements_with_torch_from_a_build_arg(instructio
 
 
 def test_requirements_are_copied_before_the_code_for_layer_caching(instructions):
-    copies = args_of(instructions, "COPY")
+    copies = [c for c in args_of(instructions, "COPY") if not c.startswith("--from=")]
 
     assert copies[0].endswith("requirements.txt ./")
     assert copies[-1].split()[-2:] == [".", "."]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -99,150 +97,198 @@ def test_masking_is_reproducible_from_the_generator_seed():
 
 # --- corpus ----------------------------------------------------------------------------------
 
-DOCSTRING_WITH_CODE = '''
-"""Utilities for reading configuration files.
+WORDNET_LINES = {
+    "data.noun": [
+        "  1 This software and database is being provided to you, the LICENSEE ...\n",
+        "08932568 15 n 04 Paris 0 City_of_Light 0 French_capital 0 capital_of_France 0 000 | "
+        "the capital and largest city of France; and international center of culture; "
+        '"they had a nice stay in Paris"  \n',
+        "08933287 15 n 01 Montmartre 0 000 | the highest point in Paris; famous for its "
+        "artists  \n",
+        '02084071 05 n 01 dog 0 000 | a member of the genus Canis; "the dog barked all night"  \n',
+        "02083346 05 n 01 Canis 0 000 | type genus of the Canidae: domestic and wild dogs  \n",
+        "04021798 06 n 01 water 0 000 | binary compound that occurs as a clear liquid; "
+        '"he asked for a glass of water"  \n',
+        "10000001 18 n 01 Diane_de_Poitiers 0 000 | French noblewoman of the 16th century  \n",
+    ],
+    "data.verb": [
+        "01926311 38 v 01 run 0 000 | move fast by using one's feet; "
+        '"Don\'t run--you\'ll be out of breath"; "The children ran to the store"  \n',
+    ],
+    "data.adj": [
+        "00014490 00 a 01 tired(p) 0 000 | depleted of strength or energy; "
+        '"tired mothers with crying babies"  \n',
+    ],
+    "data.adv": [],
+    "index.noun": ["paris n 1 0 1 0 08932568\n", "dog n 1 0 1 0 02084071\n"],
+    "index.verb": ["run v 1 0 1 0 01926311\n"],
+    "index.adj": ["tired a 1 0 1 0 00014490\n"],
+    "index.adv": [],
+    "verb.exc": ["ran run\n"],
+}
 
-The loader reads every file in the directory and merges the values it finds.
 
-Example::
-
-    >>> load("settings.ini")
-    {'debug': True}
-
-Parameters
-----------
-path : str
-    Where the files are.
-
-See https://example.com/docs for the full reference of this module.
-Copyright (c) 2020 Example Corp. All rights reserved by the authors here.
-"""
+def _fake_wordnet(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, lines in WORDNET_LINES.items():
+        (root / name).write_text("".join(lines), encoding="latin-1")
+    return root
 
 
-def merge(a, b):
-    """Merge two dictionaries and return the result as a new dictionary.
+def test_wordnet_senses_become_everyday_sentences(tmp_path):
+    from inference.training import wordnet
 
-    >>> merge({"a": 1}, {"b": 2})
-    {'a': 1, 'b': 2}
-    """
-    config_value = {**a, **b}
-    return config_value
-'''
-
-
-def _fake_install(root: Path, *, reverse: bool = False) -> tuple[Path, Path]:
-    stdlib, site = root / "stdlib", root / "site"
-    files = {
-        stdlib / "zeta.py": '"""The zeta module computes values that the other modules need."""\n',
-        stdlib / "alpha.py": DOCSTRING_WITH_CODE,
-        stdlib
-        / "test"
-        / "test_alpha.py": '"""This test module must never be part of the corpus."""\n',
-        site / "django" / "core.py": (
-            '"""The request object is passed to every view function in the project."""\n'
+    senses = {s.lemmas[0]: s for s in wordnet.synsets(_fake_wordnet(tmp_path))}
+    paris = senses["Paris"]
+    assert paris.lexfile == 15 and paris.lemmas[-1] == "capital of France"
+    assert paris.examples == ("they had a nice stay in Paris",)
+    assert wordnet.synset_sentences(paris) == [
+        ("Paris is the capital and largest city of France.", wordnet.DEFINITION),
+        (
+            "Paris is also called City of Light, French capital or capital of France.",
+            wordnet.DEFINITION,
         ),
-        site / "Django-5.0.dist-info" / "METADATA": (
-            "Metadata-Version: 2.1\nName: Django\n\n"
-            "Django is a web framework that encourages rapid development and clean design.\n"
-        ),
-    }
-    for path, text in sorted(files.items(), reverse=reverse):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return stdlib, site
-
-
-def test_prose_paragraphs_drop_code_doctests_and_argument_lists():
-    doc = textwrap.dedent(DOCSTRING_WITH_CODE.split('"""')[1])
-    paragraphs = corpus_mod.prose_paragraphs(doc)
-    joined = " ".join(paragraphs)
-    assert "The loader reads every file in the directory and merges the values it finds." in joined
-    assert ">>>" not in joined
-    assert "debug" not in joined
-    assert "path : str" not in joined
-    assert "Where the files are" not in joined
-
-
-def test_is_prose_sentence_accepts_english_and_rejects_code_urls_and_boilerplate():
-    assert corpus_mod.is_prose_sentence("Return the number of items in the list.")
-    assert corpus_mod.is_prose_sentence("If the file does not exist, an error is raised.")
-    assert not corpus_mod.is_prose_sentence("x = foo(bar_baz, qux=1) if x else y.")
-    assert not corpus_mod.is_prose_sentence("See https://example.com/docs for the details here.")
-    assert not corpus_mod.is_prose_sentence("Copyright 2020 the authors, all rights reserved.")
-    assert not corpus_mod.is_prose_sentence("Die Datei wurde nicht gefunden, über alles größer.")
-    assert not corpus_mod.is_prose_sentence("return the value")  # not a sentence
-    assert not corpus_mod.is_prose_sentence("Calls os.path.join(a, b) and sys.exit(1) on error.")
-
-
-def test_clean_markup_keeps_the_words_of_rst_and_markdown():
-    text = "Use :func:`os.walk` or ``glob`` to *find* the [files](https://x.org) you need."
-    assert corpus_mod.clean_markup(text) == "Use os.walk or glob to find the files you need."
-
-
-def test_build_corpus_filters_code_and_is_deterministic(tmp_path):
-    first = corpus_mod.build_corpus(
-        stdlib_dir=_fake_install(tmp_path / "a")[0],
-        site_packages=tmp_path / "a" / "site",
-        packages=("django",),
-    )
-    stdlib_b, site_b = _fake_install(tmp_path / "b", reverse=True)
-    second = corpus_mod.build_corpus(
-        stdlib_dir=stdlib_b, site_packages=site_b, packages=("django",)
-    )
-
-    assert first.fingerprint() == second.fingerprint()
-    assert [d.doc_id for d in first.documents] == [
-        "stdlib:alpha.py:<module>",
-        "stdlib:alpha.py:merge",
-        "stdlib:zeta.py:<module>",
-        "pkg:django/core.py:<module>",
-        "readme:Django-5.0",
+        ("They had a nice stay in Paris.", wordnet.EXAMPLE),
     ]
+    assert wordnet.definition_sentence(senses["dog"]) == "A dog is a member of the genus Canis."
+    assert wordnet.definition_sentence(senses["water"]).startswith("Water is a binary compound")
+    assert (
+        wordnet.definition_sentence(senses["run"]) == "To run is to move fast by using one's feet."
+    )
+    assert (
+        wordnet.definition_sentence(senses["tired"])
+        == "Tired means depleted of strength or energy."
+    )
+    # taxonomy and named people are not everyday English; places and things are
+    assert not wordnet.is_everyday(senses["Canis"])
+    assert not wordnet.is_everyday(senses["Diane de Poitiers"])
+    assert wordnet.is_everyday(paris) and wordnet.is_everyday(senses["dog"])
+
+
+def test_missing_wordnet_says_how_to_install_it(tmp_path):
+    from inference.training import wordnet
+
+    with pytest.raises(wordnet.WordNetMissing, match="wordnet-base"):
+        list(wordnet.synsets(tmp_path / "nowhere"))
+
+
+def test_dictionary_words_include_inflections_and_closed_class_words(tmp_path):
+    from inference.training import wordnet
+
+    lemmas = wordnet.lemma_set(_fake_wordnet(tmp_path))
+    for word in ("dogs", "running", "ran", "tired", "the", "they", "Paris", "runs", "doesn't"):
+        assert wordnet.is_dictionary_word(word, lemmas), word
+    for word in ("fra", "zzq", "##n", "canis"):
+        assert not wordnet.is_dictionary_word(word, lemmas), word
+
+
+def test_corpus_is_deterministic_keeps_probes_out_and_round_trips(tmp_path):
+    wn = _fake_wordnet(tmp_path / "wn")
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "01-x.md").write_text(
+        "---\ntitle: X\n---\nBERT reads the whole sentence at once. It sees both sides.\n\n"
+        '## Demo\n\n```demo fill-mask\ntext: "The capital of France is [MASK]."\n```\n\n'
+        "The capital of France is Paris, as every learner knows.\n"
+    )
+    probe_filter = corpus_mod.ProbeFilter(
+        masked=["The capital of France is [MASK]."], sentences=["They had a nice stay in Paris."]
+    )
+    first = corpus_mod.build_corpus(wordnet_dir=wn, lessons_dir=lessons, probe_filter=probe_filter)
+    second = corpus_mod.build_corpus(wordnet_dir=wn, lessons_dir=lessons, probe_filter=probe_filter)
+    assert first.fingerprint() == second.fingerprint()
     text = " ".join(d.text for d in first.documents)
-    assert "Merge two dictionaries and return the result as a new dictionary." in text
-    assert "never be part of the corpus" not in text
-    for fragment in (">>>", "config_value", "https://", "Copyright", "path : str"):
-        assert fragment not in text
-    stats = first.stats()
-    assert stats["documents"] == 5 and stats["sentences"] == 6
-    assert first.sources["readmes"]["documents"] == 1
-
-
-def test_build_corpus_drops_duplicate_sentences(tmp_path):
-    stdlib = tmp_path / "stdlib"
-    stdlib.mkdir()
-    sentence = "Return the value stored under the given key."
-    (stdlib / "a.py").write_text(f'"""{sentence}"""\n')
-    (stdlib / "b.py").write_text(
-        f'"""{sentence}\n\nThe cache is cleared when the process exits."""\n'
-    )
-    corpus = corpus_mod.build_corpus(
-        stdlib_dir=stdlib, site_packages=tmp_path / "none", packages=()
-    )
-    all_sentences = [s for d in corpus.documents for s in d.sentences]
-    assert all_sentences == [sentence, "The cache is cleared when the process exits."]
-
-
-def test_installed_corpus_slice_is_deterministic_and_split_is_stable(tmp_path):
-    a = corpus_mod.build_corpus(max_files_per_source=2)
-    b = corpus_mod.build_corpus(max_files_per_source=2)
-    assert a.fingerprint() == b.fingerprint()
-    assert a.stats()["chars"] > 10_000
-    a.save(tmp_path / "c.jsonl")
+    assert "Paris is the capital and largest city of France." in text
+    assert "BERT reads the whole sentence at once." in text
+    assert "nice stay" not in text and "The capital of France is Paris" not in text
+    assert first.excluded == {"sentences": 2}
+    assert "genus of the Canidae" not in text and "noblewoman" not in text
+    # neighbouring senses of one lexicographer file share a document
+    by_id = {d.doc_id: d for d in first.documents}
+    assert "Montmartre is the highest point in Paris." in by_id["wordnet:n:08932568"].sentences
+    assert all(len(d.kinds) == len(d.sentences) for d in first.documents)
+    first.save(tmp_path / "c.jsonl")
     loaded = corpus_mod.Corpus.load(tmp_path / "c.jsonl")
-    assert loaded.fingerprint() == a.fingerprint()
-    train, held = loaded.split(10)
-    assert {d.doc_id for d in held} == {d.doc_id for d in a.split(10)[1]}
+    assert loaded.fingerprint() == first.fingerprint()
+    assert [d.kinds for d in loaded.documents] == [d.kinds for d in first.documents]
+    assert first.stats()["excluded_for_probes"] == {"sentences": 2}
+
+
+def test_probe_filter_matches_any_word_in_the_blank_and_nothing_else():
+    probe_filter = corpus_mod.ProbeFilter(masked=["Rome is the capital of [MASK]."])
+    assert probe_filter.rejects("Rome is the capital of Italy.")
+    assert probe_filter.rejects("Everyone knows rome is the capital of italy, of course.")
+    assert not probe_filter.rejects("Paris is the capital of France.")
+    assert not probe_filter.rejects("Rome is the capital.")
+
+
+def test_installed_wordnet_corpus_slice_is_deterministic_and_split_is_stable(tmp_path):
+    a = corpus_mod.build_corpus(max_synsets=2000)
+    b = corpus_mod.build_corpus(max_synsets=2000)
+    assert a.fingerprint() == b.fingerprint()
+    assert a.stats()["chars"] > 50_000
+    train, held = a.split(10)
+    assert {d.doc_id for d in held} == {d.doc_id for d in b.split(10)[1]}
     assert 0 < len(held) < len(train)
 
 
-def test_parallel_parsing_gives_the_same_corpus_as_serial(monkeypatch):
-    kwargs = {"packages": ("django",), "max_files_per_source": 150}  # > 200 files in all
-    parallel = corpus_mod.build_corpus(**kwargs)
-    monkeypatch.setattr(corpus_mod, "_parser_pool", lambda files: contextlib.nullcontext())
-    serial = corpus_mod.build_corpus(**kwargs)
-    assert parallel.fingerprint() == serial.fingerprint()
-    assert parallel.sources["docstrings:django"]["documents"] > 20
+# --- probes ------------------------------------------------------------------------------------
+
+
+def test_probe_file_covers_every_demo_default_and_has_forty_own_probes(settings):
+    from inference.examples.inputs import example_inputs
+    from inference.training.probes import load_probes
+
+    probes = load_probes()
+    listed = probes.inputs()
+    for item in example_inputs():
+        params = item.params
+        if item.kind == "next-sentence":
+            main = f"{params['sentence_a']}\n{params['sentence_b']}"
+        elif item.kind == "embeddings":
+            main = "\n".join(str(params[k]) for k in ("word", "sentence_a", "sentence_b"))
+        else:
+            main = params.get("text") or params.get("prompt")
+        assert (item.kind, main) in listed, f"{item.kind} {main!r} ({item.source}) has no probe"
+    own = [
+        p
+        for section in (probes.fill_mask, probes.next_sentence, probes.generate)
+        for p in section
+        if p.sources == ("own",)
+    ]
+    assert len(own) >= 40
+    assert {True, False} == {p.follows for p in probes.next_sentence if p.sources == ("own",)}
+
+
+def test_probe_checks():
+    from inference.training import probes
+
+    accept = (frozenset({"paris"}),)
+    assert probes.fill_mask_passes([["city", "Paris", "a", "b", "c"]], accept)
+    assert not probes.fill_mask_passes([["city", "a", "b", "c", "d", "paris"]], accept)
+    assert probes.fill_mask_passes([["##paris"]], accept)
+    assert probes.next_sentence_passes(0.7, True) and probes.next_sentence_passes(0.3, False)
+    assert not probes.next_sentence_passes(0.5, True) and not probes.next_sentence_passes(
+        0.5, False
+    )
+
+    def is_word(word):
+        return word.lower() not in {"zork", "blib"}
+
+    good = probes.continuation_check(
+        "there was a little girl who lived with her mother in a small house.", is_word
+    )
+    assert good["passes"] and good["words"] == 14 and good["repeated_phrase"] is None
+    loop = probes.continuation_check(
+        "a person who is a member of a person who is a member", is_word
+    )
+    assert not loop["passes"] and loop["repeated_phrase"] == "a person who"
+    short = probes.continuation_check("the end.", is_word)
+    assert not short["passes"] and short["words"] == 2
+    junk = probes.continuation_check(
+        "zork blib the zork of blib and a house near the sea today", is_word
+    )
+    assert not junk["passes"] and junk["unknown_words"] == ["blib", "zork"]
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -275,6 +321,49 @@ def test_sentence_pairs_are_well_formed_and_half_of_them_are_real_continuations(
         assert special[row].tolist() == [tok in (CLS, SEP, PAD) for tok in ids[row].tolist()]
 
 
+def test_random_next_sentences_start_with_the_same_kind_as_real_ones():
+    """Definitions follow definitions and examples follow examples in the random Bs too, so
+    the next-sentence head can't tell the label from the style of B."""
+    rng = np.random.default_rng(0)
+    kinds, docs = [], []
+    for _ in range(60):
+        kind = [0, 1, 1, 0, 1, 1]
+        kinds.append(tuple(kind))
+        # token 10 starts a definition, token 20 an example: B's first token shows its kind
+        docs.append([[10 if k == 0 else 20, *rng.integers(30, 900, 5).tolist()] for k in kind])
+    special = SpecialIds(cls=CLS, sep=SEP, pad=PAD)
+    pairs = SentencePairs(docs, max_length=16, typical_length=16, special=special, kinds=kinds)
+    first_of_b = {0: [], 1: []}
+    for _ in range(600):
+        a, b, label = pairs.pair(rng)
+        first_of_b[label].append(b[0])
+    real = np.mean([t == 20 for t in first_of_b[0]])
+    random_b = np.mean([t == 20 for t in first_of_b[1]])
+    assert abs(real - random_b) < 0.08
+    unmatched = SentencePairs(docs, max_length=16, typical_length=16, special=special)
+    random_b_unmatched = np.mean(
+        [b[0] == 20 for a, b, label in (unmatched.pair(rng) for _ in range(600)) if label == 1]
+    )
+    assert random_b_unmatched != pytest.approx(real, abs=0.02) or real > 0.6
+
+
+def test_text_blocks_start_with_bos_when_given():
+    docs = [list(range(5, 5 + n)) for n in (30, 50, 70)]
+    blocks = TextBlocks(docs, block_size=16, eos_id=0, seed=3, bos_id=1)
+    assert blocks.blocks.shape[1] == 16 and (blocks.blocks[:, 0] == 1).all()
+    assert blocks.blocks[0, 1:].tolist() == list(range(5, 20))
+
+
+def test_new_heads_get_their_own_learning_rate():
+    from inference.training.loop import _param_groups
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    model[0].weight.requires_grad = False
+    groups = _param_groups(model, 0.01, {"2.weight": 8.0, "2.bias": 8.0})
+    by_mult = {(g["lr_multiplier"], g["weight_decay"]): len(g["params"]) for g in groups}
+    assert by_mult == {(1.0, 0.0): 3, (8.0, 0.0): 1, (8.0, 0.01): 1}
+
+
 def test_text_blocks_depend_only_on_seed_and_step():
     docs = [list(range(5, 5 + n)) for n in (30, 50, 70)]
     a = TextBlocks(docs, block_size=16, eos_id=0, seed=3)
@@ -293,66 +382,6 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert lr_at(settings, 9, 0.0) == pytest.approx(1e-3)
     assert lr_at(settings, 500, 0.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
     assert lr_at(settings, 900, 1.0) == pytest.approx(1e-4)
-
-
-def test_attention_window_narrows_early_training_then_opens_fully():
-    from inference.training.bert import attention_window
-
-    schedule = ((0.25, 2), (0.5, 4), (0.7, 8))
-    assert [attention_window(schedule, p) for p in (0.0, 0.24, 0.25, 0.6, 0.7, 1.0)] == [
-        2,
-        2,
-        4,
-        8,
-        None,
-        None,
-    ]
-    assert attention_window((), 0.0) is None
-
-
-def test_windowed_mask_shows_each_token_only_its_neighbours_and_never_padding():
-    import torch
-
-    from inference.training.bert import windowed_attention_mask
-
-    padding = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]])
-    mask = windowed_attention_mask(padding, 1)
-    assert mask.shape == (2, 1, 6, 6) and mask.dtype == torch.bool
-    assert mask[0, 0, 2].tolist() == [False, True, True, True, False, False]
-    assert mask[0, 0, 4].tolist() == [False, False, False, True, True, False]  # 5 is padding
-    assert mask[1, 0, 2].tolist() == [False, True, True, False, False, False]
-    assert windowed_attention_mask(padding, None) is padding
-
-
-def test_a_window_wider_than_the_sentence_changes_nothing_in_bert():
-    """The 4-D boolean mask means what we think it means to transformers (True = may attend):
-    a window covering every position gives exactly the plain padding mask's output, and a
-    narrow one changes it."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from inference.training.bert import windowed_attention_mask
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=16,
-    )
-    model = BertModel(config).eval()
-    ids = torch.randint(5, 50, (2, 8))
-    padding = torch.ones_like(ids)
-    padding[1, 6:] = 0
-    with torch.no_grad():
-        plain = model(input_ids=ids, attention_mask=padding).last_hidden_state
-        wide = model(input_ids=ids, attention_mask=windowed_attention_mask(padding, 8))
-        narrow = model(input_ids=ids, attention_mask=windowed_attention_mask(padding, 1))
-    assert torch.allclose(plain[0], wide.last_hidden_state[0], atol=1e-5)
-    assert torch.allclose(plain[1, :6], wide.last_hidden_state[1, :6], atol=1e-5)
-    assert not torch.allclose(plain[0], narrow.last_hidden_state[0], atol=1e-3)
 
 
 def test_progress_percent_grows_through_the_stages(tmp_path):
@@ -420,65 +449,111 @@ def test_quick_build_writes_loadable_hugging_face_folders(quick_build):
         AutoTokenizer,
         BertForMaskedLM,
         BertForPreTraining,
-        GPT2LMHeadModel,
+        BertLMHeadModel,
         pipeline,
     )
 
     bert_dir, gpt_dir = quick_build / "demo" / "bert", quick_build / "demo" / "gpt"
     model, info = BertForPreTraining.from_pretrained(bert_dir, output_loading_info=True)
-    assert info["missing_keys"] == set() or not info["missing_keys"]
-    assert BertForMaskedLM.from_pretrained(bert_dir).config.num_hidden_layers == 2
-    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
-    assert (
-        tokenizer.mask_token == "[MASK]"
-        and tokenizer("Hello World")["input_ids"][0] == tokenizer.cls_token_id
-    )
-    assert tokenizer.tokenize("Hello") == tokenizer.tokenize("hello")  # uncased
-
-    gpt, info = GPT2LMHeadModel.from_pretrained(gpt_dir, output_loading_info=True)
     assert not info["missing_keys"]
-    assert AutoModelForCausalLM.from_pretrained(gpt_dir).config.n_layer == 2
+    assert BertForMaskedLM.from_pretrained(bert_dir).config.num_hidden_layers == 2
+    # the MLM decoder is tied to the word embeddings, as in BERT
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+    assert len(tokenizer) == 30522  # bert-base-uncased's WordPiece, as MiniLM ships it
+    assert tokenizer.tokenize("France") == ["france"]  # uncased, and a whole word
+
+    gpt = AutoModelForCausalLM.from_pretrained(gpt_dir)
+    assert isinstance(gpt, BertLMHeadModel) and gpt.config.is_decoder
     gpt_tok = AutoTokenizer.from_pretrained(gpt_dir)
-    assert gpt_tok.decode(gpt_tok("Return the Value.")["input_ids"]) == "Return the Value."
+    ids = gpt_tok("Once upon a time")["input_ids"]
+    assert ids[0] == gpt_tok.cls_token_id and gpt_tok.sep_token_id not in ids  # an open text
+    assert gpt_tok.eos_token == "[SEP]"
+    # causal: changing a later token leaves the earlier positions' outputs unchanged
+    gpt.eval()
+    with torch.no_grad():
+        one = gpt(input_ids=torch.tensor([ids])).logits
+        changed = ids[:-1] + [gpt_tok.convert_tokens_to_ids("dog")]
+        two = gpt(input_ids=torch.tensor([changed])).logits
+    assert torch.allclose(one[0, :-1], two[0, :-1], atol=1e-5)
 
     fill = pipeline("fill-mask", model=str(bert_dir), top_k=3)
-    predictions = fill("Return the [MASK] of the list.")
+    predictions = fill("The capital of France is [MASK].")
     assert len(predictions) == 3 and all("token_str" in p for p in predictions)
     generate = pipeline("text-generation", model=str(gpt_dir))
-    out = generate("Return the", max_new_tokens=5, do_sample=False)
-    assert out[0]["generated_text"].startswith("Return the")
+    out = generate("Once upon a time", max_new_tokens=5, do_sample=False)
+    assert out[0]["generated_text"].lower().startswith("once upon a time")
 
     # worker users other than the builder can read the weights
     assert (bert_dir / "model.safetensors").stat().st_mode & 0o044 == 0o044
 
 
-def test_quick_build_records_curves_metrics_samples_and_progress(quick_build):
+def test_quick_build_records_curves_metrics_probes_and_progress(quick_build):
     record = _record(quick_build)
     assert record["state"] == "done" and record["mode"] == "quick"
+    assert record["release"]["stage"] == "final" and record["early_published_at"]
     corpus = record["corpus"]
     assert corpus["chars"] > 0 and corpus["sentences"] > 0 and corpus["documents"] > 0
-    assert corpus["sources"] and corpus["why"]
+    assert corpus["sources"]["wordnet"]["documents"] > 0 and corpus["why"]
     bert, gpt = record["models"]["bert"], record["models"]["gpt"]
-    assert [p["step"] for p in bert["loss_curve"]] == list(range(1, 9))
+    # the early stage's 6 steps, then the main stage's 6, one curve
+    assert [p["step"] for p in bert["loss_curve"]] == list(range(1, 13))
+    assert [p["stage"] for p in bert["loss_curve"]] == ["bert-early"] * 6 + ["bert"] * 6
     assert {"mlm_loss", "nsp_loss", "loss", "elapsed_s"} <= set(bert["loss_curve"][0])
     assert {"loss", "elapsed_s"} <= set(gpt["loss_curve"][0])
     assert 0 <= bert["heldout"]["mlm_top1_accuracy"] <= bert["heldout"]["mlm_top5_accuracy"] <= 1
     assert 0 <= bert["heldout"]["nsp_accuracy"] <= 1
     assert gpt["heldout"]["heldout_perplexity"] > 1
-    assert bert["parameters"] > 0 and bert["config"]["hidden_size"] == 64
+    assert bert["parameters"] > bert["trainable_parameters"] > 0
+    assert bert["config"]["hidden_size"] == 384
     assert len(bert["samples"]) == 5 and len(bert["samples"][0]["predictions"]) == 5
     assert len(gpt["samples"]) == 5 and {"prompt", "greedy", "sampled"} <= set(gpt["samples"][0])
-    assert set(record["wall_seconds"]) >= {"corpus", "tokenizers", "bert", "gpt", "eval", "saving"}
-    # BERT's local-attention curriculum ran and ended in full attention (window 0 = full)
-    windows = [p["attention_window"] for p in bert["loss_curve"]]
-    assert windows[0] == 2 and windows[-1] == 0
-    assert bert["training"]["attention_curriculum"][0] == {"until_progress": 0.25, "window": 2}
+    assert set(record["wall_seconds"]) >= {"corpus", "bert-early", "publish", "bert", "gpt", "eval"}
+
+    evaluation = record["evaluation"]
+    probes = evaluation["probes"]
+    assert len(probes["fill_mask"]["probes"]) >= 40 and 0 <= probes["fill_mask"]["pass_rate"] <= 1
+    assert {"text", "top5", "passes", "sources"} <= set(probes["fill_mask"]["probes"][0])
+    assert {"continuation", "words", "dictionary_share", "passes"} <= set(
+        probes["generate"]["probes"][0]
+    )
+    assert set(evaluation["targets"]) >= {
+        "fill_mask_pass_rate",
+        "mlm_top1_accuracy",
+        "nsp_accuracy",
+        "generate_pass_rate",
+        "france_paris_in_top5",
+    }
 
     progress = json.loads((quick_build / "demo" / "progress.json").read_text())
     assert progress["state"] == "done" and progress["percent"] == 100.0
     assert not list((quick_build / "demo").glob(".*staging*"))
     assert not (quick_build / "demo" / ".work" / "bert").exists()
     assert is_built(quick_build, mode="quick") and not is_built(quick_build, mode="full")
+
+
+def test_evaluate_demo_models_reports_the_targets_and_writes_them(quick_build, capsys):
+    output = quick_build / "evaluation.json"
+    call_command(
+        "evaluate_demo_models",
+        "--profile",
+        "demo",
+        "--dir",
+        str(quick_build),
+        "--output",
+        str(output),
+        "--save",
+    )
+    out = capsys.readouterr().out
+    assert "fill-mask probes:" in out and "targets:" in out and "mlm_top1_accuracy" in out
+    report = json.loads(output.read_text())
+    assert report["profile"] == "demo" and report["heldout"]["bert"]["masked_tokens"] > 0
+    assert _record(quick_build)["evaluation"]["evaluated_at"] == report["evaluated_at"]
+
+
+def test_evaluate_demo_models_without_models_says_what_to_run(tmp_path):
+    with pytest.raises(CommandError, match="build_demo_models"):
+        call_command("evaluate_demo_models", "--profile", "demo", "--dir", str(tmp_path))
 
 
 def test_a_finished_build_is_a_no_op_unless_forced(quick_build, capsys):
@@ -507,19 +582,19 @@ def test_an_interrupted_build_resumes_from_its_checkpoint(tmp_path):
     progress = json.loads((demo / "progress.json").read_text())
     assert progress["state"] == "failed" and "resume" in progress["message"]
     assert not (demo / "bert").exists()  # nothing half-built is published
-    checkpoint = torch.load(demo / ".work" / "bert" / "checkpoint.pt", weights_only=False)
+    checkpoint = torch.load(demo / ".work" / "bert-early" / "checkpoint.pt", weights_only=False)
     assert checkpoint["step"] == 3 and not checkpoint["finished"]
 
     # The same build with the same corpus and tokenizers, but BERT trained without a break.
     shutil.copytree(interrupted, fresh)
-    (fresh / "demo" / ".work" / "bert" / "checkpoint.pt").unlink()
+    (fresh / "demo" / ".work" / "bert-early" / "checkpoint.pt").unlink()
     _quick(fresh)
     _quick(interrupted)
 
     bert = _record(interrupted)["models"]["bert"]
     assert bert["training"]["resumed_from_step"] == 3
-    assert bert["training"]["steps"] == 8
-    assert [p["step"] for p in bert["loss_curve"]] == list(range(1, 9))
+    assert bert["training"]["steps"] == 12
+    assert [p["step"] for p in bert["loss_curve"]] == list(range(1, 13))
     # It continued rather than restarted: same batches, masks and weights as the unbroken
     # run, so the losses after the resume match it step by step.
     reference = _record(fresh)["models"]["bert"]
