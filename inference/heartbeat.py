@@ -4,7 +4,11 @@ Each inference worker keeps the key ``demo:workers:<hostname>`` alive with a JSO
 
     {"hostname", "pid", "queues": [...], "profile", "ready": bool,
      "models": {role: {"name", "parameters", "device", "dtype"}}, "at": epoch,
+     "release": {"id", "stage": "early"|"final", "published_at", "state", "mode"} | null,
      "status": "<optional human-readable state, e.g. waiting for models>"}
+
+``release`` is the demo build's release the models were loaded from (``demo`` profile
+only, see ``registry.demo_release``); it changes when the worker swaps in newer models.
 
 and a TTL of ``WORKER_HEARTBEAT_TTL`` seconds, refreshed every 5 s by a daemon thread
 (:class:`HeartbeatThread`). ``ready`` turns true only after every model is loaded and

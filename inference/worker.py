@@ -38,6 +38,17 @@ supervisor would restart it in a loop): it beats ``ready: false`` with a status 
 to run and checks again every 5 s; SIGTERM or Ctrl-C stops it cleanly during the wait.
 On ``worker_shutdown`` the batchers finish their queued requests and stop, and the
 heartbeat key is deleted so the site knows at once.
+
+New demo models while serving: ``build_demo_models`` publishes twice, an early checkpoint
+after a couple of minutes and the finished models later, each time swapping new folders
+into ``MODELS_DIR/demo`` and then rewriting ``training.json`` with a new release id
+(``registry.demo_release()``). A worker serving the ``demo`` profile runs a
+:class:`ReleaseWatcher` thread that reads the release every ``POLL_SECONDS``; when its id
+differs from the one the models were loaded from, the thread loads and warms the new
+models while the old ones keep answering, swaps them in (``load_runtime(warm=True)``) and
+updates the heartbeat (models, ``release``, ``status``). A load that fails is logged, the
+old models keep serving, and the next poll tries again. The heartbeat's ``release`` is
+``{"id", "stage": "early"|"final", "published_at", ...}`` (None for other profiles).
 """
 
 from __future__ import annotations
@@ -47,11 +58,15 @@ import os
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from celery import signals
 from django.conf import settings
 
 from inference import batching, heartbeat, registry, streams
+
+if TYPE_CHECKING:
+    from inference.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +76,7 @@ WAITING_FULL_STATUS = "waiting for models (run manage.py download_models)"
 
 _state_lock = threading.Lock()
 _heartbeat: heartbeat.HeartbeatThread | None = None
+_watcher: ReleaseWatcher | None = None
 
 
 def connect_signals() -> None:
@@ -125,6 +141,7 @@ def on_worker_init(sender=None, **_kwargs) -> None:
         "profile": registry.active_profile_name(),
         "ready": False,
         "models": {},
+        "release": None,
         "status": "starting",
         "pool": pool,
         "concurrency": getattr(sender, "concurrency", None),
@@ -153,7 +170,9 @@ def on_worker_init(sender=None, **_kwargs) -> None:
 
     with _StopOnSignal() as stop:
         beat.start()
-        _load_models(beat, stop)
+        runtime = _load_models(beat, stop)
+    if runtime.profile == "demo":
+        _start_watcher(beat, device=runtime.device)
 
 
 def _check_batching(settings_info: dict, concurrency) -> None:
@@ -168,7 +187,7 @@ def _check_batching(settings_info: dict, concurrency) -> None:
         )
 
 
-def _load_models(beat: heartbeat.HeartbeatThread, stop: threading.Event) -> None:
+def _load_models(beat: heartbeat.HeartbeatThread, stop: threading.Event) -> Runtime:
     from inference.loading import choose_device, configure_threads
     from inference.runtime import load_runtime
 
@@ -192,9 +211,7 @@ def _load_models(beat: heartbeat.HeartbeatThread, stop: threading.Event) -> None
         beat.update(profile=profile, ready=False, status="loading models")
         started = time.monotonic()
         try:
-            runtime = load_runtime(profile=profile, device=device)
-            beat.update(status="warming up")
-            runtime.warm_up()
+            runtime = load_runtime(profile=profile, device=device, warm=True)
         except Exception as exc:  # a half-written or corrupt folder: report, retry
             logger.exception("Could not load the %s models; retrying", profile)
             status = f"could not load models ({type(exc).__name__}); retrying"
@@ -210,17 +227,19 @@ def _load_models(beat: heartbeat.HeartbeatThread, stop: threading.Event) -> None
             ready=False,
             status="models loaded; connecting to the broker",
             models=runtime.models_info(),
+            release=runtime.release,
             device=device,
             torch_threads=threads,
             load_seconds=round(time.monotonic() - started, 2),
         )
         logger.info(
-            "Inference worker loaded its models: profile %s on %s in %.1fs",
+            "Inference worker loaded its models: profile %s on %s in %.1fs%s",
             profile,
             device,
             time.monotonic() - started,
+            f" ({describe_release(runtime.release)})" if runtime.release else "",
         )
-        return
+        return runtime
 
 
 class _StopOnSignal:
@@ -259,9 +278,12 @@ def on_worker_ready(sender=None, **_kwargs) -> None:
 
 
 def on_worker_shutdown(sender=None, **_kwargs) -> None:
-    global _heartbeat
+    global _heartbeat, _watcher
     with _state_lock:
         beat, _heartbeat = _heartbeat, None
+        watcher, _watcher = _watcher, None
+    if watcher is not None:
+        watcher.stop()
     batching.shutdown()
     if beat is not None:
         beat.stop(delete=True)
@@ -269,3 +291,129 @@ def on_worker_shutdown(sender=None, **_kwargs) -> None:
 
 def current_heartbeat() -> heartbeat.HeartbeatThread | None:
     return _heartbeat
+
+
+def current_watcher() -> ReleaseWatcher | None:
+    return _watcher
+
+
+# --- New demo models while serving ---------------------------------------------------------
+
+STAGE_NAMES = {"early": "early checkpoint", "final": "final build"}
+
+
+def describe_release(release: dict | None) -> str:
+    """``"early checkpoint (release 3f2a…)"`` for logs."""
+    if not release:
+        return "no release"
+    stage = STAGE_NAMES.get(str(release.get("stage")), str(release.get("stage")))
+    return f"{stage} (release {release.get('id')})"
+
+
+def _start_watcher(beat: heartbeat.HeartbeatThread, *, device: str) -> None:
+    global _watcher
+    watcher = ReleaseWatcher(beat=beat, device=device)
+    with _state_lock:
+        previous, _watcher = _watcher, watcher
+    if previous is not None:
+        previous.stop()
+    watcher.start()
+
+
+class ReleaseWatcher(threading.Thread):
+    """Daemon thread: swaps in the demo build's newer release while the old one serves.
+
+    :meth:`check_once` does one poll (tests call it directly); :meth:`run` calls it every
+    ``interval`` seconds until :meth:`stop`. Loading happens in this thread, so the task
+    threads keep serving the current runtime until ``load_runtime`` replaces it.
+    """
+
+    def __init__(
+        self,
+        *,
+        beat: heartbeat.HeartbeatThread | None,
+        device: str,
+        interval: float | None = None,
+        profile: str = "demo",
+    ) -> None:
+        super().__init__(name="demo-release-watcher", daemon=True)
+        self.beat = beat
+        self.device = device
+        self.interval = POLL_SECONDS if interval is None else interval
+        self.profile = profile
+        self.swaps = 0
+        self._stopping = threading.Event()
+        self._failed: set[str] = set()  # release ids whose load failed (logged in full once)
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.check_once()
+            except Exception:  # never let one bad poll end the thread
+                logger.exception("Checking for new demo models failed")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling; a load in progress finishes on its own (the thread is a daemon)."""
+        self._stopping.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    def check_once(self) -> bool:
+        """Swap in the published release when it is new; True when a swap happened."""
+        from inference.runtime import current_runtime, load_runtime
+
+        current = current_runtime()
+        release = registry.demo_release()
+        if current is None or release is None or release["id"] == current.release_id:
+            return False
+        if registry.missing_specs(registry.profile_specs(self.profile)):
+            return False  # mid-publish or removed: keep serving, look again next time
+        started = time.monotonic()
+        try:
+            runtime = load_runtime(profile=self.profile, device=self.device, warm=True)
+        except Exception as exc:
+            if release["id"] in self._failed:
+                logger.warning(
+                    "Still cannot load the demo models' %s (%s); serving %s",
+                    describe_release(release),
+                    exc,
+                    describe_release(current.release),
+                )
+            else:
+                self._failed.add(release["id"])
+                logger.exception(
+                    "Could not load the demo models' %s; still serving %s, retrying in %.0f s",
+                    describe_release(release),
+                    describe_release(current.release),
+                    self.interval,
+                )
+            return False
+        self.swaps += 1
+        self._failed.discard(str(runtime.release_id))
+        self._announce(runtime, load_seconds=time.monotonic() - started)
+        return True
+
+    def _announce(self, runtime: Runtime, *, load_seconds: float) -> None:
+        release = runtime.release or {}
+        published = release.get("published_at")
+        after = (
+            f", swapped in {max(0.0, time.time() - published):.1f} s after it was published"
+            if isinstance(published, int | float)
+            else ""
+        )
+        logger.info(
+            "Serving the demo models' %s%s (loaded and warmed up in %.1f s)",
+            describe_release(release),
+            after,
+            load_seconds,
+        )
+        if self.beat is None:
+            return
+        changes: dict[str, object] = {
+            "models": runtime.models_info(),
+            "release": runtime.release,
+            "load_seconds": round(load_seconds, 2),
+        }
+        if self.beat.info.get("ready") is True:  # before worker_ready, that one sets it
+            changes["status"] = "ready"
+        self.beat.update(**changes)

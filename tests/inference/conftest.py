@@ -6,9 +6,15 @@
 - ``tiny_models_dir``: a MODELS_DIR holding the ``tiny`` profile, built once per session.
 - ``tiny_settings``: settings for a test that runs on the tiny profile.
 - ``tiny_runtime``: the tiny models loaded into this process (for engine and task tests).
+- ``wordpiece_gpt``: the tiny GPT with its own copy of BERT's WordPiece tokenizer, as the
+  ``demo`` profile's GPT has (for the tokenize demo's GPT-2 side).
 - ``demo_runtime``: the ``demo`` profile's models from the real MODELS_DIR, when
   ``manage.py build_demo_models`` has built them (else the test is skipped, saying so);
   ``any_runtime`` runs a test on both.
+- ``tiny_demo``: a MODELS_DIR whose ``demo`` profile holds copies of the tiny models, with
+  a training.json naming an early release (``publish_demo`` publishes the next one the
+  way ``build_demo_models`` does: folders swapped in, then training.json); the encoder
+  role is the tiny encoder too (``registry._minilm_dir``), so loading takes a second.
 - ``celery_worker_proc``: a real ``celery worker`` subprocess (threads pool, tiny profile),
   started on demand and reused while it lives; yields a :class:`WorkerProcess` with
   ``.stop()``, ``.kill()``, ``.env`` and ``.hostname``. A test that stops or kills it
@@ -17,7 +23,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +101,21 @@ def tiny_runtime(tiny_models_dir):
     runtime.reset_runtime()
 
 
+@pytest.fixture(scope="session")
+def wordpiece_gpt(tiny_runtime, tiny_models_dir):
+    """The tiny GPT loaded with its own copy of BERT's WordPiece, as the demo profile's GPT
+    (MiniLM's weights and bert-base-uncased's vocabulary) is."""
+    import dataclasses
+    import threading
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_models_dir / "tiny" / "bert"))
+    return dataclasses.replace(
+        tiny_runtime.gpt, tokenizer=tokenizer, tokenizer_lock=threading.RLock()
+    )
+
+
 def _load_runtime(profile: str, models_dir: Path):
     from inference import registry
     from inference.loading import load_role
@@ -110,6 +133,65 @@ def _load_runtime(profile: str, models_dir: Path):
             role: load_role(spec, device="cpu", profile=profile) for role, spec in specs.items()
         }
     return Runtime(profile=profile, device="cpu", roles=roles)
+
+
+def publish_demo(
+    models_dir: Path,
+    tiny_dir: Path,
+    *,
+    release_id: str,
+    stage: str = "early",
+    state: str | None = None,
+    mode: str = "full",
+    published_at: float | None = None,
+    break_role: str | None = None,
+) -> None:
+    """Publish a demo release the way the build does: copies of the tiny ``bert`` and
+    ``gpt`` swapped in by renames, then training.json written atomically. ``break_role``
+    publishes that role with unreadable weights (a corrupt folder)."""
+    root = models_dir / "demo"
+    root.mkdir(parents=True, exist_ok=True)
+    for role in ("bert", "gpt"):
+        staging = root / f".{role}.staging-test"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(tiny_dir / "tiny" / role, staging)
+        if role == break_role:
+            (staging / "model.safetensors").write_bytes(b"not a safetensors file")
+        final, old = root / role, root / f".{role}.old-test"
+        if final.exists():
+            final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    record = {
+        "state": state or ("early" if stage == "early" else "done"),
+        "mode": mode,
+        "built_at": time.time(),
+        "release": {
+            "id": release_id,
+            "stage": stage,
+            "published_at": time.time() if published_at is None else published_at,
+        },
+        "models": {},
+    }
+    tmp = root / ".training.json.test.tmp"
+    tmp.write_text(json.dumps(record))
+    tmp.replace(root / "training.json")
+
+
+@pytest.fixture
+def tiny_demo(settings, tiny_models_dir, tmp_path, monkeypatch) -> Path:
+    """Settings for the ``demo`` profile on copies of the tiny models (release "early-1");
+    the process's runtime is restored afterwards."""
+    from inference import registry, runtime
+
+    models_dir = tmp_path / "models"
+    publish_demo(models_dir, tiny_models_dir, release_id="early-1", stage="early")
+    settings.MODELS_DIR = models_dir
+    settings.INFERENCE_PROFILE = "demo"
+    monkeypatch.setattr(registry, "_minilm_dir", lambda: tiny_models_dir / "tiny" / "encoder")
+    saved = runtime._runtime
+    yield models_dir
+    runtime._runtime = saved
 
 
 @pytest.fixture(scope="session")

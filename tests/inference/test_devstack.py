@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +32,7 @@ def answers(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.integration
 def test_devstack_runs_the_whole_site_and_stops_everything(tiny_models_dir, tmp_path):
     web_port, dead_redis_port = free_port(), free_port()
     env = {
@@ -110,3 +109,122 @@ def test_devstack_runs_the_whole_site_and_stops_everything(tiny_models_dir, tmp_
     assert not answers(web_port)
     assert not answers(redis_port)
     assert (tmp_path / "log" / "worker-inference.log").is_file()
+
+
+# --- When devstack starts the demo-model build ------------------------------------------
+
+
+class BuildStarter:
+    """devstack's command with ``spawn`` recording the build it would start (the real one
+    takes 15 minutes of CPU)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from inference.management.commands.devstack import Command
+
+        self.command = Command()
+        self.command.root = ROOT
+        self.command.log_dir = tmp_path / "log"
+        self.spawned: list[list[str]] = []
+        self.command.spawn = self.spawn
+
+    def spawn(self, name, args, *, cwd, log=None):
+        from types import SimpleNamespace
+
+        self.spawned.append(args)
+        return SimpleNamespace(name=name, log_path=self.command.log_dir / log)
+
+    def __call__(self, *, no_build: bool = False) -> str:
+        return self.command.start_build(no_build=no_build)
+
+
+@pytest.fixture
+def starter(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path / "models"
+    settings.INFERENCE_PROFILE = "demo"
+    return BuildStarter(tmp_path)
+
+
+def demo_models(settings, training: dict | None) -> None:
+    root = settings.MODELS_DIR / "demo"
+    for role in ("bert", "gpt"):
+        (root / role).mkdir(parents=True, exist_ok=True)
+        (root / role / "config.json").write_text("{}")
+        (root / role / "model.safetensors").write_bytes(b"x")
+    if training is not None:
+        (root / "training.json").write_text(json.dumps(training))
+
+
+def build_running(settings, pid: int) -> None:
+    progress = settings.MODELS_DIR / "demo" / "progress.json"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text(
+        json.dumps({"state": "building", "percent": 20, "updated_at": time.time(), "pid": pid})
+    )
+
+
+def test_missing_demo_models_are_built_in_the_background(starter):
+    note = starter()
+    assert starter.spawned and starter.spawned[0][-2:] == ["build_demo_models", "--no-progress"]
+    assert "building the demo models in the background" in note
+    assert "the demos start on an early checkpoint in about 2 minutes" in note
+    assert "the full build takes about 15" in note
+
+
+@pytest.mark.parametrize(
+    "training",
+    [
+        {"state": "early", "mode": "full", "release": {"id": "e1", "stage": "early"}},
+        {"state": "done", "mode": "quick", "built_at": 5.0},  # a `--quick` build
+        {"state": "done", "built_at": 5.0},  # no mode: build_demo_models rebuilds it too
+        None,  # folders without a record
+    ],
+)
+def test_present_demo_models_whose_build_is_unfinished_are_finished(starter, settings, training):
+    demo_models(settings, training)
+    note = starter()
+    assert len(starter.spawned) == 1
+    assert "finishing the demo models' build in the background" in note
+    assert "the demos run on the models already there" in note
+
+
+def test_a_finished_full_build_starts_nothing(starter, settings):
+    demo_models(
+        settings, {"state": "done", "mode": "full", "release": {"id": "f", "stage": "final"}}
+    )
+    assert starter() == "demo (models present)"
+    assert starter.spawned == []
+
+
+def test_a_running_build_is_not_started_twice(starter, settings):
+    demo_models(settings, {"state": "early", "mode": "full", "release": {"id": "e1"}})
+    build_running(settings, os.getpid())  # a live process
+    assert starter() == f"demo: a build is already running (pid {os.getpid()})"
+    assert starter.spawned == []
+
+
+def test_a_build_whose_process_is_gone_is_resumed(starter, settings):
+    demo_models(settings, {"state": "early", "mode": "full", "release": {"id": "e1"}})
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    build_running(settings, int(dead.stdout))
+    starter()
+    assert len(starter.spawned) == 1
+
+
+def test_no_build_says_what_to_run(starter, settings):
+    assert "run `manage.py build_demo_models` (about 15 minutes)" in starter(no_build=True)
+    demo_models(settings, {"state": "early", "mode": "full", "release": {"id": "e1"}})
+    note = starter(no_build=True)
+    assert "build isn't finished" in note and "build_demo_models" in note
+    assert starter.spawned == []
+
+
+def test_other_profiles_never_start_the_build(starter, settings, tiny_models_dir):
+    settings.MODELS_DIR = tiny_models_dir
+    settings.INFERENCE_PROFILE = "tiny"
+    assert starter() == "tiny (models present)"
+    assert starter.spawned == []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,95 @@ def test_registry_does_not_import_torch():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+# --- The demo build's release -------------------------------------------------------------
+
+
+def write_training(base: Path, data) -> None:
+    folder = base / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = data if isinstance(data, str) else json.dumps(data)
+    (folder / "training.json").write_text(text)
+
+
+def test_demo_release_reads_the_published_release(tmp_path):
+    write_training(
+        tmp_path,
+        {
+            "state": "early",
+            "mode": "full",
+            "built_at": 5.0,
+            "release": {"id": "3f2a9c", "stage": "early", "published_at": 1700000000.5},
+            "models": {},
+        },
+    )
+    assert registry.demo_release(tmp_path) == {
+        "id": "3f2a9c",
+        "stage": "early",
+        "published_at": 1700000000.5,
+        "state": "early",
+        "mode": "full",
+        "built_at": 5.0,
+    }
+
+
+def test_demo_release_defaults_to_models_dir(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    write_training(
+        tmp_path, {"state": "done", "mode": "full", "release": {"id": "ab", "stage": "final"}}
+    )
+    assert registry.demo_release()["id"] == "ab"
+    assert registry.demo_release()["stage"] == "final"
+    assert registry.demo_release()["published_at"] is None
+
+
+def test_an_older_training_record_is_the_final_stage_named_by_its_build_time(tmp_path):
+    write_training(tmp_path, {"state": "done", "mode": "quick", "built_at": 1700000123.25})
+    assert registry.demo_release(tmp_path) == {
+        "id": "1700000123.25",
+        "stage": "final",
+        "published_at": 1700000123.25,
+        "state": "done",
+        "mode": "quick",
+        "built_at": 1700000123.25,
+    }
+
+
+def test_a_release_without_a_known_stage_follows_the_build_state(tmp_path):
+    write_training(tmp_path, {"state": "early", "release": {"id": "x", "stage": "later"}})
+    assert registry.demo_release(tmp_path)["stage"] == "early"
+    write_training(tmp_path, {"state": "done", "release": {"id": "x"}})
+    assert registry.demo_release(tmp_path)["stage"] == "final"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,  # no file
+        "{half a file",
+        "[1, 2]",
+        json.dumps({"state": "done"}),  # neither a release nor a build time
+        json.dumps({"state": "done", "release": {"id": ""}}),
+        json.dumps({"state": "done", "release": {"id": {"nested": 1}}}),
+        json.dumps({"state": "done", "release": "abc"}),
+    ],
+)
+def test_demo_release_is_none_when_it_cannot_tell(tmp_path, content):
+    if content is not None:
+        write_training(tmp_path, content)
+    assert registry.demo_release(tmp_path) is None
+
+
+def test_demo_release_survives_odd_field_types(tmp_path):
+    write_training(
+        tmp_path,
+        {"state": 3, "mode": None, "release": {"id": 42, "stage": None, "published_at": "soon"}},
+    )
+    assert registry.demo_release(tmp_path) == {
+        "id": "42",
+        "stage": "final",
+        "published_at": None,
+        "state": None,
+        "mode": None,
+    }

@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
-from inference import selectors, streams
+from inference import heartbeat, selectors, streams
 from inference.errors import DemoNotFound
 from tests.inference.web_support import done_event, started
 
@@ -238,6 +238,50 @@ def test_worker_status_lists_workers_on_the_demo_queue(demo_env):
     assert status["ready"] is True
     assert status["profile"] == "tiny"
     assert {w["hostname"] for w in status["workers"]} == {ready, loading}
+
+
+def early(release_id: str = "e1") -> dict:
+    return {"id": release_id, "stage": "early", "published_at": time.time(), "state": "early"}
+
+
+def final(release_id: str = "f2") -> dict:
+    return {"id": release_id, "stage": "final", "published_at": time.time(), "state": "done"}
+
+
+def test_worker_status_says_which_stage_of_the_demo_build_is_served(demo_env):
+    status = selectors.worker_status()
+    assert status["stage"] is None
+    assert status["poll"] is True  # nobody ready: the strip refreshes itself
+
+    demo_env.beat(profile="demo", release=early())
+    status = selectors.worker_status()
+    assert status["ready"] is True
+    assert status["stage"] == "early"
+    assert status["poll"] is True  # so the finished build shows when it is swapped in
+
+    for hostname in demo_env.hostnames:
+        heartbeat.clear(demo_env.client, hostname)
+    demo_env.beat(profile="demo", release=final())
+    status = selectors.worker_status()
+    assert status["stage"] == "final"
+    assert status["poll"] is False
+
+
+def test_the_early_checkpoint_is_reported_while_any_ready_worker_serves_it(demo_env):
+    demo_env.beat(profile="demo", release=final())
+    demo_env.beat(profile="demo", release=early())
+    demo_env.beat(profile="demo", release=final("f3"), ready=False)  # not serving yet
+    assert selectors.worker_status()["stage"] == "early"
+
+
+def test_workers_without_a_demo_release_have_no_stage(demo_env):
+    demo_env.beat(profile="tiny")
+    demo_env.beat(profile="demo", release=None)
+    status = selectors.worker_status()
+    assert status["stage"] is None
+    assert status["poll"] is False
+    assert selectors.served_stage([{"ready": True, "profile": "demo", "release": "x"}]) is None
+    assert selectors.served_stage([{"ready": True, "profile": "tiny", "release": early()}]) is None
 
 
 def test_worker_status_when_redis_is_down(demo_env, settings):

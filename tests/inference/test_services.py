@@ -114,6 +114,11 @@ def test_cache_key_depends_on_kind_profile_and_params():
     assert key(kind="generate", profile="t", params={"a": 1, "b": 2}) == key(
         kind="generate", profile="t", params={"b": 2, "a": 1}
     )
+    demo = key(kind="tokenize", profile="demo", params={"text": "a"})
+    assert demo == key(kind="tokenize", profile="demo", params={"text": "a"}, release=None)
+    early = key(kind="tokenize", profile="demo", params={"text": "a"}, release="e1")
+    assert early != demo
+    assert early != key(kind="tokenize", profile="demo", params={"text": "a"}, release="f2")
 
 
 def test_ip_rate_limit(demo_env, sent_tasks, settings):
@@ -233,6 +238,82 @@ def test_a_stale_or_finished_build_is_not_reported_as_in_progress(demo_env, sent
     with pytest.raises(DemoUnavailable) as info:
         submit()
     assert info.value.reason == "no_worker"
+
+
+def test_a_worker_serving_the_early_checkpoint_runs_demos_while_the_build_continues(
+    demo_env, sent_tasks, settings
+):
+    """27e93f4 reports the build to a waiting worker's learners; once a worker is ready on
+    the early checkpoint, demos run even though progress.json still says "building"."""
+    settings.INFERENCE_PROFILE = "demo"
+    write_progress(settings, state="building", stage="gpt", percent=38.0, updated_at=time.time())
+    demo_env.beat(ready=False, status="waiting for the demo models")
+    with pytest.raises(DemoUnavailable) as info:
+        submit()
+    assert info.value.reason == "preparing"
+
+    demo_env.beat(profile="demo", release={"id": "e1", "stage": "early"})
+    submission = submit()
+    assert submission.status == "queued"
+    assert [call["task_id"] for call in sent_tasks] == [submission.task_id]
+
+
+def release_beat(demo_env, release_id: str, stage: str = "final") -> str:
+    return demo_env.beat(profile="demo", release={"id": release_id, "stage": stage})
+
+
+def demo_done_event() -> dict:
+    event = done_event({"masks": []})
+    event["result"]["model"]["profile"] = "demo"
+    return event
+
+
+def test_answers_cached_from_the_early_checkpoint_are_not_reused_for_the_final_models(
+    demo_env, sent_tasks, settings
+):
+    from inference import heartbeat
+
+    settings.INFERENCE_PROFILE = "demo"
+    early = release_beat(demo_env, "e1", "early")
+    first = submit()
+    streams.publish(demo_env.client, first.task_id, demo_done_event())
+    assert submit().task_id == first.task_id  # same release: answered from the cache
+
+    heartbeat.clear(demo_env.client, early)
+    release_beat(demo_env, "f2")  # the worker swapped the finished models in
+    second = submit()
+    assert second.status == "queued"
+    assert second.task_id != first.task_id
+    streams.publish(demo_env.client, second.task_id, demo_done_event())
+    assert submit().task_id == second.task_id
+    assert len(sent_tasks) == 2
+
+
+def test_nothing_is_cached_while_workers_serve_different_releases(demo_env, sent_tasks, settings):
+    settings.INFERENCE_PROFILE = "demo"
+    release_beat(demo_env, "e1", "early")
+    release_beat(demo_env, "f2")
+    first = submit()
+    streams.publish(demo_env.client, first.task_id, demo_done_event())
+    assert submit().task_id != first.task_id
+    assert len(sent_tasks) == 2
+
+
+def test_with_no_worker_the_cache_follows_the_release_on_disk(demo_env, sent_tasks, settings):
+    from inference import heartbeat
+
+    settings.INFERENCE_PROFILE = "demo"
+    training = settings.MODELS_DIR / "demo" / "training.json"
+    training.parent.mkdir(parents=True, exist_ok=True)
+    training.write_text(json.dumps({"state": "done", "release": {"id": "f2", "stage": "final"}}))
+    hostname = release_beat(demo_env, "f2")
+    first = submit()
+    streams.publish(demo_env.client, first.task_id, demo_done_event())
+    heartbeat.clear(demo_env.client, hostname)
+    assert submit().task_id == first.task_id
+    training.write_text(json.dumps({"state": "done", "release": {"id": "f3", "stage": "final"}}))
+    with pytest.raises(DemoUnavailable):
+        submit()
 
 
 def test_inside_a_transaction_the_task_is_sent_after_commit(

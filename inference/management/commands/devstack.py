@@ -5,8 +5,11 @@
   and points every child at it through the environment.
 - Celery: a model worker on the ``inference`` queue (threads pool, so the models are
   loaded once and shared) and a worker for the ``default`` queue.
-- Models: when the demo profile's models are missing, ``build_demo_models`` runs in the
-  background (resumable; the demos say "being prepared (43%)" meanwhile).
+- Models: when the demo profile's models are missing, or present but their build isn't
+  finished (an early checkpoint, a quick build), ``build_demo_models`` runs (resumes) in
+  the background unless a build is already running. It publishes an early checkpoint
+  after about 2 minutes, which the model worker starts serving, and the finished models
+  after about 15, which the worker swaps in while it serves (``inference/worker.py``).
 - ``runserver`` in the foreground. Ctrl-C (or SIGTERM) stops every child cleanly.
 
 Children run in their own process groups, so one Ctrl-C reaches devstack only and it
@@ -64,6 +67,12 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def build_finished(release: dict | None) -> bool:
+    """True when training.json says the full build finished (not an early checkpoint, not a
+    ``--quick`` build): the same test ``build_demo_models`` uses before it skips."""
+    return release is not None and release.get("state") == "done" and release.get("mode") == "full"
 
 
 def pid_alive(pid: Any) -> bool:
@@ -259,27 +268,41 @@ class Command(BaseCommand):
             missing = registry.missing_specs(registry.profile_specs(profile))
         except Exception as exc:  # a bad INFERENCE_PROFILE: say so, keep the site running
             return f"unavailable ({exc})"
-        if not missing:
-            return f"{profile} (models present)"
         names = ", ".join(spec.role for spec in missing)
-        if profile == "full":
+        if profile == "full" and missing:
             return f"full: missing {names}; run `manage.py download_models` (needs the Hub)"
-        if profile == "tiny":
+        if profile == "tiny" and missing:
             return f"tiny: missing {names}; run `manage.py build_tiny_models`"
+        if profile != "demo" or (not missing and build_finished(registry.demo_release())):
+            return f"{profile} (models present)"
         progress = build_progress()
         if progress and progress.get("running") and pid_alive(progress.get("pid")):
             return f"demo: a build is already running (pid {progress.get('pid')})"
         if no_build:
-            return f"demo: missing {names}; run `manage.py build_demo_models` (about 12 minutes)"
+            if missing:
+                return (
+                    f"demo: missing {names}; run `manage.py build_demo_models` (about 15 minutes)"
+                )
+            return (
+                "demo (models present, but their build isn't finished; "
+                "run `manage.py build_demo_models` to finish it)"
+            )
         child = self.spawn(
             "demo-model build",
             [sys.executable, "manage.py", "build_demo_models", "--no-progress"],
             cwd=self.root,
             log="build_demo_models.log",
         )
+        log = self.rel(child.log_path)
+        if missing:
+            return (
+                f"demo: building the demo models in the background (log: {log}); the demos "
+                "start on an early checkpoint in about 2 minutes; the full build takes about 15"
+            )
         return (
-            f"demo: building the demo models in the background, about 12 minutes "
-            f"(log: {self.rel(child.log_path)}); demos say “being prepared” until then"
+            f"demo: finishing the demo models' build in the background (log: {log}); the "
+            "demos run on the models already there until the finished ones swap in "
+            "(the full build takes about 15 minutes)"
         )
 
     def start_workers(self, *, concurrency: int) -> None:
@@ -332,30 +355,44 @@ class Command(BaseCommand):
         return self.spawn("web server", args, cwd=self.root)
 
     def watch_worker(self) -> None:
-        """Print one line when the model worker is ready (it loads models for a while)."""
+        """Print one line when the model worker is ready (it loads models for a while), and
+        one more when it swaps the demo build's early checkpoint for the finished models."""
         from inference import heartbeat, streams
 
         client = streams.redis_client(self.env.get("REDIS_URL"))
         queue = str(getattr(settings, "INFERENCE_QUEUE", "inference"))
 
+        def stage(info: dict) -> str | None:
+            release = info.get("release")
+            return release.get("stage") if isinstance(release, dict) else None
+
         def watch() -> None:
             deadline = time.monotonic() + 3600
+            announced_ready = False
             while not self._stopping.is_set() and time.monotonic() < deadline:
                 try:
                     ready = heartbeat.ready_workers(client, queue=queue)
                 except redis.RedisError:
                     ready = []
-                if ready:
+                if ready and not announced_ready:
+                    announced_ready = True
                     info = ready[0]
                     models = ", ".join(
                         f"{role}: {model.get('name')}"
                         for role, model in (info.get("models") or {}).items()
                     )
+                    early = " on an early checkpoint" if stage(info) == "early" else ""
                     self.stdout.write(
                         self.style.SUCCESS(
                             f"Model worker ready ({info.get('profile')}; {models}). "
-                            "The demos can run."
+                            f"The demos can run{early}."
                         )
+                    )
+                    if not early:
+                        return
+                elif ready and all(stage(info) == "final" for info in ready):
+                    self.stdout.write(
+                        self.style.SUCCESS("The demos now run on the finished demo models.")
                     )
                     return
                 self._stopping.wait(2)
