@@ -25,6 +25,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from .examples import (
+    ExampleSetVersion,
     StoredExample,
     example_for_params,
     example_set_version,
@@ -126,8 +127,9 @@ def default_example(kind: str, params: dict[str, Any] | None) -> StoredExample |
 
 # The lesson page is the site's busiest page and its widgets are the costly part to render
 # (forms, stored results, charts), yet they depend only on the lesson's stored HTML and the
-# stored examples on disk. So they are rendered once per (body, examples file) and kept,
-# with a placeholder where each form's CSRF token goes; each request puts its own token in.
+# stored examples on disk. So they are rendered once per (body, examples file, the demo
+# build that file is labelled against) and kept, with a placeholder where each form's CSRF
+# token goes; each request puts its own token in.
 _CSRF_PLACEHOLDER = "__demo-widget-csrf-token__"
 _CSRF_INPUT = f'<input type="hidden" name="csrfmiddlewaretoken" value="{_CSRF_PLACEHOLDER}">'
 
@@ -149,8 +151,9 @@ def embed_demo_widgets(
 
 
 @functools.lru_cache(maxsize=64)
-def _rendered_widgets(html: str, examples_version: tuple[str, int] | None) -> str:
-    # examples_version is part of the key only: a re-recorded examples file renders anew
+def _rendered_widgets(html: str, examples_version: ExampleSetVersion | None) -> str:
+    # examples_version is part of the key only: a re-recorded examples file, or a newly
+    # published demo build (which changes how the file is labelled), renders anew
     from lessons.markdown import replace_demo_slots
 
     counter = {"n": 0}

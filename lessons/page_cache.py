@@ -8,9 +8,10 @@ own (freshly masked) token in, which also sets the CSRF cookie as rendering woul
 
 Freshness: a save or delete of a course, lesson, quiz or question (the admin, the loader,
 simple-history's revert) drops every kept page in the process that made it at once; other
-web processes serve their copy for at most ``TTL_SECONDS`` more. A re-recorded examples
-file is part of the key. Visitors with a session, and anything but a plain GET, always get
-a freshly rendered page.
+web processes serve their copy for at most ``TTL_SECONDS`` more. Which examples file is
+shown, and the demo build it is labelled against, are part of the key
+(``inference.examples.example_set_version``). Visitors with a session, and anything but a
+plain GET, always get a freshly rendered page.
 """
 
 from __future__ import annotations

@@ -3,9 +3,16 @@
 ``manage.py record_examples`` runs the engine functions in-process on a profile's models
 (never hand-written numbers) for every input in ``inference.examples.inputs`` (the
 playground's ready examples, each demo form's defaults and every demo block in the
-lessons) and writes ``<DEMO_EXAMPLES_DIR>/<profile>.json``. Pages show these results
-before a worker answers, or when none runs, always marked as stored and naming the model
-that produced them.
+lessons) and writes ``<DEMO_EXAMPLES_DIR>/<profile>.json``; the demo build records its own
+into ``MODELS_DIR/demo/examples.json`` (``recording.record_to_file``). Pages show these
+results before a worker answers, or when none runs, always marked as stored and naming the
+model that produced them.
+
+Each file's header names the build it was recorded with (``builds``). For the demo profile
+the build's own file is preferred over the shipped ``inference/examples/demo.json``, and a
+file recorded with another build than the one being served is shown marked as such
+(``earlier_build``): the demo models change at every publish, so its answers may not be
+what a run gives now.
 
 No torch here: the web process reads the files. Reading never fails a page: a missing or
 unreadable file simply means there are no stored examples.
@@ -21,13 +28,15 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from inference.examples.builds import clean_build, served_demo_build_id
+from inference.registry import models_dir
 from inference.validation import KINDS, DemoInputError, validate
 
 logger = logging.getLogger(__name__)
@@ -68,6 +77,8 @@ class StoredExample:
     sources: tuple[str, ...] = ()
     logits: str | None = None  # next-token: base64 of the float32 logits vector
     vocab: tuple[tuple[int, str], ...] = ()
+    # Set when shown: recorded with another demo build than the one being served.
+    earlier_build: bool = False
 
     @property
     def recorded(self) -> datetime:
@@ -121,6 +132,13 @@ class ExampleSet:
     profile: str
     path: Path | None
     examples: list[StoredExample] = field(default_factory=list)
+    build: dict[str, Any] | None = None  # the header: {"id", "stage", "published_at"}
+    # Set when shown: recorded with another demo build than the one being served.
+    earlier_build: bool = False
+
+    @property
+    def build_id(self) -> str | None:
+        return self.build["id"] if self.build else None
 
     def by_id(self) -> dict[str, StoredExample]:
         return {example.id: example for example in self.examples}
@@ -132,6 +150,11 @@ def examples_dir() -> Path:
 
 def examples_path(profile: str, directory: Path | None = None) -> Path:
     return (directory or examples_dir()) / f"{profile}.json"
+
+
+def build_examples_path(base: Path | None = None) -> Path:
+    """Where the demo build writes the examples it records: ``MODELS_DIR/demo/examples.json``."""
+    return (base or models_dir()) / "demo" / "examples.json"
 
 
 def _example_from_json(data: dict, profile: str) -> StoredExample | None:
@@ -173,7 +196,17 @@ def _read(path: str, mtime_ns: int) -> ExampleSet | None:
         for item in data.get("examples") or []
         if isinstance(item, dict) and (example := _example_from_json(item, profile))
     ]
-    return ExampleSet(profile=profile, path=Path(path), examples=examples)
+    build = clean_build(data.get("build")) if isinstance(data.get("build"), dict) else None
+    return ExampleSet(profile=profile, path=Path(path), examples=examples, build=build)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_as_earlier_build(path: str, mtime_ns: int) -> ExampleSet | None:
+    loaded = _read(path, mtime_ns)
+    if loaded is None:
+        return None
+    examples = [replace(example, earlier_build=True) for example in loaded.examples]
+    return replace(loaded, examples=examples, earlier_build=True)
 
 
 def _profile_order() -> list[str]:
@@ -190,26 +223,59 @@ def _profile_order() -> list[str]:
     return order
 
 
-def _active_set() -> tuple[ExampleSet | None, tuple[str, int] | None]:
-    for profile in _profile_order():
-        path = examples_path(profile)
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
+def _candidate_paths(profile: str) -> list[Path]:
+    """The files that can hold ``profile``'s examples, preferred first."""
+    if profile == "demo":
+        return [build_examples_path(), examples_path(profile)]
+    return [examples_path(profile)]
+
+
+def _load(path: Path) -> tuple[ExampleSet, int] | None:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    loaded = _read(str(path), mtime)
+    return (loaded, mtime) if loaded is not None and loaded.examples else None
+
+
+ExampleSetVersion = tuple[str, int, str]
+
+
+def _active_set() -> tuple[ExampleSet | None, ExampleSetVersion | None]:
+    order = _profile_order()
+    # Only the demo profile's models are rebuilt here, and only when they serve the demos
+    # does a file recorded with another build contradict what a run gives.
+    served = served_demo_build_id() if order[0] == "demo" else None
+    for profile in order:
+        found = [hit for path in _candidate_paths(profile) if (hit := _load(path))]
+        if not found:
             continue
-        loaded = _read(str(path), mtime)
-        if loaded is not None and loaded.examples:
-            return loaded, (str(path), mtime)
+        if profile != "demo" or served is None:
+            loaded, mtime = found[0]
+            return loaded, (str(loaded.path), mtime, "")
+        # The file recorded with the served build, else the build's own (newest) file.
+        loaded, mtime = next((hit for hit in found if hit[0].build_id == served), found[0])
+        if loaded.build_id != served:
+            loaded = _read_as_earlier_build(str(loaded.path), mtime) or loaded
+        return loaded, (str(loaded.path), mtime, served)
     return None, None
 
 
 def example_set() -> ExampleSet | None:
-    """The stored examples for the active profile, else the demo, else the full profile's."""
+    """The stored examples for the active profile, else the demo, else the full profile's.
+
+    For the demo profile, ``MODELS_DIR/demo/examples.json`` (the build's) comes before the
+    shipped file, unless only the shipped one was recorded with the served build. A set
+    recorded with another demo build than the served one has ``earlier_build`` set, on the
+    set and on each of its examples.
+    """
     return _active_set()[0]
 
 
-def example_set_version() -> tuple[str, int] | None:
-    """Which examples file (path, modification time) pages show now: a cache-key part for
+def example_set_version() -> ExampleSetVersion | None:
+    """What pages show now: (the examples file, its modification time, the served demo
+    build's id when it decides how the file is labelled, else ""); a cache-key part for
     anything rendered from stored examples."""
     return _active_set()[1]
 
@@ -246,14 +312,30 @@ def example_for_params(kind: str, params: dict[str, Any]) -> StoredExample | Non
 # --- Writing ------------------------------------------------------------------------------
 
 
-def write_example_set(path: Path, *, profile: str, examples: Iterable[StoredExample]) -> None:
-    """Write atomically, one example per line (readable diffs when re-recorded)."""
+def write_example_set(
+    path: Path,
+    *,
+    profile: str,
+    examples: Iterable[StoredExample],
+    build: dict[str, Any] | None = None,
+) -> None:
+    """Write atomically, one example per line (readable diffs when re-recorded).
+
+    ``build`` names the models' build in the header (``{"id", "stage", "published_at"}``
+    or ``"built_at"``; see ``inference.examples.builds.demo_build``).
+    """
+    header_data: dict[str, Any] = {"format": FORMAT, "profile": profile}
+    if build is not None:
+        cleaned = clean_build(build)
+        if cleaned is None:
+            raise ValueError("An examples file's build needs an id.")
+        header_data["build"] = cleaned
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         json.dumps(example.as_json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         for example in examples
     ]
-    header = json.dumps({"format": FORMAT, "profile": profile}, separators=(",", ":"))[:-1]
+    header = json.dumps(header_data, separators=(",", ":"), allow_nan=False)[:-1]
     text = header + ',"examples":[\n' + ",\n".join(lines) + "\n]}\n"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")

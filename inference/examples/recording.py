@@ -1,6 +1,7 @@
 """Record stored examples by running the real engine functions in this process.
 
-Used by ``manage.py record_examples``. torch and transformers are imported only through
+Used by ``manage.py record_examples`` and, through :func:`record_to_file`, by the demo
+build once it has published its models. torch and transformers are imported only through
 the engine modules and ``inference.runtime``, inside these functions.
 """
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from inference.examples import StoredExample, example_id
-from inference.examples.inputs import ExampleInput
+from inference.examples import StoredExample, example_id, write_example_set
+from inference.examples.builds import clean_build
+from inference.examples.inputs import ExampleInput, example_inputs
 from inference.validation import DemoInputError, validate
 
 
@@ -98,3 +101,35 @@ def record(
         )
         log(f"  {label}: {result.get('elapsed_ms', 0):.0f} ms")
     return list(examples.values()), skipped
+
+
+def record_to_file(
+    runtime: Any,
+    out_path: Path,
+    *,
+    build: dict | None,
+    lessons_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Record every example input (``example_inputs(lessons_dir)``) on ``runtime`` (an
+    object with ``.bert``, ``.gpt``, ``.encoder`` and ``.profile``, like
+    ``inference.runtime.Runtime``) and write them to ``out_path`` (atomically) with
+    ``build`` (``{"id", "stage", "published_at"}``, see ``builds.demo_build``) as the
+    file's header; None only for profiles that aren't built here (full, tiny).
+
+    Returns how many examples were written; 0 means none could be recorded and nothing was
+    written. Inputs a model can't take are skipped, each with a note to ``log``.
+    """
+    from django.test import override_settings
+
+    if build is not None and clean_build(build) is None:  # before recording, not after
+        raise ValueError("record_to_file needs the build's id.")
+    # Validation counts tokens with the active profile's tokenizers: make it this runtime's.
+    with override_settings(INFERENCE_PROFILE=runtime.profile):
+        examples, skipped = record(runtime, example_inputs(lessons_dir), log=log)
+    for note in skipped:
+        log(f"Skipped {note}")
+    if not examples:
+        return 0
+    write_example_set(out_path, profile=runtime.profile, examples=examples, build=build)
+    return len(examples)

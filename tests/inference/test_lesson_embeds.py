@@ -15,7 +15,12 @@ from lessons.models import Lesson
 from tests.factories import LessonFactory
 from tests.html_support import without_csrf_tokens
 from tests.inference import widget_support
-from tests.inference.widget_support import inline_code
+from tests.inference.widget_support import (
+    SHIPPED_DEMO,
+    inline_code,
+    serve_demo_build,
+    shipped_demo_examples,
+)
 
 stored_examples = widget_support.stored_examples  # the fixture, for this module
 
@@ -76,6 +81,7 @@ def test_the_side_by_side_lesson_embeds_attention_and_tokenization(client, cours
 
 def test_without_stored_examples_widgets_invite_a_run(client, course, settings, tmp_path):
     settings.DEMO_EXAMPLES_DIR = tmp_path
+    settings.MODELS_DIR = tmp_path / "models"  # nor any the demo build recorded
     html = body(client.get(course["bert"].get_absolute_url()))
     assert html.count('class="demo-empty"') == html.count('data-demo-live="true"') >= 3
     assert "Stored example" not in html
@@ -183,6 +189,7 @@ def test_re_recorded_examples_show_without_a_restart(client, course, settings, t
     import shutil
 
     settings.DEMO_EXAMPLES_DIR = tmp_path  # no examples yet
+    settings.MODELS_DIR = tmp_path / "models"  # nor any the demo build recorded
     url = course["bert"].get_absolute_url()
     assert "Stored example" not in body(client.get(url))
     source = Path(django_settings.BASE_DIR) / "inference" / "examples" / "demo.json"
@@ -190,3 +197,35 @@ def test_re_recorded_examples_show_without_a_restart(client, course, settings, t
     shutil.copy(source, target)
     os.utime(target, ns=(1, 1))
     assert "Stored example result from" in body(client.get(url))
+
+
+def test_a_lesson_marks_stored_results_from_an_earlier_demo_build(
+    client, course, settings, tmp_path
+):
+    import shutil
+
+    from inference.examples import build_examples_path, write_example_set
+
+    models = tmp_path / "models"
+    settings.INFERENCE_PROFILE = "demo"
+    settings.MODELS_DIR = models
+    settings.DEMO_EXAMPLES_DIR = tmp_path / "shipped"
+    (tmp_path / "shipped").mkdir()
+    shutil.copy(SHIPPED_DEMO, tmp_path / "shipped" / "demo.json")  # no build named
+    url = course["bert"].get_absolute_url()
+    serve_demo_build(models, "r1")
+    html = body(client.get(url))  # a visitor without a session: the kept page
+    notes = html.count("demo-stored-note")
+    assert notes >= 1 and html.count('data-build="earlier"') == notes
+    assert "Recorded with an earlier build of the demo models" in html
+
+    # The build records its own examples: the kept page gives way at once.
+    write_example_set(
+        build_examples_path(), profile="demo", examples=shipped_demo_examples(), build={"id": "r1"}
+    )
+    html = body(client.get(url))
+    assert html.count("demo-stored-note") == notes and 'data-build="earlier"' not in html
+
+    # Published again, same examples file: now they come from an earlier build.
+    serve_demo_build(models, "r2", when=2)
+    assert body(client.get(url)).count('data-build="earlier"') == notes

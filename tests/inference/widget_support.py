@@ -3,11 +3,16 @@
 ``recorded_examples_dir`` runs ``manage.py record_examples`` once per test session on the
 ``tiny`` profile (the real engine functions on random-weight models, in this process), so
 the pages under test show real stored results, never hand-written ones.
+``serve_demo_build`` writes the ``training.json`` that names the demo build being served,
+and ``SHIPPED_DEMO`` is the committed demo examples file (real demo-model outputs, recorded
+before files named their build).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,6 +21,29 @@ import pytest
 from django.core.management import call_command
 
 _RECORDED: dict[Path, Path] = {}
+SHIPPED_DEMO = Path(__file__).resolve().parents[2] / "inference" / "examples" / "demo.json"
+
+
+def serve_demo_build(
+    models_dir: Path, release: str | None, *, when: int = 1, built_at: float = 1.8e9
+) -> None:
+    """``MODELS_DIR/demo/training.json`` as the build writes it, naming ``release`` (None:
+    an older build's record, without a release). ``when`` is its modification time in ns:
+    a rewrite within one clock tick could otherwise keep the old one."""
+    record: dict = {"state": "done", "built_at": built_at, "models": {}}
+    if release is not None:
+        record["release"] = {"id": release, "stage": "final", "published_at": built_at}
+    path = models_dir / "demo" / "training.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    os.utime(path, ns=(when, when))
+
+
+def shipped_demo_examples() -> list:
+    """The committed demo examples (as read from the file, not marked in any way)."""
+    from inference.examples import _read
+
+    return _read(str(SHIPPED_DEMO), SHIPPED_DEMO.stat().st_mtime_ns).examples
 
 
 def recorded_examples_dir(models_dir: Path, out: Path) -> Path:

@@ -5,7 +5,9 @@
 
 Runs the real engine functions in this process on the profile's models (loaded once) for
 the playground's ready examples, each demo form's defaults and every demo block in
-lessons/content/*.md, and writes ``<output>/<profile>.json``.
+lessons/content/*.md, and writes ``<output>/<profile>.json``. For the demo profile the
+file's header names the build it was recorded with (the release in
+``MODELS_DIR/demo/training.json``), so pages can tell when it isn't the one being served.
 """
 
 from __future__ import annotations
@@ -49,32 +51,47 @@ class Command(BaseCommand):
 
     def record(self, profile: str, options: dict) -> None:
         from inference.examples import examples_dir, examples_path
-        from inference.examples import write_example_set as write
-        from inference.examples.inputs import example_inputs
-        from inference.examples.recording import record
+        from inference.examples.builds import demo_build
+        from inference.examples.recording import record_to_file
         from inference.loading import ModelsMissing
         from inference.runtime import load_runtime, reset_runtime
 
         started = time.monotonic()
+        build = demo_build() if profile == "demo" else None
         try:
             runtime = load_runtime(profile=profile, device=options["device"])
         except ModelsMissing as exc:
             hint = "manage.py build_demo_models" if profile == "demo" else f"the {profile} build"
             raise CommandError(f"{exc}. Build them first ({hint}).") from exc
-        self.stdout.write(
-            f"Loaded the {profile} models on {runtime.device} in "
-            f"{time.monotonic() - started:.1f}s; recording examples ..."
-        )
         try:
-            examples, skipped = record(
-                runtime, example_inputs(options["lessons"]), log=self.stdout.write
+            if profile == "demo":
+                build = self.loaded_build(build, demo_build())
+            self.stdout.write(
+                f"Loaded the {profile} models on {runtime.device} in "
+                f"{time.monotonic() - started:.1f}s; recording examples ..."
+            )
+            path = examples_path(profile, options["output"] or examples_dir())
+            written = record_to_file(
+                runtime, path, build=build, lessons_dir=options["lessons"], log=self.stdout.write
             )
         finally:
             reset_runtime()
-        for note in skipped:
-            self.stderr.write(self.style.WARNING(f"Skipped {note}"))
-        if not examples:
+        if not written:
             raise CommandError("No example could be recorded.")
-        path = examples_path(profile, options["output"] or examples_dir())
-        write(path, profile=profile, examples=examples)
-        self.stdout.write(self.style.SUCCESS(f"{len(examples)} examples written to {path}."))
+        self.stdout.write(self.style.SUCCESS(f"{written} examples written to {path}."))
+
+    def loaded_build(self, before: dict | None, after: dict | None) -> dict | None:
+        """The demo build the loaded models came from: the same before and after loading."""
+        if before != after:
+            raise CommandError(
+                "The demo build was published again while its models were loading; run "
+                "record_examples again."
+            )
+        if after is None:
+            self.stderr.write(
+                self.style.WARNING(
+                    "The demo build has no training.json: the examples don't name their "
+                    "build, so pages will show them as from an earlier build."
+                )
+            )
+        return after
