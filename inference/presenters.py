@@ -41,7 +41,7 @@ DEMO_INTROS: dict[str, str] = {
     "reshape it.",
     "attention": "Attention weights show which tokens each token looks at. BERT's "
     "attention goes both ways; GPT's is causal: no token can look at the ones after it.",
-    "tokenize": "BERT uses WordPiece (## marks a piece that continues a word); GPT uses "
+    "tokenize": "BERT uses WordPiece (## marks a piece that continues a word); GPT-2 uses "
     "byte-level BPE (␣ marks a leading space).",
     "embeddings": "BERT gives the same word a different vector in each sentence "
     "(contextual embeddings); a sentence encoder gives whole sentences one vector each.",
@@ -125,7 +125,12 @@ def _kind_context(kind: str, result: dict, params: dict) -> dict[str, Any]:
     if kind == "attention":
         return {"attention_maps": attention_maps(result)}
     if kind == "tokenize":
-        return {"token_views": token_views(result), "alignment": token_alignment(result)}
+        views = token_views(result)
+        return {
+            "token_views": views,
+            "token_sides": {view["role"]: view for view in views},
+            "alignment": token_alignment(result),
+        }
     if kind == "embeddings":
         return {"embeddings": embeddings_view(result)}
     if kind == "next-sentence":

@@ -2,7 +2,8 @@
 
 Fill-mask: the sentence with every word clickable to mask it. Generation: tokens with the
 candidates they were chosen over, and what "same seed, new temperature" resubmits.
-Next token: the first bars. Tokenization: BERT's and GPT's tokens aligned word by word.
+Next token: the first bars. Tokenization: BERT's and GPT's tokens (and GPT-2's real tokenizer's,
+when the result has them) aligned word by word.
 Embeddings and next sentence: the bars of their scores.
 """
 
@@ -183,10 +184,31 @@ def candidate_rows(result: dict) -> list[Row]:
 # --- Tokenization: WordPiece and BPE aligned word by word ----------------------------------
 
 
+TOKEN_SIDES = (
+    ("bert", "BERT", "BERT"),
+    ("gpt", "GPT", "GPT"),
+    ("gpt2", "GPT-2", "GPT-2's tokenizer"),
+)
+
+
+def _tokenizer_about(role: str, side: dict) -> str:
+    """What a side's tokenizer is, where that isn't the usual story (BERT: WordPiece, GPT:
+    byte-level BPE): a GPT that doesn't use byte-level BPE, and GPT-2's real tokenizer."""
+    scheme = str(side.get("scheme") or "")
+    size = side.get("vocab_size")
+    what = ", ".join(filter(None, [scheme, f"{size:,} tokens" if isinstance(size, int) else ""]))
+    if role == "gpt2":
+        return f"{what}; the real gpt2 files" if what else "the real gpt2 files"
+    if role == "gpt" and scheme and scheme != "byte-level BPE":
+        return f"shares BERT's {scheme}" if side.get("shares_bert_vocabulary") else what
+    return ""
+
+
 def token_views(result: dict) -> list[dict[str, Any]]:
-    """BERT's and GPT's tokens side by side, each with its id."""
+    """BERT's and GPT's tokens side by side, each with its id; GPT-2's real tokenizer third
+    when the result has it (the loaded GPT's tokenizer isn't byte-level BPE)."""
     views = []
-    for role, label in (("bert", "BERT"), ("gpt", "GPT")):
+    for role, label, title in TOKEN_SIDES:
         view = result.get(role)
         if not isinstance(view, dict):
             continue
@@ -195,6 +217,8 @@ def token_views(result: dict) -> list[dict[str, Any]]:
             {
                 "role": role,
                 "label": label,
+                "title": title,
+                "about": _tokenizer_about(role, view),
                 "name": view.get("name", ""),
                 "pieces": [
                     {"token": printable(token), "id": ids[i] if i < len(ids) else None}
@@ -206,21 +230,24 @@ def token_views(result: dict) -> list[dict[str, Any]]:
 
 
 def token_alignment(result: dict) -> list[dict[str, Any]]:
-    """Columns of the text (one per word) with the BERT and GPT tokens that cover each.
+    """Columns of the text (one per word) with the BERT and GPT tokens that cover each (and
+    GPT-2's, under ``gpt2``, when the result has that side).
 
     A token belongs to the word holding its first non-space character (GPT's tokens carry
     the space before a word); special tokens such as [CLS] and [SEP] get columns of their
     own at the start and end.
     """
+    roles = [role for role, _, _ in TOKEN_SIDES]
     text = str(result.get("text") or "")
     spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
     starts = [start for start, _ in spans]
     columns: list[dict[str, Any]] = [
-        {"text": text[start:end], "special": False, "bert": [], "gpt": []} for start, end in spans
+        {"text": text[start:end], "special": False, **{role: [] for role in roles}}
+        for start, end in spans
     ]
-    lead = {"text": "", "special": True, "bert": [], "gpt": []}
-    tail = {"text": "", "special": True, "bert": [], "gpt": []}
-    for role in ("bert", "gpt"):
+    lead = {"text": "", "special": True, **{role: [] for role in roles}}
+    tail = {"text": "", "special": True, **{role: [] for role in roles}}
+    for role in roles:
         side = result.get(role)
         if not isinstance(side, dict):
             continue
@@ -241,7 +268,7 @@ def token_alignment(result: dict) -> list[dict[str, Any]]:
             if column < 0 or anchor >= spans[column][1]:
                 column = min(column + 1, len(columns) - 1)
             columns[max(0, column)][role].append(piece)
-    return [c for c in (lead, *columns, tail) if not c["special"] or c["bert"] or c["gpt"]]
+    return [c for c in (lead, *columns, tail) if not c["special"] or any(c[role] for role in roles)]
 
 
 # --- Embeddings and next sentence ----------------------------------------------------------

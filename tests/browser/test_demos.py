@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,8 @@ _worker_manager = inference_fixtures._worker_manager
 celery_worker_proc = inference_fixtures.celery_worker_proc
 tiny_models_dir = inference_fixtures.tiny_models_dir
 tiny_settings = inference_fixtures.tiny_settings
+tiny_runtime = inference_fixtures.tiny_runtime
+wordpiece_gpt = inference_fixtures.wordpiece_gpt
 stored_examples = widget_support.stored_examples
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -283,6 +286,52 @@ def test_widgets_fit_a_phone(live, chromium_browser):
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             shoot(page, name, full_page=True)
             assert overflow <= 1, (path, overflow)
+    finally:
+        context.close()
+
+
+def test_gpt2s_tokenizer_row_lines_up_at_phone_width(
+    live_server, chromium_browser, tiny_runtime, wordpiece_gpt
+):
+    """A GPT on BERT's WordPiece (the demo profile's): GPT-2's real tokenizer is a third row,
+    under the other two in every column, and the result still fits a phone."""
+    from inference.engine.tokenize import tokenize
+    from tests.inference.test_gpt2_tokenizer import installed_tokenizer
+    from tests.inference.web_support import done_event, started
+
+    installed_tokenizer()
+    text = "Unbelievable tokenization, isn't it? 🙂"
+    result = tokenize(tiny_runtime.bert, wordpiece_gpt, text=text)
+    task_id = uuid.uuid4().hex
+    client = streams.redis_client()
+    streams.publish(client, task_id, {**streams.queued_event("tokenize"), "params": {"text": text}})
+    streams.publish(client, task_id, started("w@h"))
+    streams.publish(client, task_id, done_event(result))
+
+    context = chromium_browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/demos/results/{task_id}/")
+        counts = page.locator(".demo-token-counts")
+        expect(counts).to_contain_text(
+            "GPT-2's tokenizer (byte-level BPE, 50,257 tokens; the real gpt2 files)"
+        )
+        expect(counts).to_contain_text("GPT (shares BERT's WordPiece)")
+        columns = page.locator(".demo-align-col:not(.demo-align-legend)")
+        assert columns.count() == len(text.split()) + 2  # [CLS] and [SEP] columns
+        expect(page.locator(".demo-align-legend .model-gpt2")).to_have_text("GPT-2")
+        for i in range(columns.count()):
+            column = columns.nth(i)
+            box = column.bounding_box()
+            rows = [column.locator(f".model-{role}").bounding_box() for role in ("bert", "gpt")]
+            gpt2 = column.locator(".model-gpt2").bounding_box()
+            assert rows[0]["y"] < rows[1]["y"] < gpt2["y"], i
+            assert box["y"] <= gpt2["y"] and gpt2["y"] + gpt2["height"] <= box["y"] + box["height"]
+        first = columns.nth(1)  # "Unbelievable": its tokens in all three rows
+        expect(first.locator(".model-gpt2 code").first).to_have_text("Un")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        shoot(page.locator(".demo-tokenize"), "tokenize-gpt2-375")
+        assert overflow <= 1, overflow
     finally:
         context.close()
 

@@ -16,6 +16,7 @@ from inference.result_shapes import (
     initial_reshaped,
     printable,
     token_alignment,
+    token_views,
 )
 
 
@@ -133,6 +134,39 @@ def test_token_alignment_puts_each_token_under_its_word():
         ["␣", "␣york", "!"],
         [],
     ]
+
+
+def test_gpt2s_real_tokenizer_gets_a_third_row_and_says_what_each_side_is():
+    result = {
+        "text": "Hi there",
+        "bert": {"tokens": ["[CLS]", "hi", "there", "[SEP]"], "ids": [1, 2, 3, 4],
+                 "offsets": [[0, 0], [0, 2], [3, 8], [0, 0]], "scheme": "WordPiece",
+                 "vocab_size": 30522},
+        "gpt": {"tokens": ["[CLS]", "hi", "there"], "ids": [1, 2, 3],
+                "offsets": [[0, 0], [0, 2], [3, 8]], "scheme": "WordPiece", "vocab_size": 30522,
+                "shares_bert_vocabulary": True},
+        "gpt2": {"tokens": ["Hi", "␣there"], "ids": [17250, 612], "offsets": [[0, 2], [2, 8]],
+                 "scheme": "byte-level BPE", "vocab_size": 50257, "name": "gpt2"},
+    }  # fmt: skip
+    views = token_views(result)
+    assert [(v["role"], v["title"], v["about"]) for v in views] == [
+        ("bert", "BERT", ""),
+        ("gpt", "GPT", "shares BERT's WordPiece"),
+        ("gpt2", "GPT-2's tokenizer", "byte-level BPE, 50,257 tokens; the real gpt2 files"),
+    ]
+    columns = token_alignment(result)
+    assert [c["text"] for c in columns] == ["", "Hi", "there", ""]
+    assert [[p["token"] for p in c["gpt2"]] for c in columns] == [[], ["Hi"], ["␣there"], []]
+    assert [[p["id"] for p in c["gpt"]] for c in columns] == [[1], [2], [3], []]
+
+
+def test_a_byte_level_gpt_and_older_results_need_no_tokenizer_note():
+    gpt = {"tokens": ["Hi"], "ids": [7], "offsets": [[0, 2]]}
+    assert token_views({"text": "Hi", "gpt": gpt})[0]["about"] == ""
+    gpt |= {"scheme": "byte-level BPE", "vocab_size": 50257, "shares_bert_vocabulary": False}
+    assert token_views({"text": "Hi", "gpt": gpt})[0]["about"] == ""
+    columns = token_alignment({"text": "Hi", "gpt": gpt})
+    assert [c["gpt2"] for c in columns] == [[]]
 
 
 def test_highlight_word_and_embedding_bars():

