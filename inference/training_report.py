@@ -18,9 +18,18 @@ from .charts import LineChart, Series, downsample, line_chart
 from .registry import models_dir
 
 SOURCE_LABELS = {
-    "python-reference": "Python language reference",
-    "python-stdlib": "Python standard library docs",
-    "python-tutorial": "Python tutorial",
+    "wordnet": "WordNet: definitions and example sentences",
+    "lessons": "This course's lessons",
+    "gcide": "GCIDE dictionary: quotations (GPT only)",
+}
+TARGET_LABELS = {
+    "fill_mask_pass_rate": "Fill-mask probes with an accepted answer in the top 5",
+    "mlm_top1_accuracy": "Masked words right first time (held-out everyday English)",
+    "nsp_accuracy": "Next-sentence accuracy (held-out pairs)",
+    "generate_pass_rate": "GPT probes: 10+ real words, no repeated phrase",
+    "france_paris_in_top5": "“The capital of France is [MASK].” has paris in the top 5",
+    "lesson_pairs_right": "The lessons' next-sentence pairs on the right side",
+    "lesson_defaults_pass": "The lessons' demo inputs that pass their probe",
 }
 
 
@@ -119,7 +128,8 @@ def model_summary(model: dict, role: str) -> dict[str, Any]:
         "examples_seen": training.get("examples_seen"),
         "tokens_seen": training.get("tokens_seen"),
         "epochs": training.get("epochs"),
-        "curriculum": _curriculum_text(training.get("attention_curriculum")),
+        "starts_from": model.get("starts_from", ""),
+        "trainable": model.get("trainable_parameters"),
         "batch_size": (model.get("hyperparameters") or {}).get("batch_size"),
         "learning_rate": (model.get("hyperparameters") or {}).get("peak_lr"),
         "final_loss": model.get("final_loss") or {},
@@ -128,24 +138,31 @@ def model_summary(model: dict, role: str) -> dict[str, Any]:
     }
 
 
-def _curriculum_text(stages: Any) -> str:
-    """ "each token sees 2 neighbours on either side for the first 25% of the time, ..." """
-    if not isinstance(stages, list) or not stages:
-        return ""
-    parts, start = [], 0
-    for stage in stages:
-        if not isinstance(stage, dict):
-            return ""
-        until, window = _number(stage.get("until_progress")), stage.get("window")
-        if until is None or not isinstance(window, int):
-            return ""
-        parts.append(f"±{window} tokens from {start:.0%} to {until:.0%}")
-        start = until
-    return (
-        "attention limited to nearby tokens early on ("
-        + ", ".join(parts)
-        + f" of the training time), then full attention from {start:.0%} to the end"
-    )
+def evaluation_summary(evaluation: Any) -> dict[str, Any] | None:
+    """The probe results and targets of the build's evaluation, shaped for the page."""
+    if not isinstance(evaluation, dict) or not isinstance(evaluation.get("probes"), dict):
+        return None
+    probes = evaluation["probes"]
+    targets = [
+        {"name": name, "label": TARGET_LABELS.get(name, name), **target}
+        for name, target in (evaluation.get("targets") or {}).items()
+        if isinstance(target, dict)
+    ]
+    sections = {}
+    for key in ("fill_mask", "next_sentence", "generate"):
+        items = [p for p in (probes.get(key) or {}).get("probes") or [] if isinstance(p, dict)]
+        sections[key] = {
+            "pass_rate": (probes.get(key) or {}).get("pass_rate"),
+            "passed": sum(bool(p.get("passes")) for p in items),
+            "count": len(items),
+            "lesson": [
+                p
+                for p in items
+                if any(str(s).startswith("lesson:") for s in p.get("sources") or [])
+            ],
+            "failed": [p for p in items if not p.get("passes")],
+        }
+    return {"targets": targets, "all_met": all(t.get("met") for t in targets), **sections}
 
 
 def training_report() -> dict[str, Any] | None:
@@ -153,6 +170,17 @@ def training_report() -> dict[str, Any] | None:
     record = training_record()
     if record is None:
         return None
+    if record.get("state") == "early":
+        published = _number((record.get("release") or {}).get("published_at"))
+        return {
+            "early": True,
+            "note": record.get("note", ""),
+            "published_at": datetime.fromtimestamp(published, tz=UTC) if published else None,
+            "steps": {
+                role: ((info or {}).get("training") or {}).get("steps")
+                for role, info in (record.get("models") or {}).items()
+            },
+        }
     models = record.get("models") or {}
     corpus = record.get("corpus") or {}
     sources = [
@@ -178,6 +206,7 @@ def training_report() -> dict[str, Any] | None:
         "bert": model_summary(bert, "bert"),
         "gpt": model_summary(gpt, "gpt"),
         "chart": loss_chart(record),
+        "evaluation": evaluation_summary(record.get("evaluation")),
         "bert_table": curve_table(bert, ("mlm_loss", "nsp_loss")),
         "gpt_table": curve_table(gpt, ("loss",)),
     }
