@@ -33,7 +33,7 @@ ROLES = ("bert", "gpt", "encoder")
 
 PROFILES: dict[str, str] = {
     "full": "Original pretrained bert-base-uncased, GPT-2 and all-MiniLM-L6-v2",
-    "demo": "Small BERT and GPT trained on this machine, plus all-MiniLM-L6-v2",
+    "demo": "BERT and GPT grown from all-MiniLM-L6-v2 on this machine, plus the encoder itself",
     "tiny": "Random-weight miniature models for tests",
 }
 AUTO = "auto"

@@ -402,7 +402,9 @@ class _Build:
         heads = {name for name, _ in model.named_parameters() if name.startswith("cls.")}
         return _Job(
             model=model,
-            step=gpt_stage.make_step(model, blocks, batch_size=recipe.gpt_batch),
+            step=gpt_stage.make_step(
+                model, blocks, batch_size=recipe.gpt_batch, unlikelihood=recipe.gpt.unlikelihood
+            ),
             batch=recipe.gpt_batch,
             lr=recipe.gpt_lr,
             lr_multipliers={name: recipe.bert.head_lr_multiplier for name in heads},
@@ -490,14 +492,17 @@ class _Build:
                     judged["samples"]["bert"],
                     cls="BertForPreTraining",
                 ),
-                "gpt": self._model_record(
-                    gpt,
-                    gpt_tok,
-                    heldout["gpt"],
-                    judged["samples"]["gpt"],
-                    cls="BertLMHeadModel (is_decoder=True: the causal mask)",
-                    tokens_per_example=recipe.gpt.block_size,
-                ),
+                "gpt": {
+                    **self._model_record(
+                        gpt,
+                        gpt_tok,
+                        heldout["gpt"],
+                        judged["samples"]["gpt"],
+                        cls="BertLMHeadModel (is_decoder=True: the causal mask)",
+                        tokens_per_example=recipe.gpt.block_size,
+                    ),
+                    "objective": _gpt_objective(recipe.gpt.unlikelihood),
+                },
             },
             evaluation=judged["evaluation"],
             release=release,
@@ -781,6 +786,16 @@ def _training_summary(job: _Job) -> dict:
         ),
         "stages": {name: result.steps for name, _s, result in job.runs},
     }
+
+
+def _gpt_objective(unlikelihood: float) -> str:
+    text = "next-token cross-entropy"
+    if unlikelihood:
+        text += (
+            f" + {unlikelihood:g} x token-level unlikelihood against repeating earlier tokens "
+            "(Welleck et al., 2019)"
+        )
+    return text
 
 
 def _new_release(stage: str) -> dict:

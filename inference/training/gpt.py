@@ -44,6 +44,8 @@ class GptSize:
     # most frequent in the corpus): the output layer scores every entry at every position,
     # and at full size it is most of a step's cost. None keeps them all.
     vocab_size: int | None = 12_000
+    # Weight of the token-level unlikelihood term (see `unlikelihood_loss`); 0 = plain LM.
+    unlikelihood: float = 1.0
 
 
 def build_model(size: GptSize, source: Path, tokenizer, *, keep: list[int] | None = None):
@@ -157,11 +159,39 @@ def encode_documents(tokenizer, documents) -> list[list[int]]:
     return tokenizer(gpt_texts(documents), add_special_tokens=False, verbose=False)["input_ids"]
 
 
-def make_step(model, blocks: TextBlocks, *, batch_size: int):
+def unlikelihood_loss(logits, ids):
+    """Token-level unlikelihood (Welleck et al., 2019, "Neural text generation with
+    unlikelihood training"): at each position, -sum log(1 - p(c)) over the tokens c that
+    already occurred earlier in the block (the right next token excepted), averaged over
+    positions. It makes repeating the context expensive, which is how a small language
+    model's greedy text falls into loops ("the sun is the sun. the sun is the sun.").
+
+    `logits` [batch, length, vocab] predict `ids[:, 1:]` from `ids[:, :length]`."""
+    import torch
+
+    batch, length, vocab = logits.shape
+    probs = logits.float().softmax(dim=-1)
+    seen = torch.zeros(batch, length, vocab, device=logits.device)
+    seen.scatter_(2, ids[:, :length].unsqueeze(-1), 1.0)
+    seen = seen.cumsum(dim=1) > 0  # token v occurred at or before this position
+    seen.scatter_(2, ids[:, 1 : length + 1].unsqueeze(-1), False)  # the right answer isn't
+    penalty = -torch.log((1.0 - probs).clamp_min(1e-5)) * seen
+    return penalty.sum(dim=-1).mean()
+
+
+def make_step(model, blocks: TextBlocks, *, batch_size: int, unlikelihood: float = 0.0):
+    """Causal-LM loss (next-token cross-entropy; "loss" in the curve), plus `unlikelihood`
+    times the unlikelihood term when it is set."""
+    import torch.nn.functional as F  # noqa: N812
+
     def step(step_number: int, progress: float = 1.0):
         ids = blocks.batch(step_number, batch_size)
-        loss = model(input_ids=ids, labels=ids).loss
-        return loss, {"loss": loss.item()}
+        logits = model(input_ids=ids).logits[:, :-1]
+        lm = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        if not unlikelihood:
+            return lm, {"loss": lm.item()}
+        ul = unlikelihood_loss(logits, ids)
+        return lm + unlikelihood * ul, {"loss": lm.item(), "unlikelihood_loss": ul.item()}
 
     return step
 

@@ -354,6 +354,20 @@ def test_text_blocks_start_with_bos_when_given():
     assert blocks.blocks[0, 1:].tolist() == list(range(5, 20))
 
 
+def test_unlikelihood_penalises_exactly_the_earlier_tokens_but_the_answer():
+    from inference.training.gpt import unlikelihood_loss
+
+    ids = torch.tensor([[5, 6, 5, 7]])
+    uniform = torch.zeros(1, 3, 10)  # p = 0.1 everywhere
+    # predicting 6 after {5}: 5 is penalised; 5 after {5, 6}: only 6 (5 is the answer);
+    # 7 after {5, 6, 5}: 5 and 6
+    expected = -np.log(0.9) * (1 + 1 + 2) / 3
+    assert unlikelihood_loss(uniform, ids).item() == pytest.approx(expected, rel=1e-5)
+    confident_repeat = uniform.clone()
+    confident_repeat[0, 2, 5] = 8.0  # the model wants to say 5 again
+    assert unlikelihood_loss(confident_repeat, ids) > unlikelihood_loss(uniform, ids) + 1
+
+
 def test_new_heads_get_their_own_learning_rate():
     from inference.training.loop import _param_groups
 
@@ -500,7 +514,8 @@ def test_quick_build_records_curves_metrics_probes_and_progress(quick_build):
     assert [p["step"] for p in bert["loss_curve"]] == list(range(1, 13))
     assert [p["stage"] for p in bert["loss_curve"]] == ["bert-early"] * 6 + ["bert"] * 6
     assert {"mlm_loss", "nsp_loss", "loss", "elapsed_s"} <= set(bert["loss_curve"][0])
-    assert {"loss", "elapsed_s"} <= set(gpt["loss_curve"][0])
+    assert {"loss", "unlikelihood_loss", "elapsed_s"} <= set(gpt["loss_curve"][0])
+    assert "unlikelihood" in gpt["objective"]
     assert 0 <= bert["heldout"]["mlm_top1_accuracy"] <= bert["heldout"]["mlm_top5_accuracy"] <= 1
     assert 0 <= bert["heldout"]["nsp_accuracy"] <= 1
     assert gpt["heldout"]["heldout_perplexity"] > 1
