@@ -155,6 +155,15 @@ def missing_specs(specs: dict[str, ModelSpec]) -> list[ModelSpec]:
 RELEASE_STAGES = ("early", "final")
 
 
+def read_json_object(path: Path) -> dict | None:
+    """A JSON object from `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def demo_release(base: Path | None = None) -> dict | None:
     """The demo models' current release, from ``MODELS_DIR/demo/training.json``.
 
@@ -169,12 +178,8 @@ def demo_release(base: Path | None = None) -> dict | None:
     has one, or None when the file is missing, unreadable or names no release. Never
     raises: the web process calls it per page.
     """
-    path = (base or models_dir()) / "demo" / "training.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
+    data = read_json_object((base or models_dir()) / "demo" / "training.json")
+    if data is None:
         return None
     state = data.get("state") if isinstance(data.get("state"), str) else None
     mode = data.get("mode") if isinstance(data.get("mode"), str) else None

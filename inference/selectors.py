@@ -10,7 +10,6 @@ an ``error`` event, so every reader (page, SSE, API, a redelivered task) sees th
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -308,14 +307,10 @@ def build_progress() -> dict | None:
     ``{"state": "building"|"done"|"failed", "stage", "percent", "eta_seconds",
     "updated_at", "pid"}``; ``running`` is added: building and updated recently.
     """
-    from .registry import models_dir
+    from .registry import models_dir, read_json_object
 
-    path = models_dir() / "demo" / "progress.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
+    data = read_json_object(models_dir() / "demo" / "progress.json")
+    if data is None:
         return None
     percent = _float(data.get("percent"))
     updated = _float(data.get("updated_at"))
