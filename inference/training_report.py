@@ -162,7 +162,13 @@ def evaluation_summary(evaluation: Any) -> dict[str, Any] | None:
             ],
             "failed": [p for p in items if not p.get("passes")],
         }
-    return {"targets": targets, "all_met": all(t.get("met") for t in targets), **sections}
+    failed = sum(len(section["failed"]) for section in sections.values())
+    return {
+        "targets": targets,
+        "all_met": all(t.get("met") for t in targets),
+        "failed_count": failed,
+        **sections,
+    }
 
 
 def training_report() -> dict[str, Any] | None:

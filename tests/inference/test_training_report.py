@@ -110,6 +110,7 @@ def test_report_carries_the_evaluation_with_its_failures_and_lesson_probes(setti
     assert ev["fill_mask"]["passed"] == 1 and ev["fill_mask"]["count"] == 2
     assert [p["text"] for p in ev["fill_mask"]["failed"]] == ["Bees make [MASK]."]
     assert [p["prompt"] for p in ev["generate"]["lesson"]] == ["Once upon a time"]
+    assert ev["failed_count"] == 2
 
 
 def test_an_early_checkpoint_reports_itself_as_early(settings, tmp_path):
@@ -128,6 +129,7 @@ def test_training_page_shows_targets_and_the_early_state(client, settings, tmp_p
     page = client.get("/demos/training/").content.decode()
     assert "How well they answer" in page and "Fill-mask probes with an accepted answer" in page
     assert "Bees make [MASK]." in page and "not met" in page
+    assert "Every probe that failed (2)" in page
     write(settings, tmp_path, {
         "state": "early", "release": {"id": "x", "stage": "early", "published_at": 1_700_000_000},
         "models": {"bert": {"training": {"steps": 40}}, "gpt": {"training": {"steps": 20}}},
