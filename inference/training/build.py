@@ -652,13 +652,12 @@ class _Build:
         cls: str,
         tokens_per_example: int | None = None,
     ):
-        curve = [dict(point, stage=name) for name, _s, result in job.runs for point in result.curve]
-        # the curve's steps and seconds run on across stages
+        # one curve across the stages: steps and seconds run on from one stage to the next
         offset_step = offset_s = 0.0
-        joined = []
+        curve = []
         for name, _settings, result in job.runs:
             for point in result.curve:
-                joined.append(
+                curve.append(
                     {
                         **point,
                         "stage": name,
@@ -668,7 +667,6 @@ class _Build:
                 )
             offset_step += result.steps
             offset_s += result.elapsed_seconds
-        curve = joined
         final = curve[-1] if curve else {}
         training = _training_summary(job)
         if tokens_per_example:
