@@ -4,26 +4,35 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+DEV_STAMP := $(VENV)/.requirements-dev-installed
+# No byte-compiling of every installed module (torch alone has thousands): Python compiles
+# what it imports, and `make run` reaches its first live demo sooner.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q --no-compile
 
-.PHONY: run test lint format install browser wordnet gpt2-tokenizer clean bench bench-smoke wrk load-test
+.PHONY: run test lint format install install-dev browser wordnet gpt2-tokenizer clean bench bench-smoke wrk load-test
 
+## what the site, workers and build need (requirements.txt); tests, lint and bench add
+## requirements-dev.txt
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 install: $(STAMP)
 
-## make run: migrate, load the course, create a local admin, then `manage.py devstack`: Redis (embedded if none), model + default workers, demo-model build if needed, site at http://127.0.0.1:8000
+install-dev: $(DEV_STAMP)
+
+## make run: `manage.py devstack --setup`: Redis (embedded if none), the demo-model build if needed, then migrate, load the course, create a local admin, model + default workers, site at http://127.0.0.1:8000
 run: install wordnet gpt2-tokenizer
 	@mkdir -p var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_course
-	$(PY) manage.py ensure_admin
-	$(PY) manage.py devstack 127.0.0.1:8000
+	$(PY) manage.py devstack --setup 127.0.0.1:8000
 
 ## make test: the whole suite (pytest exits non-zero on failures and when no test ran)
-test: install browser wordnet gpt2-tokenizer
+test: install-dev browser wordnet gpt2-tokenizer
 	@mkdir -p var
 	$(PY) -m pytest
 
@@ -57,11 +66,11 @@ gpt2-tokenizer:
 
 ## make bench: every benchmark against its same-run baseline (~10 min, 2 cores):
 ## bench/results/<date>.json + <date>.md + <date>-*.png (scratch in bench/results/tmp/)
-bench: install wrk
+bench: install-dev wrk
 	$(PY) -m bench.run
 
 ## make bench-smoke: the same code paths in seconds on tiny models, into bench/results/tmp/
-bench-smoke: install wrk
+bench-smoke: install-dev wrk
 	$(PY) -m bench.run --smoke
 
 ## the HTTP load generator the page benchmarks drive (Debian's wrk)
@@ -78,18 +87,18 @@ wrk:
 LEARNERS ?= 50
 DURATION ?= 60
 LOAD_DB ?= auto
-load-test: install
+load-test: install-dev
 	@mkdir -p var
 	$(PY) -m tests.load.run --learners $(LEARNERS) --duration $(DURATION) --db $(LOAD_DB)
 
-lint: install
+lint: install-dev
 	@mkdir -p var
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 

@@ -84,6 +84,28 @@ def test_installs_the_pinned_requirements_with_torch_from_a_build_arg(instructio
     assert f"torch=={pinned}" in requirements
 
 
+def test_the_image_gets_no_test_lint_or_benchmark_tools(instructions):
+    """requirements.txt is what runs the site; the tools live in requirements-dev.txt,
+    which the image never installs (both pinned with ==, one version of each package)."""
+
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / name).read_text().splitlines()
+        found = {}
+        for line in lines:
+            if line and not line.startswith(("#", "-r ")):
+                package, version = line.split("==")
+                found[package.lower()] = version
+        return found
+
+    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
+    for tool in ("pytest", "pytest-django", "hypothesis", "playwright", "ruff", "factory_boy"):
+        assert tool in dev and tool not in runtime
+    assert not set(runtime) & set(dev)
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    installed = " ".join(args_of(instructions, "RUN") + args_of(instructions, "COPY"))
+    assert "requirements-dev.txt" not in installed
+
+
 def test_requirements_are_copied_before_the_code_for_layer_caching(instructions):
     copies = [c for c in args_of(instructions, "COPY") if not c.startswith("--from=")]
 

@@ -34,10 +34,13 @@ def answers(port: int) -> bool:
 
 @pytest.mark.integration
 def test_devstack_runs_the_whole_site_and_stops_everything(tiny_models_dir, tmp_path):
+    """With `--setup` (what `make run` passes) on an empty database: migrated, the course
+    loaded and an admin created before the workers and the site start."""
     web_port, dead_redis_port = free_port(), free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
         "REDIS_URL": f"redis://127.0.0.1:{dead_redis_port}/0",  # nothing there: embed one
         "INFERENCE_PROFILE": "tiny",
         "MODELS_DIR": str(tiny_models_dir),
@@ -52,6 +55,7 @@ def test_devstack_runs_the_whole_site_and_stops_everything(tiny_models_dir, tmp_
             "devstack",
             f"127.0.0.1:{web_port}",
             "--no-build",
+            "--setup",
             "--noreload",
             "--concurrency",
             "1",
@@ -89,6 +93,9 @@ def test_devstack_runs_the_whole_site_and_stops_everything(tiny_models_dir, tmp_
             except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.5)
+        lesson = opener.open(f"{base}/lessons/pretraining/", timeout=10).read().decode()
+        assert "The pre-training revolution" in lesson
+        assert "Created admin account 'admin'" in "".join(lines)
         token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
         request = urllib.request.Request(  # noqa: S310 - a local http:// URL
             f"{base}/demos/api/tokenize/",

@@ -102,6 +102,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--noreload", action="store_true", help="runserver without reload")
         parser.add_argument(
+            "--setup",
+            action="store_true",
+            help=(
+                "migrate, load the course and ensure the local admin once the demo-model "
+                "build has started (what `make run` does: the build needs no database, so "
+                "the first live demo comes that much sooner)"
+            ),
+        )
+        parser.add_argument(
             "--var-dir", type=Path, help="where logs and embedded Redis data go (default var/)"
         )
 
@@ -126,6 +135,8 @@ class Command(BaseCommand):
         try:
             redis_note = self.start_redis()
             build_note = self.start_build(no_build=options["no_build"])
+            if options["setup"]:
+                self.set_up_database()
             self.start_workers(concurrency=options["concurrency"])
             self.banner(options["addrport"], redis_note, build_note)
             self.watch_worker()
@@ -304,6 +315,15 @@ class Command(BaseCommand):
             "demos run on the models already there until the finished ones swap in "
             "(the full build takes about 15 minutes)"
         )
+
+    def set_up_database(self) -> None:
+        """The database steps of `make run`, after the build has started: they need the
+        database, the build doesn't, and the workers and the site start after them."""
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=1)
+        call_command("load_course")
+        call_command("ensure_admin")
 
     def start_workers(self, *, concurrency: int) -> None:
         celery = [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker"]
