@@ -226,6 +226,7 @@ class TextBlocks:
             starts = np.full((n_blocks, 1), bos_id, dtype=np.int64)
             self.blocks = np.concatenate([starts, self.blocks], axis=1)
         self.seed = seed
+        self.bos_id = bos_id
         self._perms: dict[int, np.ndarray] = {}
 
     @property

@@ -136,8 +136,9 @@ def train_loop(
         tmp.replace(checkpoint_path)
 
     model.train()
+    # per metric: a stage may add a term part-way through (the sequence-level unlikelihood)
     sums: dict[str, float] = {}
-    count = 0
+    counts: dict[str, int] = {}
     last_checkpoint = tick = time.monotonic()
     while (progress := progress_of(step, elapsed)) < 1.0:
         lr = lr_at(settings, step, progress)
@@ -156,12 +157,12 @@ def train_loop(
         elapsed, tick = elapsed + (now - tick), now
         for key, value in metrics.items():
             sums[key] = sums.get(key, 0.0) + value
-        count += 1
+            counts[key] = counts.get(key, 0) + 1
         if step % settings.log_every == 0 or progress_of(step, elapsed) >= 1.0:
             point = {"step": step, "elapsed_s": round(elapsed, 2), "lr": float(f"{lr:.4g}")}
-            point.update({key: round(total / count, 4) for key, total in sums.items()})
+            point.update({key: round(total / counts[key], 4) for key, total in sums.items()})
             curve.append(point)
-            sums, count = {}, 0
+            sums, counts = {}, {}
         progress = progress_of(step, elapsed)
         eta = max(0.0, settings.budget_seconds - elapsed) if not settings.max_steps else None
         on_progress(min(progress, 1.0), eta, curve[-1] if curve else {})
