@@ -41,6 +41,10 @@ class BertSize:
     # short pairs mean more steps in the same minutes.
     typical_length: int = 64
     mlm_probability: float = 0.2
+    # Mask a chosen word's other occurrences in the pair too, for ids from here on (in
+    # bert-base-uncased's vocabulary, past "to", "not", "##ing" and the other ~100 most
+    # common entries); see masking.py. None: plain BERT masking.
+    mask_repeats_from: int | None = 2100
     head_lr_multiplier: float = 8.0  # the new heads learn this much faster than the layers
 
 
@@ -121,7 +125,9 @@ def encode_documents(tokenizer, documents) -> list[list[list[int]]]:
     return out
 
 
-def pretraining_losses(model, batch: dict, *, tokenizer, generator, mlm_probability=0.15):
+def pretraining_losses(
+    model, batch: dict, *, tokenizer, generator, mlm_probability=0.15, mask_repeats_from=None
+):
     """(total loss, mlm loss, nsp loss, masked logits, masked labels, nsp logits) for a batch."""
     import torch.nn.functional as F  # noqa: N812
 
@@ -132,6 +138,7 @@ def pretraining_losses(model, batch: dict, *, tokenizer, generator, mlm_probabil
         random_token_ids=_random_ids(tokenizer),
         generator=generator,
         mlm_probability=mlm_probability,
+        mask_repeats_from=mask_repeats_from,
     )
     sequence, pooled = model.bert(
         input_ids=corrupted,
@@ -148,11 +155,24 @@ def pretraining_losses(model, batch: dict, *, tokenizer, generator, mlm_probabil
     return mlm + nsp, mlm, nsp, mlm_logits, mlm_labels, nsp_logits
 
 
-def make_step(model, batches: PairBatches, *, tokenizer, generator, mlm_probability: float):
+def make_step(
+    model,
+    batches: PairBatches,
+    *,
+    tokenizer,
+    generator,
+    mlm_probability: float,
+    mask_repeats_from: int | None = None,
+):
     def step(step_number: int, progress: float = 1.0):
         batch = batches.batch(step_number)
         loss, mlm, nsp, *_ = pretraining_losses(
-            model, batch, tokenizer=tokenizer, generator=generator, mlm_probability=mlm_probability
+            model,
+            batch,
+            tokenizer=tokenizer,
+            generator=generator,
+            mlm_probability=mlm_probability,
+            mask_repeats_from=mask_repeats_from,
         )
         return loss, {"loss": loss.item(), "mlm_loss": mlm.item(), "nsp_loss": nsp.item()}
 

@@ -66,7 +66,7 @@ def _terminate_cleanly() -> Iterator[None]:
 @dataclass
 class BuildOptions:
     models_dir: Path
-    minutes: float = 14.0
+    minutes: float = 14.5
     quick: bool = False
     force: bool = False
     seed: int = 0
@@ -367,6 +367,7 @@ class _Build:
                 tokenizer=tokenizer,
                 generator=generator,
                 mlm_probability=recipe.bert.mlm_probability,
+                mask_repeats_from=recipe.bert.mask_repeats_from,
             ),
             batch=recipe.bert_batch,
             lr=recipe.bert_lr,
@@ -403,7 +404,13 @@ class _Build:
         return _Job(
             model=model,
             step=gpt_stage.make_step(
-                model, blocks, batch_size=recipe.gpt_batch, unlikelihood=recipe.gpt.unlikelihood
+                model,
+                blocks,
+                batch_size=recipe.gpt_batch,
+                unlikelihood=recipe.gpt.unlikelihood,
+                sequence=recipe.gpt.sequence,
+                eos_id=gpt_stage.eos_id(tokenizer),
+                end_ids=gpt_stage.sentence_end_ids(tokenizer),
             ),
             batch=recipe.gpt_batch,
             lr=recipe.gpt_lr,
@@ -501,7 +508,7 @@ class _Build:
                         cls="BertLMHeadModel (is_decoder=True: the causal mask)",
                         tokens_per_example=recipe.gpt.block_size,
                     ),
-                    "objective": _gpt_objective(recipe.gpt.unlikelihood),
+                    "objective": _gpt_objective(recipe.gpt),
                 },
             },
             evaluation=judged["evaluation"],
@@ -786,12 +793,19 @@ def _training_summary(job: _Job) -> dict:
     }
 
 
-def _gpt_objective(unlikelihood: float) -> str:
+def _gpt_objective(size: gpt_stage.GptSize) -> str:
     text = "next-token cross-entropy"
-    if unlikelihood:
+    if size.unlikelihood:
         text += (
-            f" + {unlikelihood:g} x token-level unlikelihood against repeating earlier tokens "
-            "(Welleck et al., 2019)"
+            f" + {size.unlikelihood:g} x token-level unlikelihood against repeating earlier "
+            "tokens (Welleck et al., 2019)"
+        )
+    if size.sequence is not None:
+        seq = size.sequence
+        text += (
+            f"; from {seq.start:.0%} of the stage on, + {seq.weight:g} x sequence-level "
+            f"unlikelihood on its own greedy continuations of {seq.batch_size} prompts a step "
+            f"(every token of a repeated {seq.ngram}-gram made less likely)"
         )
     return text
 

@@ -3,6 +3,13 @@
 Devlin et al. (2018), section 3.1: 15% of the token positions are chosen for prediction
 (never [CLS], [SEP] or [PAD]); of the chosen ones 80% become [MASK], 10% a random token and
 10% stay unchanged. The model must predict the original token at every chosen position.
+
+`mask_repeats_from`: when a chosen token occurs again in the same sequence and its id is at
+least this (in bert-base-uncased's vocabulary, ids above the few hundred most common words
+and pieces), its other occurrences are chosen too. The demo corpus talks about one word per
+run of sentences ("A dog is a member of the genus Canis. The dog barked all night."), so
+without this the cheapest answer for a blank is a word the context already shows, and the
+model learnt exactly that ("Snow is white and grass is [MASK]." -> grass, white, snow).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ def mask_tokens(
     random_token_ids: tuple[int, int],
     generator,
     mlm_probability: float = 0.15,
+    mask_repeats_from: int | None = None,
 ):
     """Return (corrupted input ids, labels) for a batch; the input tensor is not modified.
 
@@ -33,6 +41,11 @@ def mask_tokens(
     probabilities = torch.full(shape, mlm_probability)
     probabilities.masked_fill_(special_mask, 0.0)
     chosen = torch.bernoulli(probabilities, generator=generator).bool()
+    if mask_repeats_from is not None:
+        content = chosen & (input_ids >= mask_repeats_from)
+        same = input_ids.unsqueeze(-1) == input_ids.unsqueeze(-2)  # [..., position, other]
+        repeats = (same & content.unsqueeze(-2)).any(dim=-1)
+        chosen |= repeats & ~special_mask
 
     labels = input_ids.clone()
     labels[~chosen] = IGNORE_INDEX

@@ -43,7 +43,7 @@ class Recipe:
 FULL = Recipe(
     mode="full",
     bert=bert_stage.BertSize(),
-    gpt=gpt_stage.GptSize(),
+    gpt=gpt_stage.GptSize(sequence=gpt_stage.SequenceUnlikelihood()),
     bert_batch=32,
     gpt_batch=16,
     bert_lr=3e-4,
@@ -51,7 +51,7 @@ FULL = Recipe(
     warmup_steps=20,
     early_bert_seconds=25.0,  # first live demos within 3 minutes of a fresh `make run`
     early_gpt_seconds=25.0,
-    bert_share=0.42,
+    bert_share=0.45,
     max_steps=None,
     max_synsets=None,
     holdout_percent=corpus_mod.HOLDOUT_PERCENT,
@@ -63,7 +63,14 @@ FULL = Recipe(
 QUICK = Recipe(
     mode="quick",
     bert=bert_stage.BertSize(layers=2, frozen_layers=1, max_length=64, typical_length=48),
-    gpt=gpt_stage.GptSize(layers=2, frozen_layers=1, max_length=64, block_size=32, vocab_size=3000),
+    gpt=gpt_stage.GptSize(
+        layers=2,
+        frozen_layers=1,
+        max_length=64,
+        block_size=32,
+        vocab_size=3000,
+        sequence=gpt_stage.SequenceUnlikelihood(start=0.5, batch_size=2, new_tokens=6),
+    ),
     bert_batch=8,
     gpt_batch=8,
     bert_lr=3e-4,

@@ -213,6 +213,31 @@ def synonym_sentence(synset: Synset) -> str:
     return as_sentence(f"{subject} is also called {names}")
 
 
+_CAPITAL_GLOSS = re.compile(
+    r"^(?:the )?((?:national )?capital(?: and (?:largest|chief|main) (?:city|port))?(?: city)?"
+    r" of (?:the )?[A-Z][\w'.-]*(?: (?:of )?(?:the )?[A-Z][\w'.-]*)*)"
+)
+_LOCATION_FILE = 15  # noun.location
+
+
+def capital_sentences(synset: Synset) -> list[str]:
+    """A capital's gloss read the other way round: "Oslo is the capital and largest city of
+    Norway." is in the corpus already; "The capital and largest city of Norway is Oslo." and
+    "The capital of Norway is Oslo." teach the direction a question asks in ("The capital of
+    France is [MASK]."). Masked language models learn a fact in the direction they read it."""
+    if synset.pos != "n" or synset.lexfile != _LOCATION_FILE or not synset.definitions:
+        return []
+    match = _CAPITAL_GLOSS.match(synset.definitions[0])
+    if not match:
+        return []
+    phrase, name = match.group(1), synset.lemmas[0]
+    made = [as_sentence(f"the {phrase} is {name}")]
+    short = re.sub(r"^(?:national )?capital and \w+ \w+ of ", "capital of ", phrase)
+    if short != phrase:
+        made.append(as_sentence(f"the {short} is {name}"))
+    return made
+
+
 # sentence kinds: next-sentence negatives match them, and GPT learns from the last two only
 DEFINITION, EXAMPLE, QUOTE = 0, 1, 2
 
@@ -220,6 +245,7 @@ DEFINITION, EXAMPLE, QUOTE = 0, 1, 2
 def synset_sentences(synset: Synset) -> list[tuple[str, int]]:
     """(sentence, kind): definition, synonyms, then the examples of three words or more."""
     made = [(definition_sentence(synset), DEFINITION), (synonym_sentence(synset), DEFINITION)]
+    made += [(sentence, DEFINITION) for sentence in capital_sentences(synset)]
     made += [(as_sentence(ex), EXAMPLE) for ex in synset.examples if len(ex.split()) >= 3]
     return [(sentence, kind) for sentence, kind in made if sentence]
 

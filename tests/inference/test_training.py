@@ -95,6 +95,36 @@ def test_masking_is_reproducible_from_the_generator_seed():
     assert not torch.equal(a[1], c[1])
 
 
+def test_masking_a_rarer_word_masks_its_other_occurrences_too():
+    """A chosen word from `mask_repeats_from` on is chosen everywhere it occurs in the
+    sequence, so the blank can't be answered by copying it; common words stay as they are."""
+    ids, special = _batch(rows=300, seed=2)
+    ids[:, 1:20:4] = torch.where(special[:, 1:20:4], ids[:, 1:20:4], 700)  # a rarer word
+    ids[:, 2:20:4] = torch.where(special[:, 2:20:4], ids[:, 2:20:4], 6)  # and a common one
+    kwargs = dict(
+        special_mask=special,
+        mask_token_id=MASK,
+        random_token_ids=(FIRST_REGULAR, VOCAB),
+        mlm_probability=0.15,
+    )
+    plain = mask_tokens(ids, generator=torch.Generator().manual_seed(0), **kwargs)[1]
+    both = mask_tokens(
+        ids, generator=torch.Generator().manual_seed(0), mask_repeats_from=500, **kwargs
+    )[1]
+    rare, common = ids == 700, ids == 6
+    occurrences = rare.sum(dim=1)
+    assert (occurrences >= 4).all()
+    for labels, all_or_none in ((both, True), (plain, False)):
+        chosen = labels != IGNORE_INDEX
+        per_row = (chosen & rare).sum(dim=1)
+        assert all_or_none == bool(((per_row == 0) | (per_row == occurrences)).all())
+    # the common word is chosen at the plain rate, position by position
+    chosen_common = ((both != IGNORE_INDEX) & common).sum(dim=1)
+    assert ((chosen_common > 0) & (chosen_common < 5)).any()
+    # what plain masking chose stays chosen
+    assert ((plain != IGNORE_INDEX) <= (both != IGNORE_INDEX)).all()
+
+
 # --- corpus ----------------------------------------------------------------------------------
 
 WORDNET_LINES = {
@@ -148,8 +178,13 @@ def test_wordnet_senses_become_everyday_sentences(tmp_path):
             "Paris is also called City of Light, French capital or capital of France.",
             wordnet.DEFINITION,
         ),
+        # a capital's gloss read the other way round too (the direction questions ask in)
+        ("The capital and largest city of France is Paris.", wordnet.DEFINITION),
+        ("The capital of France is Paris.", wordnet.DEFINITION),
         ("They had a nice stay in Paris.", wordnet.EXAMPLE),
     ]
+    # only capitals: other place glosses are not turned round
+    assert wordnet.capital_sentences(senses["Montmartre"]) == []
     assert wordnet.definition_sentence(senses["dog"]) == "A dog is a member of the genus Canis."
     assert wordnet.definition_sentence(senses["water"]).startswith("Water is a binary compound")
     assert (
@@ -201,7 +236,10 @@ def test_corpus_is_deterministic_keeps_probes_out_and_round_trips(tmp_path):
     assert "Paris is the capital and largest city of France." in text
     assert "BERT reads the whole sentence at once." in text
     assert "nice stay" not in text and "The capital of France is Paris" not in text
-    assert first.excluded == {"sentences": 2}
+    # the lesson's sentence, the example, and the capital gloss turned round ("The capital of
+    # France is Paris."), which is the probe's answer
+    assert first.excluded == {"sentences": 3}
+    assert "The capital and largest city of France is Paris." in text
     assert "genus of the Canidae" not in text and "noblewoman" not in text
     # neighbouring senses of one lexicographer file share a document
     by_id = {d.doc_id: d for d in first.documents}
@@ -211,7 +249,7 @@ def test_corpus_is_deterministic_keeps_probes_out_and_round_trips(tmp_path):
     loaded = corpus_mod.Corpus.load(tmp_path / "c.jsonl")
     assert loaded.fingerprint() == first.fingerprint()
     assert [d.kinds for d in loaded.documents] == [d.kinds for d in first.documents]
-    assert first.stats()["excluded_for_probes"] == {"sentences": 2}
+    assert first.stats()["excluded_for_probes"] == {"sentences": 3}
 
 
 def test_probe_filter_matches_any_word_in_the_blank_and_nothing_else():
@@ -366,6 +404,80 @@ def test_unlikelihood_penalises_exactly_the_earlier_tokens_but_the_answer():
     confident_repeat = uniform.clone()
     confident_repeat[0, 2, 5] = 8.0  # the model wants to say 5 again
     assert unlikelihood_loss(confident_repeat, ids) > unlikelihood_loss(uniform, ids) + 1
+
+
+def test_unlikelihood_counts_a_token_seen_twice_once():
+    from inference.training.gpt import unlikelihood_loss
+
+    ids = torch.tensor([[5, 5, 5, 7]])
+    uniform = torch.zeros(1, 3, 10)
+    # 5 after {5}: the answer, nothing; again; 7 after {5, 5, 5}: 5, counted once
+    assert unlikelihood_loss(uniform, ids).item() == pytest.approx(-np.log(0.9) / 3, rel=1e-5)
+
+
+def test_repeated_ngrams_mark_every_token_of_the_repeat_after_the_prompt():
+    from inference.training.gpt import repeated_ngram_positions
+
+    assert repeated_ngram_positions([1, 2, 3, 4, 1, 2, 3, 5], 2, 3) == [4, 5, 6]
+    # a continuation that repeats the prompt is a loop too, the prompt itself is not marked
+    assert repeated_ngram_positions([1, 2, 3, 1, 2, 3], 3, 3) == [3, 4, 5]
+    assert repeated_ngram_positions([9, 1, 2, 3, 4, 1, 2], 1, 3) == []
+
+
+def test_sentence_prompts_start_after_a_full_stop_behind_the_start_token():
+    from inference.training.gpt import sentence_prompts
+
+    docs = [[20, 21, 9, 30, 31, 32, 33, 34, 35, 9, 40, 41] * 4]
+    blocks = TextBlocks(docs, block_size=12, eos_id=0, seed=0, bos_id=1)
+    prompts = sentence_prompts(blocks, 0, 2, 3, bos_id=1, end_ids=frozenset({9}))
+    assert prompts.shape == (2, 4)
+    for row in prompts.tolist():
+        assert row[0] == 1 and row[1] in {30, 40}
+
+
+def _tiny_causal_lm(vocab: int = 12):
+    from transformers import BertConfig, BertLMHeadModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        is_decoder=True,
+        pad_token_id=0,
+        eos_token_id=11,
+        bos_token_id=1,
+    )
+    model = BertLMHeadModel(config)
+    model.generation_config.pad_token_id = 0
+    model.generation_config.eos_token_id = 11
+    return model
+
+
+def test_sequence_unlikelihood_breaks_the_greedy_loop_it_finds():
+    """A model that loops greedily gets a positive loss, and a few steps on that loss alone
+    make its greedy continuation loop less."""
+    from inference.training.gpt import SequenceUnlikelihood, sequence_unlikelihood_loss
+
+    model = _tiny_causal_lm()
+    with torch.no_grad():  # make it love token 4: "4 4 4 4 ..." is a loop
+        model.cls.predictions.decoder.bias.zero_()
+        model.cls.predictions.decoder.bias[4] = 6.0
+    settings = SequenceUnlikelihood(new_tokens=12, ngram=3)
+    prompts = torch.tensor([[1, 5, 6], [1, 7, 8]])
+    loss, repeated = sequence_unlikelihood_loss(model, prompts, settings, eos_id=11)
+    assert loss.item() > 0 and repeated > 0.5
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(30):
+        loss, _ = sequence_unlikelihood_loss(model, prompts, settings, eos_id=11)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    _, repeated_after = sequence_unlikelihood_loss(model, prompts, settings, eos_id=11)
+    assert repeated_after < repeated
 
 
 def test_new_heads_get_their_own_learning_rate():

@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dir", type=Path, help="MODELS_DIR to build into (default: settings)")
         parser.add_argument(
-            "--minutes", type=float, default=14.0, help="total wall-time budget (default 14)"
+            "--minutes", type=float, default=14.5, help="total wall-time budget (default 14.5)"
         )
         parser.add_argument("--force", action="store_true", help="rebuild a finished build")
         parser.add_argument(
