@@ -217,7 +217,11 @@ class SequenceUnlikelihood:
 
     start: float = 0.5
     # Measured on a finished build (2026-12-04, 150 s more of training at lr 1e-4): GPT
-    # probes passed went from 1 to 9 of 20 at weight 1 and to 16 of 20 at weight 4.
+    # probes passed went from 1 to 9 of 20 at weight 1 and to 16 of 20 at weight 4. In whole
+    # builds (one run each, so +-2 or 3 probes of noise): these settings 12 of 20; weight 8
+    # from 40% on, 8 (its text full of rare pieces: "fu th cryless"); weight 4 with the head
+    # back at the base learning rate from `start` on and immediate repeats ("bed bed")
+    # penalised too, 10. Neither variant was kept.
     weight: float = 4.0
     batch_size: int = 8
     prompt_tokens: tuple[int, int] = (3, 8)  # prompt length range, [CLS] not counted
