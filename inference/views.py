@@ -30,7 +30,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import push_url
+from django_htmx.http import HttpResponseStopPolling, push_url
 from django_ratelimit.core import _get_ip
 
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
@@ -61,7 +61,7 @@ from .widgets import (
 # A long-poll waits this long for news before answering "no change".
 POLL_BLOCK_MS = 10_000
 API_MAX_WAIT_S = 30.0
-STOP_POLLING = 286  # htmx stops polling on this status (django_htmx.http.HttpResponseStopPolling)
+STOP_POLLING = HttpResponseStopPolling.status_code  # 286: htmx stops polling on it
 
 
 def client_ip(request: HttpRequest) -> str:
