@@ -65,7 +65,10 @@ from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from inference import kinds
 
 if TYPE_CHECKING:
     from inference.engine.next_token import NextTokenOutput
@@ -84,8 +87,6 @@ DEFAULT_WAIT_MS = 5.0
 # is worth roughly 48 tokens of a batch's work; on a GPU it is far more).
 DEFAULT_SPLIT_TOKENS = 48.0
 STOP_TIMEOUT = 10.0
-
-KINDS = ("fill-mask", "next-token", "embeddings")
 
 
 class BatcherStopped(RuntimeError):
@@ -477,9 +478,11 @@ def _forward(kind: str) -> Callable[[list[_Request]], list[Row]]:
 
 
 def _engine(kind: str):
-    from inference.engine import embeddings, fill_mask, next_token
-
-    return {"fill-mask": fill_mask, "next-token": next_token, "embeddings": embeddings}[kind]
+    """The kind's batch engine module (prepare/forward/finish), named in its row."""
+    row = kinds.get(kind)
+    if row is None or row.batch_engine is None:
+        raise ValueError(f"No batcher for {kind!r}")
+    return import_module(row.batch_engine)
 
 
 _registry_lock = threading.Lock()
@@ -488,8 +491,7 @@ _batchers: dict[str, Batcher] = {}
 
 def get_batcher(kind: str) -> Batcher:
     """This process's batcher for ``kind`` (created with the environment's settings)."""
-    if kind not in KINDS:
-        raise ValueError(f"No batcher for {kind!r}")
+    _engine(kind)  # a kind without a batch engine has no batcher
     with _registry_lock:
         batcher = _batchers.get(kind)
         if batcher is None or batcher.stopped:

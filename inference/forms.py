@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from django import forms
 
+from . import kinds
 from .validation import (
-    FIELDS,
     MAX_SEED,
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
@@ -21,7 +21,6 @@ from .validation import (
     parse_int,
     parse_temperature,
     parse_top_p,
-    validate,
 )
 
 
@@ -48,10 +47,9 @@ def _number(*, lo: float, hi: float, step: float | str = 1) -> forms.NumberInput
 
 
 class DemoForm(forms.Form):
-    """Base: ``clean()`` runs ``validation.validate(kind, ...)`` and keeps the result."""
+    """Base: ``clean()`` runs ``kinds.validate(kind, ...)`` and keeps the result."""
 
-    kind: ClassVar[str] = ""
-    title: ClassVar[str] = ""
+    kind: ClassVar[str] = ""  # its row in ``inference.kinds`` names this class
     submit_label: ClassVar[str] = "Run"
 
     # Fields grouped under "Sampling settings" on the page (GenerateForm only).
@@ -69,9 +67,10 @@ class DemoForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        raw = {name: cleaned.get(name) for name in FIELDS[self.kind] if name in self.fields}
+        fields = kinds.require(self.kind).fields
+        raw = {name: cleaned.get(name) for name in fields if name in self.fields}
         try:
-            self.params = validate(self.kind, raw)
+            self.params = kinds.validate(self.kind, raw)
         except DemoInputError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         return cleaned
@@ -79,7 +78,6 @@ class DemoForm(forms.Form):
 
 class FillMaskForm(DemoForm):
     kind = "fill-mask"
-    title = "Fill in the blank with BERT"
     submit_label = "Guess the missing words"
 
     text = forms.CharField(
@@ -101,7 +99,6 @@ class FillMaskForm(DemoForm):
 
 class GenerateForm(DemoForm):
     kind = "generate"
-    title = "Let GPT continue your text"
     submit_label = "Generate"
 
     prompt = forms.CharField(
@@ -160,7 +157,6 @@ class GenerateForm(DemoForm):
 
 class NextTokenForm(DemoForm):
     kind = "next-token"
-    title = "What GPT would say next"
     submit_label = "Show the next-token probabilities"
 
     prompt = forms.CharField(
@@ -182,7 +178,6 @@ class NextTokenForm(DemoForm):
 
 class AttentionForm(DemoForm):
     kind = "attention"
-    title = "Who attends to whom: BERT and GPT side by side"
     submit_label = "Show attention"
 
     text = forms.CharField(
@@ -197,7 +192,6 @@ class AttentionForm(DemoForm):
 
 class TokenizeForm(DemoForm):
     kind = "tokenize"
-    title = "How BERT and GPT cut text into tokens"
     submit_label = "Tokenize"
 
     text = forms.CharField(
@@ -212,7 +206,6 @@ class TokenizeForm(DemoForm):
 
 class EmbeddingsForm(DemoForm):
     kind = "embeddings"
-    title = "One word, two meanings: contextual embeddings"
     submit_label = "Compare"
 
     word = forms.CharField(
@@ -241,7 +234,6 @@ class EmbeddingsForm(DemoForm):
 
 class NextSentenceForm(DemoForm):
     kind = "next-sentence"
-    title = "Does sentence B follow sentence A? (BERT's next-sentence head)"
     submit_label = "Ask BERT"
 
     sentence_a = forms.CharField(
@@ -261,18 +253,12 @@ class NextSentenceForm(DemoForm):
     )
 
 
-FORMS: dict[str, type[DemoForm]] = {
-    form.kind: form
-    for form in (
-        FillMaskForm,
-        GenerateForm,
-        NextTokenForm,
-        AttentionForm,
-        TokenizeForm,
-        EmbeddingsForm,
-        NextSentenceForm,
-    )
-}
+def form_class(kind: str) -> type[DemoForm]:
+    """The form of demo ``kind`` (named in its row); KeyError for an unknown kind."""
+    row = kinds.get(kind)
+    if row is None:
+        raise KeyError(kind)
+    return row.form_class()
 
 
 class ReshapeForm(forms.Form):

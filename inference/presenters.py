@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from . import kinds
 from .attention_maps import (
     attention_layer,  # noqa: F401 - importable from here, as before
     attention_maps,
 )
-from .forms import FORMS
 from .result_shapes import (
     compare_settings,
     embeddings_view,
@@ -30,28 +30,6 @@ from .result_shapes import (
     token_views,
 )
 from .selectors import Outcome
-from .validation import KINDS
-
-DEMO_INTROS: dict[str, str] = {
-    "fill-mask": "BERT reads the whole sentence at once, left and right of each blank, "
-    "and scores every word in its vocabulary for the [MASK].",
-    "generate": "GPT only looks left: it predicts one token, appends it, and repeats.",
-    "next-token": "Before GPT picks a token it gives every token in its vocabulary a "
-    "probability. Here is the top of that list, and how temperature, top-k and top-p "
-    "reshape it.",
-    "attention": "Attention weights show which tokens each token looks at. BERT's "
-    "attention goes both ways; GPT's is causal: no token can look at the ones after it.",
-    "tokenize": "BERT uses WordPiece (## marks a piece that continues a word); GPT-2 uses "
-    "byte-level BPE (␣ marks a leading space).",
-    "embeddings": "BERT gives the same word a different vector in each sentence "
-    "(contextual embeddings); a sentence encoder gives whole sentences one vector each.",
-    "next-sentence": "BERT's second pre-training task: is sentence B the real next "
-    "sentence after A, or a random one?",
-}
-
-RESULT_TEMPLATES: dict[str, str] = {
-    kind: f"inference/results/{kind.replace('-', '_')}.html" for kind in KINDS
-}
 
 STATE_LABELS = {
     "queued": "Waiting for a model worker…",
@@ -65,9 +43,7 @@ ROLE_NAMES = {"bert": "BERT", "gpt": "GPT", "encoder": "Sentence encoder"}
 
 
 def demo_catalogue() -> list[dict[str, str]]:
-    return [
-        {"kind": kind, "title": FORMS[kind].title, "intro": DEMO_INTROS[kind]} for kind in KINDS
-    ]
+    return [{"kind": k.name, "title": k.title, "intro": k.intro} for k in kinds.all_kinds()]
 
 
 def model_cards(result: dict | None) -> list[dict[str, Any]]:
@@ -92,7 +68,7 @@ def model_cards(result: dict | None) -> list[dict[str, Any]]:
 
 def retry_url(kind: str, params: dict | None) -> str:
     """The demo's form, filled in with ``params`` (so "Try again" keeps the input)."""
-    if kind not in FORMS:
+    if kinds.get(kind) is None:
         return reverse("inference:demo-index")
     base = reverse("inference:demo-form", args=[kind])
     query = {
@@ -114,30 +90,54 @@ def status_line(outcome: Outcome) -> str:
     return STATE_LABELS.get(outcome.state, outcome.state)
 
 
+# Each kind's view of its result, named in its row (``kinds.DemoKind.present``): the extra
+# context its result template draws from (result, params).
+
+
+def present_fill_mask(result: dict, params: dict) -> dict[str, Any]:
+    return {"fill_mask": fill_mask_view(result)}
+
+
+def present_next_token(result: dict, params: dict) -> dict[str, Any]:
+    return {"initial_reshaped": initial_reshaped(result)}
+
+
+def present_attention(result: dict, params: dict) -> dict[str, Any]:
+    return {"attention_maps": attention_maps(result)}
+
+
+def present_tokenize(result: dict, params: dict) -> dict[str, Any]:
+    views = token_views(result)
+    return {
+        "token_views": views,
+        "token_sides": {view["role"]: view for view in views},
+        "alignment": token_alignment(result),
+    }
+
+
+def present_embeddings(result: dict, params: dict) -> dict[str, Any]:
+    return {"embeddings": embeddings_view(result)}
+
+
+def present_next_sentence(result: dict, params: dict) -> dict[str, Any]:
+    return {"nsp": next_sentence_view(result)}
+
+
+def present_generate(result: dict, params: dict) -> dict[str, Any]:
+    return {"compare": compare_settings(result, params)}
+
+
 def _kind_context(kind: str, result: dict, params: dict) -> dict[str, Any]:
-    """Per-kind views of a finished (or, for generate, streaming) result."""
-    if not result:
+    """The kind's view of a finished (or, for generate, streaming) result."""
+    row = kinds.get(kind)
+    if not result or row is None:
         return {}
-    if kind == "fill-mask":
-        return {"fill_mask": fill_mask_view(result)}
-    if kind == "next-token":
-        return {"initial_reshaped": initial_reshaped(result)}
-    if kind == "attention":
-        return {"attention_maps": attention_maps(result)}
-    if kind == "tokenize":
-        views = token_views(result)
-        return {
-            "token_views": views,
-            "token_sides": {view["role"]: view for view in views},
-            "alignment": token_alignment(result),
-        }
-    if kind == "embeddings":
-        return {"embeddings": embeddings_view(result)}
-    if kind == "next-sentence":
-        return {"nsp": next_sentence_view(result)}
-    if kind == "generate":
-        return {"compare": compare_settings(result, params)}
-    return {}
+    return row.presenter()(result, params)
+
+
+def _result_template(kind: str | None) -> str | None:
+    row = kinds.get(kind)
+    return row.result_template if row else None
 
 
 def result_dom_id(wid: str, source: str) -> str:
@@ -157,7 +157,8 @@ def result_context(
     kind = outcome.kind or ""
     params = outcome.params or {}
     if transport is None:
-        transport = "sse" if kind == "generate" else "poll"
+        row = kinds.get(kind)
+        transport = row.transport if row else "poll"
     context: dict[str, Any] = {
         "outcome": outcome,
         "state": outcome.state,
@@ -170,7 +171,7 @@ def result_context(
         "compact": compact,
         "transport": transport,
         "status_line": status_line(outcome),
-        "result_template": RESULT_TEMPLATES.get(kind),
+        "result_template": _result_template(kind),
         "models": model_cards(result),
         "retry_url": retry_url(kind, params),
         "result_url": reverse("inference:demo-result", args=[outcome.task_id]),
@@ -202,7 +203,7 @@ def stored_context(example: Any, *, wid: str = "demo-panel") -> dict[str, Any]:
         "compact": False,
         "transport": None,
         "status_line": "",
-        "result_template": RESULT_TEMPLATES.get(example.kind),
+        "result_template": _result_template(example.kind),
         "models": model_cards(result),
         "retry_url": retry_url(example.kind, example.params),
         "result_url": None,

@@ -23,7 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from inference import registry
+from inference import kinds, registry
 from inference.loading import Loaded, ModelsMissing, choose_device, load_role, set_offline_env
 
 logger = logging.getLogger(__name__)
@@ -62,13 +62,14 @@ class Runtime:
         }
 
     def warm_up(self) -> None:
-        """Run one tiny input through every role (first calls allocate and compile kernels)."""
-        from inference.engine import attention, embeddings, fill_mask, generate, next_sentence
+        """Run each kind's tiny warm-up input (its row in ``kinds``) through its runner, alone
+        (first calls allocate and compile kernels), and one sentence through the encoder."""
+        from inference.engine import embeddings  # torch
+        from inference.runners import Job
 
-        fill_mask.fill_mask(self.bert, text="the [MASK] is here.", top_k=1)
-        next_sentence.next_sentence(self.bert, sentence_a="It rained.", sentence_b="It stopped.")
-        generate.generate(self.gpt, prompt="The", max_new_tokens=2)
-        attention.attention(self.bert, self.gpt, text="a b")
+        for kind in kinds.all_kinds():
+            if kind.warm_up is not None:
+                kind.runner()(self, dict(kind.warm_up), Job(batch=False))
         embeddings.sentence_embeddings_batch(self.encoder, ["warm up"])
 
 

@@ -6,6 +6,13 @@ those events into an :class:`Outcome`, long-polls for new ones with XREAD BLOCK,
 turns silence into a verdict the learner can act on: a worker that died mid-task
 (heartbeat gone), no worker at all, or a deadline passed. Such a verdict is published as
 an ``error`` event, so every reader (page, SSE, API, a redelivered task) sees the same.
+
+This is the one write a read still makes (once per task, guarded by ``SET NX``): the
+verdict "no worker" depends on when a learner looked, and publishing it is what stops a
+worker that comes back later from turning the learner's error into an answer. A read-only
+version needs the workers to record their own gaps (a worker starting after a silence
+longer than the grace period writes it down; readers and workers judge a task by those
+records alike); see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from . import heartbeat, streams
+from . import heartbeat, kinds, streams
 from .errors import DemoNotFound, DemoUnavailable
+from .gateway import inference_queue
 
 # Poll/long-poll: block on XREAD in slices this long, checking worker health in between.
 BLOCK_SLICE_S = 2.0
@@ -40,21 +48,15 @@ _CURSOR_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 def queue_expires_s() -> int:
     """Seconds a demo may wait in the queue before Celery drops it (``expires``)."""
-    return int(getattr(settings, "DEMO_QUEUE_EXPIRES", 60))
+    return int(settings.DEMO_QUEUE_EXPIRES)
 
 
 def task_time_limit_s(kind: str | None = None) -> int:
-    """The hard time limit of ``kind``'s task (the worker's table), else Celery's default."""
-    try:
-        from .tasks import TASK_TIME_LIMITS
-
-        return int(TASK_TIME_LIMITS[kind][1])  # type: ignore[index]
-    except (ImportError, KeyError, TypeError, IndexError):
-        return int(getattr(settings, "CELERY_TASK_TIME_LIMIT", 90))
-
-
-def inference_queue() -> str:
-    return str(getattr(settings, "INFERENCE_QUEUE", "inference"))
+    """The hard time limit of ``kind``'s task (its row in ``kinds``), else Celery's default."""
+    row = kinds.get(kind)
+    if row is not None:
+        return row.hard_seconds
+    return int(settings.CELERY_TASK_TIME_LIMIT)
 
 
 @dataclass
@@ -201,7 +203,7 @@ def _verdict_message(code: str, outcome: Outcome) -> str:
 
 def _declare(client: redis.Redis, outcome: Outcome, code: str) -> None:
     """Publish the verdict once, even when several readers notice at the same moment."""
-    ttl = int(getattr(settings, "DEMO_RESULT_TTL", 3600))
+    ttl = int(settings.DEMO_RESULT_TTL)
     if client.set(f"demo:verdict:{outcome.task_id}", code, nx=True, ex=ttl):
         streams.publish(
             client,
@@ -334,7 +336,7 @@ def worker_status() -> dict[str, Any]:
     try:
         profile = active_profile_name()
     except Exception:  # misconfigured profile: shown, not fatal
-        profile = str(getattr(settings, "INFERENCE_PROFILE", "auto"))
+        profile = str(settings.INFERENCE_PROFILE)
     status: dict[str, Any] = {
         "profile": profile,
         "profile_description": PROFILES.get(profile, ""),

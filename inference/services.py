@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,10 +26,9 @@ from django_ratelimit.core import get_usage
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import heartbeat, streams
+from . import gateway, heartbeat, kinds, streams
 from .errors import DemoRateLimited, DemoUnavailable
 from .selectors import build_progress, inference_queue, queue_expires_s
-from .validation import TASK_NAMES, validate
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +60,7 @@ def _ping_client() -> redis.Redis:
     Pooled per URL: a new connection per submit cost a few milliseconds of every
     demo round trip (bench/roundtrip.py).
     """
-    url = getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = settings.REDIS_URL
     client = _ping_clients.get(url)
     if client is None:
         client = redis.Redis.from_url(
@@ -135,7 +133,7 @@ def _served_profile(workers: list[dict]) -> str:
     try:
         return active_profile_name()
     except Exception:  # misconfigured: still a usable cache namespace
-        return str(getattr(settings, "INFERENCE_PROFILE", "auto"))
+        return str(settings.INFERENCE_PROFILE)
 
 
 def _served_release(workers: list[dict], profile: str) -> tuple[bool, str | None]:
@@ -202,47 +200,14 @@ def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
     return DemoUnavailable(NO_WORKER, reason="no_worker")
 
 
-# Broker connections that try once: the app's default producer retries a dead broker for
-# seconds, and a learner should hear about it at once. Pooled per process and broker URL,
-# because opening a connection per submit cost ~10 ms of every demo round trip.
-BROKER_FAIL_FAST = {"max_retries": 0, "connect_retries_timeout": 1}
-_broker_pools: dict[str, Any] = {}
-_broker_pools_lock = threading.Lock()
-
-
-def _broker_pool() -> Any:
-    from config.celery_app import app
-
-    url = str(app.conf.broker_url)
-    pool = _broker_pools.get(url)
-    if pool is None:
-        with _broker_pools_lock:
-            pool = _broker_pools.get(url)
-            if pool is None:
-                connection = app.connection_for_write(transport_options=BROKER_FAIL_FAST)
-                pool = connection.Pool(limit=32)
-                _broker_pools[url] = pool
-    return pool
-
-
 def _enqueue(*, kind: str, task_id: str, params: dict[str, Any]) -> None:
-    from config.celery_app import app
-
     try:
-        with _broker_pool().acquire(block=True, timeout=1) as connection:
-            try:
-                app.send_task(
-                    TASK_NAMES[kind],
-                    kwargs=params,
-                    task_id=task_id,
-                    queue=inference_queue(),
-                    expires=queue_expires_s(),
-                    retry=False,
-                    connection=connection,
-                )
-            except Exception:
-                connection.collect()  # drop a broken socket before it goes back in the pool
-                raise
+        gateway.send(
+            kinds.require(kind).task_name,
+            kwargs=params,
+            task_id=task_id,
+            expires=queue_expires_s(),
+        )
     except Exception as exc:  # broker down or refusing: tell the page, then the caller
         logger.warning("Could not enqueue demo %s (%s): %s", kind, task_id, exc)
         with contextlib.suppress(redis.RedisError):
@@ -260,7 +225,7 @@ def demo_submit(*, kind: str, params: dict[str, Any], user: Any, ip: str | None)
     Raises ``DemoInputError`` (400), :class:`DemoRateLimited` (429) or
     :class:`DemoUnavailable` (503).
     """
-    params = validate(kind, params)
+    params = kinds.validate(kind, params)
     started = time.monotonic()
     if not redis_ping():
         raise DemoUnavailable()
@@ -285,7 +250,7 @@ def demo_submit(*, kind: str, params: dict[str, Any], user: Any, ip: str | None)
         task_id = uuid.uuid4().hex
         streams.publish(client, task_id, {**streams.queued_event(kind), "params": params})
         if cache_key:
-            client.set(cache_key, task_id, ex=int(getattr(settings, "DEMO_RESULT_TTL", 3600)))
+            client.set(cache_key, task_id, ex=int(settings.DEMO_RESULT_TTL))
     except redis.RedisError as exc:
         raise DemoUnavailable() from exc
 

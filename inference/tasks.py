@@ -1,19 +1,22 @@
 """Celery tasks of the model demos: thin wrappers that validate, run an engine, publish.
 
-Every task (queue ``inference``, names ``inference.tasks.<kind>``) takes primitive
-keyword arguments only and:
+One task per demo kind (queue ``inference``, named ``inference.tasks.<kind>``, made from
+the kind's row in ``inference.kinds``) plus short-answer grading, all in one envelope
+(:func:`envelope`). Every task takes primitive keyword arguments only and:
 
 1. returns the recorded outcome without running again if the task's event stream already
    holds ``done`` or ``error`` (a message redelivered after a worker died), and gives up
    with an error on a third delivery (``INCR demo:deliveries:<task_id>``), so a request
    that kills workers can't loop forever;
-2. publishes ``started`` (with the worker's hostname);
-3. re-validates its arguments with ``inference.validation`` (the same functions as the
+2. reports a task that an earlier delivery already started as lost (``worker_lost``:
+   the pages say so as soon as that worker's heartbeat is gone) instead of running it
+   twice, then publishes ``started`` (with the worker's hostname);
+3. re-validates its arguments (``inference.kinds.validate``: the same functions as the
    web forms) and checks token counts with the loaded tokenizer;
-4. runs the engine on the process-global models (``inference.runtime``: loaded once at
-   worker start, never per task; fill-mask, next-token and embeddings requests share
-   forward passes with concurrent ones through ``inference.batching``, switched off with
-   ``INFERENCE_BATCHING=0``) and publishes ``done`` with the result, or ``error``
+4. runs the kind's runner (``inference.runners``) on the process-global models
+   (``inference.runtime``: loaded once at worker start, never per task; the batched kinds
+   share forward passes with concurrent requests through ``inference.batching``, switched
+   off with ``INFERENCE_BATCHING=0``) and publishes ``done`` with the result, or ``error``
    with a sentence for the learner (``invalid_input``, ``timeout``, ``unavailable``,
    ``internal``; the traceback of an internal error goes to the log only);
 5. returns the result dict (or ``{"error": {...}}``).
@@ -23,8 +26,8 @@ interrupt a running thread, so Celery's ``soft_time_limit`` is not enforced ther
 generation loop checks a deadline between tokens instead (single forward passes of the
 other demos take well under a second). ``soft_time_limit``/``time_limit`` are still set
 for pools that do enforce them (prefork, solo with SIGALRM), and ``SoftTimeLimitExceeded``
-is reported like our own deadline. The web side uses :data:`TASK_TIME_LIMITS` to declare
-a task lost when it runs past its hard limit.
+is reported like our own deadline. Each kind's limits are in its row; the web side uses
+them to declare a task lost when it runs past its hard limit.
 """
 
 from __future__ import annotations
@@ -33,27 +36,19 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from inference import batching, streams, validation
+from inference import batching, heartbeat, kinds, streams, validation
+from inference.kinds import DemoKind
 from inference.loading import ModelsMissing
+from inference.runners import DemoTimeout, Job
 
 logger = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 2
-
-# kind -> (soft, hard) seconds
-TASK_TIME_LIMITS: dict[str, tuple[int, int]] = {
-    "fill-mask": (20, 30),
-    "generate": (60, 75),
-    "next-token": (20, 30),
-    "attention": (20, 30),
-    "tokenize": (20, 30),
-    "embeddings": (20, 30),
-    "next-sentence": (20, 30),
-}
 
 MESSAGES = {
     "timeout": "The model took too long to answer (over {seconds} seconds). Try a shorter "
@@ -61,13 +56,12 @@ MESSAGES = {
     "unavailable": "The models aren't ready on this worker yet. Please try again in a minute.",
     "internal": "Something went wrong inside the model worker. Please try again; if it keeps "
     "happening, tell the course team.",
+    "lost": "The model worker stopped while working on this. Please try again.",
     "redelivered": "The model worker stopped twice while working on this, so it was not "
     "retried again. Try a shorter input.",
 }
 
-
-class DemoTimeout(Exception):
-    """The task ran past its soft time limit (checked between generated tokens)."""
+__all__ = ["DemoTimeout", "demo_task", "envelope", "grade_short_answer", "run_demo"]
 
 
 def _token_delay() -> float:
@@ -82,39 +76,51 @@ def _token_delay() -> float:
         return 0.0
 
 
-def run_demo(task, kind: str, params: dict, runner: Callable[..., dict]) -> dict:
-    """The shared body of every demo task (see the module docstring)."""
+def envelope(
+    task: Any, *, what: str, soft_seconds: int, work: Callable[[Any, str, float], dict]
+) -> dict:
+    """The shared body of every model task (see the module docstring).
+
+    ``work(client, task_id, deadline)`` does the task's own part and returns its result;
+    a DemoInputError it raises is the learner's input at fault, any other exception ours.
+    """
     client = streams.redis_client()
     task_id = task.request.id
-    soft, _hard = TASK_TIME_LIMITS[kind]
 
     previous = streams.outcome(client, task_id)
     if previous is not None:
-        logger.warning("Task %s already has a %s event; not running again", task_id, kind)
+        logger.warning("Task %s already has a %s event; not running again", task_id, what)
         return previous["result"] if previous["type"] == "done" else {"error": previous}
     if streams.count_delivery(client, task_id) > MAX_DELIVERIES:
         event = streams.error_event("worker_lost", MESSAGES["redelivered"])
         streams.publish(client, task_id, event)
         return {"error": event}
+    earlier = [e for e in streams.all_events(client, task_id) if e.get("type") == "started"]
+    if earlier:
+        # Delivered again after a worker took it: never run twice. If that worker is gone,
+        # say so (what the pages already show: they read it as lost); if it still runs the
+        # task (a redelivery while it works), it will publish the outcome itself.
+        if heartbeat.is_alive(client, str(earlier[-1].get("worker", ""))):
+            logger.warning("Task %s (%s) is still running elsewhere; not running it", task_id, what)
+            return {"error": {"code": "duplicate", "message": "Already running."}}
+        event = streams.error_event("worker_lost", MESSAGES["lost"])
+        streams.publish(client, task_id, event)
+        return {"error": event}
 
     streams.publish(client, task_id, streams.started_event(task.request.hostname or "unknown"))
-    deadline = time.monotonic() + soft
+    deadline = time.monotonic() + soft_seconds
     try:
-        cleaned = validation.validate(kind, params)
-        from inference.runtime import get_runtime
-
-        runtime = get_runtime()
-        result = runner(runtime, cleaned, client=client, task_id=task_id, deadline=deadline)
+        result = work(client, task_id, deadline)
     except validation.DemoInputError as exc:
         event = streams.error_event("invalid_input", exc.message)
     except (DemoTimeout, SoftTimeLimitExceeded):
-        logger.warning("Demo task %s (%s) timed out", task_id, kind)
-        event = streams.error_event("timeout", MESSAGES["timeout"].format(seconds=soft))
+        logger.warning("Task %s (%s) timed out", task_id, what)
+        event = streams.error_event("timeout", MESSAGES["timeout"].format(seconds=soft_seconds))
     except ModelsMissing:
-        logger.exception("Demo task %s (%s): models missing", task_id, kind)
+        logger.exception("Task %s (%s): models missing", task_id, what)
         event = streams.error_event("unavailable", MESSAGES["unavailable"])
     except Exception:
-        logger.exception("Demo task %s (%s) failed", task_id, kind)
+        logger.exception("Task %s (%s) failed", task_id, what)
         event = streams.error_event("internal", MESSAGES["internal"])
     else:
         streams.publish(client, task_id, streams.done_event(result))
@@ -123,122 +129,69 @@ def run_demo(task, kind: str, params: dict, runner: Callable[..., dict]) -> dict
     return {"error": event}
 
 
-# --- Runners: cleaned params -> result (they may publish intermediate events) ----------
+def _runtime() -> Any:
+    from inference.runtime import get_runtime
+
+    return get_runtime()
 
 
-def _run_fill_mask(runtime, cleaned, *, deadline, **_) -> dict:
-    # Batched with concurrent fill-mask requests (inference/batching.py).
-    try:
-        return batching.fill_mask(runtime.bert, deadline=deadline, **cleaned)
-    except batching.BatchTimeout as exc:
-        raise DemoTimeout from exc
+def run_demo(task: Any, name: str, params: dict) -> dict:
+    """Validate ``params`` for demo ``name`` and run its runner inside :func:`envelope`."""
+    kind = kinds.require(name)
+
+    def work(client: Any, task_id: str, deadline: float) -> dict:
+        cleaned = kinds.validate(name, params)
+        job = Job(
+            deadline=deadline,
+            publish=lambda event: streams.publish(client, task_id, event),
+            keep_logits=lambda output: streams.logits_store(
+                client, output.result["logits_key"], logits=output.logits, vocab=output.vocab
+            ),
+            token_delay=_token_delay(),
+        )
+        return kind.runner()(_runtime(), cleaned, job)
+
+    return envelope(task, what=name, soft_seconds=kind.soft_seconds, work=work)
 
 
-def _run_generate(runtime, cleaned, *, client, task_id, deadline) -> dict:
-    from inference.engine.generate import generate
-
-    delay = _token_delay()
-
-    def on_token(event: dict) -> None:
-        streams.publish(client, task_id, event)
-        if delay:
-            time.sleep(delay)
-        if time.monotonic() > deadline:
-            raise DemoTimeout
-
-    return generate(runtime.gpt, on_token=on_token, **cleaned)
+_demo_tasks: dict[str, Any] = {}
 
 
-def _run_next_token(runtime, cleaned, *, client, deadline, **_) -> dict:
-    try:
-        output = batching.next_token(runtime.gpt, deadline=deadline, **cleaned)
-    except batching.BatchTimeout as exc:
-        raise DemoTimeout from exc
-    streams.logits_store(
-        client, output.result["logits_key"], logits=output.logits, vocab=output.vocab
-    )
-    return output.result
+def _make_demo_task(kind: DemoKind) -> Any:
+    def demo(self: Any, **params: Any) -> dict:
+        if kind.batched:
+            with batching.expecting(kind.name):  # from the start: the batcher waits for us
+                return run_demo(self, kind.name, params)
+        return run_demo(self, kind.name, params)
+
+    demo.__name__ = demo.__qualname__ = kind.name.replace("-", "_")
+    demo.__doc__ = f"The {kind.name} demo: {kind.title}."
+    return shared_task(
+        bind=True,
+        name=kind.task_name,
+        acks_late=True,
+        soft_time_limit=kind.soft_seconds,
+        time_limit=kind.hard_seconds,
+        max_retries=0,
+    )(demo)
 
 
-def _run_attention(runtime, cleaned, **_) -> dict:
-    from inference.engine.attention import attention
-
-    return attention(runtime.bert, runtime.gpt, **cleaned)
-
-
-def _run_tokenize(runtime, cleaned, **_) -> dict:
-    from inference.engine.tokenize import tokenize
-
-    return tokenize(runtime.bert, runtime.gpt, **cleaned)
+def demo_task(name: str) -> Any:
+    """The Celery task of demo ``name`` (made from its row the first time it is asked for)."""
+    task = _demo_tasks.get(name)
+    if task is None:
+        task = _demo_tasks[name] = _make_demo_task(kinds.require(name))
+    return task
 
 
-def _run_embeddings(runtime, cleaned, *, deadline, **_) -> dict:
-    try:
-        return batching.embeddings(runtime.bert, runtime.encoder, deadline=deadline, **cleaned)
-    except batching.BatchTimeout as exc:
-        raise DemoTimeout from exc
-
-
-def _run_next_sentence(runtime, cleaned, **_) -> dict:
-    from inference.engine.next_sentence import next_sentence
-
-    return next_sentence(runtime.bert, **cleaned)
-
-
-def _options(kind: str) -> dict:
-    soft, hard = TASK_TIME_LIMITS[kind]
-    return {
-        "bind": True,
-        "name": validation.TASK_NAMES[kind],
-        "acks_late": True,
-        "soft_time_limit": soft,
-        "time_limit": hard,
-        "max_retries": 0,
-    }
-
-
-@shared_task(**_options("fill-mask"))
-def fill_mask(self, **params) -> dict:
-    with batching.expecting("fill-mask"):  # from the start: the batcher waits for us
-        return run_demo(self, "fill-mask", params, _run_fill_mask)
-
-
-@shared_task(**_options("generate"))
-def generate(self, **params) -> dict:
-    return run_demo(self, "generate", params, _run_generate)
-
-
-@shared_task(**_options("next-token"))
-def next_token(self, **params) -> dict:
-    with batching.expecting("next-token"):
-        return run_demo(self, "next-token", params, _run_next_token)
-
-
-@shared_task(**_options("attention"))
-def attention(self, **params) -> dict:
-    return run_demo(self, "attention", params, _run_attention)
-
-
-@shared_task(**_options("tokenize"))
-def tokenize(self, **params) -> dict:
-    return run_demo(self, "tokenize", params, _run_tokenize)
-
-
-@shared_task(**_options("embeddings"))
-def embeddings(self, **params) -> dict:
-    with batching.expecting("embeddings"):
-        return run_demo(self, "embeddings", params, _run_embeddings)
-
-
-@shared_task(**_options("next-sentence"))
-def next_sentence(self, **params) -> dict:
-    return run_demo(self, "next-sentence", params, _run_next_sentence)
+for _kind in kinds.all_kinds():  # registered with Celery when the worker imports this module
+    demo_task(_kind.name)
 
 
 # === Short answers graded by meaning (the lessons' "explain in your words" questions) ===
 #
 # Not a demo: ``lessons.free_text`` enqueues it when a learner submits an explained answer.
-# The same guards as the demos (a recorded outcome is returned, not recomputed; a third
+# The same envelope as the demos (a recorded outcome is returned, not recomputed; a third
 # delivery gives up; ``started``/``done``/``error`` events in the task's stream), and the
 # same thin shape: primitives in, JSON out. The worker never touches the database: the
 # lessons app records the grade (the ``link`` callback on the default queue, or its sweep).
@@ -325,43 +278,17 @@ def grade_short_answer(self, **params) -> dict:
     ``inference.engine.short_answer.short_answer_similarities``'s result plus ``answer_id``
     and ``references``, or ``{"error": {...}}``.
     """
-    client = streams.redis_client()
-    task_id = self.request.id
-    previous = streams.outcome(client, task_id)
-    if previous is not None:
-        logger.warning(
-            "Grading task %s already has a %s event; not running again", task_id, previous["type"]
-        )
-        return previous["result"] if previous["type"] == "done" else {"error": previous}
-    if streams.count_delivery(client, task_id) > MAX_DELIVERIES:
-        event = streams.error_event("worker_lost", MESSAGES["redelivered"])
-        streams.publish(client, task_id, event)
-        return {"error": event}
 
-    streams.publish(client, task_id, streams.started_event(self.request.hostname or "unknown"))
-    try:
-        cleaned = validate_short_answer(**params)
+    def work(client: Any, task_id: str, deadline: float) -> dict:
+        try:
+            cleaned = validate_short_answer(**params)
+        except TypeError as exc:  # an argument nobody expects
+            raise validation.DemoInputError(str(exc)) from exc
         from inference.engine.short_answer import short_answer_similarities
-        from inference.runtime import get_runtime
 
         answer_id = cleaned.pop("answer_id")
-        result = short_answer_similarities(get_runtime().encoder, **cleaned)
+        result = short_answer_similarities(_runtime().encoder, **cleaned)
         result.update(answer_id=answer_id, references=cleaned["references"])
-    except (validation.DemoInputError, TypeError) as exc:
-        message = exc.message if isinstance(exc, validation.DemoInputError) else str(exc)
-        event = streams.error_event("invalid_input", message)
-    except SoftTimeLimitExceeded:
-        logger.warning("Grading task %s timed out", task_id)
-        seconds = SHORT_ANSWER_TIME_LIMITS[0]
-        event = streams.error_event("timeout", MESSAGES["timeout"].format(seconds=seconds))
-    except ModelsMissing:
-        logger.exception("Grading task %s: models missing", task_id)
-        event = streams.error_event("unavailable", MESSAGES["unavailable"])
-    except Exception:
-        logger.exception("Grading task %s failed", task_id)
-        event = streams.error_event("internal", MESSAGES["internal"])
-    else:
-        streams.publish(client, task_id, streams.done_event(result))
         return result
-    streams.publish(client, task_id, event)
-    return {"error": event}
+
+    return envelope(self, what="grading", soft_seconds=SHORT_ANSWER_TIME_LIMITS[0], work=work)

@@ -4,7 +4,8 @@ The web (forms, JSON API) and the worker (tasks re-validate what they receive) c
 same functions, so a learner reads the same sentence wherever a limit is hit. Each
 ``validate_<kind>(**params)`` coerces strings to the right types, cleans text, checks the
 limits in ``settings.DEMO_LIMITS`` and returns the cleaned keyword arguments for the task
-of that name, or raises :class:`DemoInputError`.
+of that name, or raises :class:`DemoInputError`. ``inference.kinds`` names each kind's
+validator and dispatches on the kind (``kinds.validate``).
 
 No torch here. Token counts use the ``tokenizers`` library on the active profile's
 ``tokenizer.json`` files (:func:`count_tokens`); when the models aren't there yet the
@@ -17,7 +18,6 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +31,6 @@ DEFAULT_LIMITS: dict[str, int] = {
     "top_k_max": 100,
     "attention_max_tokens": 32,
 }
-
-# Demo kinds as learners say them (URLs) and the Celery task each one runs.
-KINDS: tuple[str, ...] = (
-    "fill-mask",
-    "generate",
-    "next-token",
-    "attention",
-    "tokenize",
-    "embeddings",
-    "next-sentence",
-)
-TASK_NAMES: dict[str, str] = {kind: "inference.tasks." + kind.replace("-", "_") for kind in KINDS}
 
 MIN_TEMPERATURE = 0.01
 MAX_TEMPERATURE = 5.0
@@ -71,7 +59,7 @@ class DemoInputError(ValueError):
 
 
 def demo_limits() -> dict[str, int]:
-    return {**DEFAULT_LIMITS, **getattr(settings, "DEMO_LIMITS", {})}
+    return {**DEFAULT_LIMITS, **settings.DEMO_LIMITS}
 
 
 # --- Coercion -----------------------------------------------------------------------
@@ -425,48 +413,3 @@ def validate_next_sentence(*, sentence_a: Any = None, sentence_b: Any = None) ->
         ("bert",), sentence_a, field="sentence_b", label="The two sentences", pair=sentence_b
     )
     return {"sentence_a": sentence_a, "sentence_b": sentence_b}
-
-
-VALIDATORS: dict[str, Callable[..., dict]] = {
-    "fill-mask": validate_fill_mask,
-    "generate": validate_generate,
-    "next-token": validate_next_token,
-    "attention": validate_attention,
-    "tokenize": validate_tokenize,
-    "embeddings": validate_embeddings,
-    "next-sentence": validate_next_sentence,
-}
-
-FIELDS: dict[str, tuple[str, ...]] = {
-    "fill-mask": ("text", "top_k"),
-    "generate": (
-        "prompt",
-        "max_new_tokens",
-        "do_sample",
-        "temperature",
-        "top_k",
-        "top_p",
-        "seed",
-    ),
-    "next-token": ("prompt", "top_k"),
-    "attention": ("text",),
-    "tokenize": ("text",),
-    "embeddings": ("word", "sentence_a", "sentence_b"),
-    "next-sentence": ("sentence_a", "sentence_b"),
-}
-
-
-def validate(kind: str, params: Mapping[str, Any]) -> dict:
-    """Validate ``params`` for demo ``kind`` (unknown kinds and fields are refused)."""
-    if kind not in VALIDATORS:
-        raise DemoInputError(f"There is no demo called “{kind}”.")
-    if not isinstance(params, Mapping):
-        raise DemoInputError("Send the demo's settings as an object of named fields.")
-    unknown = sorted(str(name) for name in params if name not in FIELDS[kind])
-    if unknown:
-        raise DemoInputError(
-            f"Unknown field for the {kind} demo: {', '.join(unknown)}. "
-            f"Expected: {', '.join(FIELDS[kind])}.",
-            field=None,
-        )
-    return VALIDATORS[kind](**params)

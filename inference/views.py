@@ -33,9 +33,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, push_url
 from django_ratelimit.core import _get_ip
 
+from . import kinds
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
 from .examples import example_for_params, example_get
-from .forms import FORMS, ReshapeForm
+from .forms import ReshapeForm, form_class
 from .presenters import demo_catalogue, result_context
 from .reshape import logits_from_bytes, top_rows
 from .selectors import (
@@ -73,10 +74,9 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _form_class(kind: str) -> type:
-    form_class = FORMS.get(kind)
-    if form_class is None:
+    if kinds.get(kind) is None:
         raise Http404("There is no demo with that name.")
-    return form_class
+    return form_class(kind)
 
 
 def _urls(task_id: str) -> dict[str, str]:
@@ -241,10 +241,10 @@ def demo_result(request: HttpRequest, task_id: str) -> HttpResponse:
             compact=request.GET.get("compact") == "1",
         )
         return render(request, "inference/result.html#result", context)
-    kind = outcome.kind if outcome.kind in FORMS else None
+    kind = outcome.kind if kinds.get(outcome.kind) else None
     if kind is None:
         return _not_found(request)
-    form = FORMS[kind](initial=outcome.params or None)
+    form = form_class(kind)(initial=outcome.params or None)
     return render(request, "inference/demo.html", _page_context(kind, form, outcome))
 
 
@@ -351,7 +351,7 @@ def _api_params(request: HttpRequest) -> dict[str, Any]:
 @require_POST
 def api_submit(request: HttpRequest, kind: str) -> JsonResponse:
     """Start a demo: 202 (or 200 when answered from cache) with the URLs to follow it."""
-    if kind not in FORMS:
+    if kinds.get(kind) is None:
         return _json_error(f"There is no demo called “{kind}”.", 404)
     try:
         submission = demo_submit(

@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from . import kinds
 from .examples import (
     ExampleSetVersion,
     StoredExample,
@@ -31,10 +32,9 @@ from .examples import (
     example_set_version,
     playground_examples,
 )
-from .forms import FORMS, DemoForm
-from .presenters import DEMO_INTROS, result_context, stored_context
+from .forms import DemoForm, form_class
+from .presenters import result_context, stored_context
 from .selectors import Outcome
-from .validation import KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ def demo_form(
 ) -> DemoForm:
     """The kind's form with element ids unique to its widget."""
     auto_id = "id_%s" if wid == STANDALONE else f"{wid}-%s"
-    return FORMS[kind](data, initial=initial or None, auto_id=auto_id)
+    return form_class(kind)(data, initial=initial or None, auto_id=auto_id)
 
 
 def form_initial(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """Form initial values from params (lesson defaults, a stored example's inputs)."""
-    fields = FORMS[kind].base_fields
+    fields = form_class(kind).base_fields
     initial: dict[str, Any] = {}
     for name, value in (params or {}).items():
         if name not in fields or value is None:
@@ -89,8 +89,8 @@ def panel_context(
         "form": form,
         "wid": wid,
         "region_id": "demo-result" if wid == STANDALONE else f"{wid}-result",
-        "intro": DEMO_INTROS.get(kind, ""),
-        "title": FORMS[kind].title,
+        "intro": kinds.require(kind).intro,
+        "title": kinds.require(kind).title,
         # Ready-example chips on the demo page and the playground, not inside lessons.
         "examples": playground_examples(kind) if not _in_lesson(wid) else [],
         "note": note,
@@ -109,7 +109,7 @@ def default_example(kind: str, params: dict[str, Any] | None) -> StoredExample |
     """The stored result for ``params`` (or, without params, the kind's first example)."""
     if params:
         return example_for_params(kind, params)
-    form = FORMS[kind]()
+    form = form_class(kind)()
     defaults = {
         name: form.get_initial_for_field(field, name)
         for name, field in form.fields.items()
@@ -159,7 +159,7 @@ def _rendered_widgets(html: str, examples_version: ExampleSetVersion | None) -> 
     counter = {"n": 0}
 
     def widget(slot: Any) -> str:
-        if slot.kind not in KINDS:
+        if kinds.get(slot.kind) is None:
             return slot.html
         counter["n"] += 1
         wid = f"demo-{counter['n']}"
@@ -186,7 +186,7 @@ def _rendered_widgets(html: str, examples_version: ExampleSetVersion | None) -> 
 def playground_sections() -> list[dict[str, Any]]:
     """One panel per demo, each showing its first stored example."""
     sections = []
-    for kind in KINDS:
+    for kind in kinds.names():
         wid = f"play-{kind}"
         stored = default_example(kind, None)
         initial = form_initial(kind, stored.params) if stored else None

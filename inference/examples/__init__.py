@@ -35,9 +35,10 @@ from typing import Any
 
 from django.conf import settings
 
+from inference import kinds
 from inference.examples.builds import clean_build, served_demo_build_id
 from inference.registry import models_dir
-from inference.validation import KINDS, DemoInputError, validate
+from inference.validation import DemoInputError
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class ExampleSet:
 
 
 def examples_dir() -> Path:
-    return Path(getattr(settings, "DEMO_EXAMPLES_DIR", None) or PACKAGE_DIR)
+    return Path(settings.DEMO_EXAMPLES_DIR or PACKAGE_DIR)
 
 
 def examples_path(profile: str, directory: Path | None = None) -> Path:
@@ -162,7 +163,7 @@ def _example_from_json(data: dict, profile: str) -> StoredExample | None:
         kind = str(data["kind"])
         params = dict(data["params"])
         result = dict(data["result"])
-        if kind not in KINDS:
+        if kinds.get(kind) is None:
             return None
         vocab = tuple((int(pair[0]), str(pair[1])) for pair in data.get("vocab") or ())
         return StoredExample(
@@ -303,7 +304,7 @@ def example_get(example: str) -> StoredExample | None:
 def example_for_params(kind: str, params: dict[str, Any]) -> StoredExample | None:
     """The stored example for exactly these inputs (after validation), if there is one."""
     try:
-        cleaned = validate(kind, params)
+        cleaned = kinds.validate(kind, params)
     except DemoInputError:
         return None
     return example_get(example_id(kind, cleaned))

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from inference.validation import KINDS
+from inference import kinds
 
 
 @dataclass(frozen=True)
@@ -152,17 +152,15 @@ def lesson_inputs(directory: Path) -> list[ExampleInput]:
 
 
 def form_default_inputs() -> list[ExampleInput]:
-    from inference.forms import FORMS
-
     inputs = []
-    for kind in KINDS:
-        form = FORMS[kind]()
+    for kind in kinds.all_kinds():
+        form = kind.form_class()()
         params = {
             name: form.get_initial_for_field(field, name)
             for name, field in form.fields.items()
             if form.get_initial_for_field(field, name) not in (None, "")
         }
-        inputs.append(ExampleInput(kind, "The form's starting values", params, "form default"))
+        inputs.append(ExampleInput(kind.name, "The form's starting values", params, "form default"))
     return inputs
 
 

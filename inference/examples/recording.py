@@ -13,48 +13,26 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from inference import kinds
 from inference.examples import StoredExample, example_id, write_example_set
 from inference.examples.builds import clean_build
 from inference.examples.inputs import ExampleInput, example_inputs
-from inference.validation import DemoInputError, validate
+from inference.runners import Job
+from inference.validation import DemoInputError
 
 
 def run_engine(runtime: Any, kind: str, params: dict[str, Any]) -> tuple[dict, dict[str, Any]]:
-    """``(result, extra)`` of one demo on the loaded runtime; ``extra`` holds next-token
-    logits (base64 float32) and the top tokens' strings."""
+    """``(result, extra)`` of one demo on the loaded runtime, run alone (no batching) by the
+    kind's runner; ``extra`` holds next-token logits (base64 float32) and the top tokens'
+    strings."""
     extra: dict[str, Any] = {}
-    if kind == "fill-mask":
-        from inference.engine.fill_mask import fill_mask
 
-        return fill_mask(runtime.bert, **params), extra
-    if kind == "generate":
-        from inference.engine.generate import generate
-
-        return generate(runtime.gpt, **params), extra
-    if kind == "next-token":
-        from inference.engine.next_token import next_token
-
-        output = next_token(runtime.gpt, **params)
+    def keep_logits(output: Any) -> None:
         extra["logits"] = base64.b64encode(output.logits).decode("ascii")
         extra["vocab"] = tuple((int(i), str(t)) for i, t in output.vocab)
-        return output.result, extra
-    if kind == "attention":
-        from inference.engine.attention import attention
 
-        return attention(runtime.bert, runtime.gpt, **params), extra
-    if kind == "tokenize":
-        from inference.engine.tokenize import tokenize
-
-        return tokenize(runtime.bert, runtime.gpt, **params), extra
-    if kind == "embeddings":
-        from inference.engine.embeddings import embeddings
-
-        return embeddings(runtime.bert, runtime.encoder, **params), extra
-    if kind == "next-sentence":
-        from inference.engine.next_sentence import next_sentence
-
-        return next_sentence(runtime.bert, **params), extra
-    raise DemoInputError(f"There is no demo called “{kind}”.")
+    runner = kinds.require(kind).runner()
+    return runner(runtime, params, Job(batch=False, keep_logits=keep_logits)), extra
 
 
 def record(
@@ -70,7 +48,7 @@ def record(
     for item in inputs:
         label = f"{item.kind} “{item.title}” ({item.source})"
         try:
-            cleaned = validate(item.kind, item.params)
+            cleaned = kinds.validate(item.kind, item.params)
         except DemoInputError as exc:
             skipped.append(f"{label}: {exc.message}")
             continue

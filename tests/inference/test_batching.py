@@ -12,11 +12,12 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from inference import batching, streams, tasks
+from inference import batching, kinds, streams, tasks
 from inference.batching import Batcher, BatcherStopped, BatchTimeout, split_by_length
 from inference.engine import embeddings as embeddings_engine
 from inference.engine import fill_mask as fill_mask_engine
@@ -588,7 +589,9 @@ def test_concurrent_tasks_get_their_own_correct_results(
     def run(index):
         text, k = FILL_MASK_CASES[index]
         barrier.wait()
-        return tasks.fill_mask.apply(kwargs={"text": text, "top_k": k}, task_id=task_ids[index])
+        return tasks.demo_task("fill-mask").apply(
+            kwargs={"text": text, "top_k": k}, task_id=task_ids[index]
+        )
 
     with ThreadPoolExecutor(len(FILL_MASK_CASES)) as pool:
         results = [r.get() for r in pool.map(run, range(len(FILL_MASK_CASES)))]
@@ -618,12 +621,16 @@ def test_a_task_whose_batch_runs_past_the_deadline_reports_timeout(
 
     stuck_batcher = Batcher("fill-mask", stuck, max_wait_ms=0)
     monkeypatch.setattr(batching, "get_batcher", lambda kind: stuck_batcher)
-    monkeypatch.setitem(tasks.TASK_TIME_LIMITS, "fill-mask", (0, 1))
+    monkeypatch.setitem(
+        kinds._REGISTRY, "fill-mask", replace(kinds.require("fill-mask"), time_limits=(0, 1))
+    )
     task_id = uuid.uuid4().hex
     try:
-        result = tasks.fill_mask.apply(
-            kwargs={"text": "The cat sat on the [MASK]."}, task_id=task_id
-        ).get()
+        result = (
+            tasks.demo_task("fill-mask")
+            .apply(kwargs={"text": "The cat sat on the [MASK]."}, task_id=task_id)
+            .get()
+        )
     finally:
         release.set()
         stuck_batcher.stop(10)
@@ -636,8 +643,8 @@ def test_a_task_whose_batch_runs_past_the_deadline_reports_timeout(
 def test_next_token_and_embeddings_tasks_run_through_the_batchers(
     tiny_settings, tiny_runtime, redis_client, fresh_batchers
 ):
-    output = tasks.next_token.apply(kwargs={"prompt": "The cat", "top_k": 4}).get()
-    pair = tasks.embeddings.apply(kwargs=EMBEDDINGS_CASES[0]).get()
+    output = tasks.demo_task("next-token").apply(kwargs={"prompt": "The cat", "top_k": 4}).get()
+    pair = tasks.demo_task("embeddings").apply(kwargs=EMBEDDINGS_CASES[0]).get()
 
     alone = next_token_engine.next_token(tiny_runtime.gpt, prompt="The cat", top_k=4)
     assert [c["token_id"] for c in output["candidates"]] == [
@@ -667,7 +674,7 @@ def test_a_real_worker_answers_concurrent_requests_each_with_its_own_result(
     for text, k in FILL_MASK_CASES:
         task_id = uuid.uuid4().hex
         streams.publish(client, task_id, streams.queued_event("fill_mask"))
-        tasks.fill_mask.apply_async(
+        tasks.demo_task("fill-mask").apply_async(
             kwargs={"text": text, "top_k": k}, task_id=task_id, queue="inference", expires=120
         )
         sent.append((text, k, task_id))

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inference import examples as examples_mod
+from inference import kinds
 from inference.examples import (
     build_examples_path,
     example_for_params,
@@ -25,7 +26,6 @@ from inference.examples import (
 )
 from inference.examples.builds import demo_build
 from inference.examples.inputs import CATALOGUE, ExampleInput, example_inputs
-from inference.validation import KINDS, validate
 from tests.inference import widget_support
 from tests.inference.widget_support import SHIPPED_DEMO, serve_demo_build
 
@@ -46,16 +46,18 @@ def test_inputs_cover_the_catalogue_every_form_and_every_lesson_block(settings):
     assert {"lesson:bert", "lesson:gpt", "lesson:bert-vs-gpt", "lesson:generation-parameters"} <= (
         sources
     )
-    assert {item.kind for item in inputs} == set(KINDS)
+    assert {item.kind for item in inputs} == set(kinds.names())
     for item in CATALOGUE:
-        validate(item.kind, item.params)  # every ready example is a valid input
+        kinds.validate(item.kind, item.params)  # every ready example is a valid input
 
 
 def test_recording_runs_the_real_engines(stored_examples, tiny_runtime):
     from inference.engine.fill_mask import fill_mask
     from inference.engine.generate import generate
 
-    by_kind = {kind: [e for e in stored_examples.examples if e.kind == kind] for kind in KINDS}
+    by_kind = {
+        kind: [e for e in stored_examples.examples if e.kind == kind] for kind in kinds.names()
+    }
     assert all(by_kind.values())
     example = by_kind["fill-mask"][0]
     again = fill_mask(tiny_runtime.bert, **example.params)
@@ -327,7 +329,7 @@ def test_record_to_file_writes_the_examples_with_their_build(tiny_runtime, tmp_p
     loaded = examples_mod._read(str(out), out.stat().st_mtime_ns)
     assert written == len(loaded.examples) == len({e.id for e in loaded.examples}) > 0
     assert loaded.build == build and loaded.profile == "tiny"
-    assert {e.kind for e in loaded.examples} == set(KINDS)
+    assert {e.kind for e in loaded.examples} == set(kinds.names())
     assert not any(e.sources[0].startswith("lesson:") for e in loaded.examples)
     assert len(logged) >= written
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from inference import validation
-from inference.forms import FORMS, GenerateForm, ReshapeForm
+from inference import kinds, validation
+from inference.forms import GenerateForm, ReshapeForm, form_class
 from inference.validation import DemoInputError
 
 
@@ -23,24 +23,24 @@ def initial_data(form_class) -> dict[str, str]:
     return data
 
 
-@pytest.mark.parametrize("kind", sorted(FORMS))
+@pytest.mark.parametrize("kind", sorted(kinds.names()))
 def test_every_form_is_valid_with_its_defaults_and_cleans_through_validation(kind):
-    data = initial_data(FORMS[kind])
-    form = FORMS[kind](data)
+    data = initial_data(form_class(kind))
+    form = form_class(kind)(data)
     assert form.is_valid(), form.errors
-    assert form.params == validation.validate(kind, data)
+    assert form.params == kinds.validate(kind, data)
 
 
-@pytest.mark.parametrize("kind", sorted(FORMS))
+@pytest.mark.parametrize("kind", sorted(kinds.names()))
 def test_every_field_has_a_label(kind):
-    for field in FORMS[kind]():
+    for field in form_class(kind)():
         assert field.label
         assert f'for="{field.id_for_label}"' in field.label_tag()
 
 
 def test_messages_are_the_validators_own():
     data = {"text": "No blank here", "top_k": "5"}
-    form = FORMS["fill-mask"](data)
+    form = form_class("fill-mask")(data)
     assert not form.is_valid()
     with pytest.raises(DemoInputError) as info:
         validation.validate_fill_mask(**data)
@@ -48,7 +48,7 @@ def test_messages_are_the_validators_own():
 
 
 def test_empty_text_gets_the_friendly_message_not_djangos_required():
-    form = FORMS["tokenize"]({"text": ""})
+    form = form_class("tokenize")({"text": ""})
     assert not form.is_valid()
     assert form.errors["text"] == ["Type a sentence first."]
 
@@ -75,7 +75,7 @@ def test_generate_groups_its_sampling_fields():
         "seed",
     ]
     assert "temperature" not in [f.name for f in form.main_fields()]
-    assert FORMS["fill-mask"]().sampling_bound_fields() == []
+    assert form_class("fill-mask")().sampling_bound_fields() == []
 
 
 def test_number_widgets_carry_the_limits():
@@ -85,7 +85,7 @@ def test_number_widgets_carry_the_limits():
 
 
 def test_text_widgets_carry_the_character_limit():
-    assert 'maxlength="400"' in str(FORMS["fill-mask"]()["text"])
+    assert 'maxlength="400"' in str(form_class("fill-mask")()["text"])
 
 
 @pytest.mark.parametrize(

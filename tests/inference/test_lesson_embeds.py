@@ -47,7 +47,7 @@ def test_every_demo_block_of_the_course_becomes_a_live_widget(client, course, st
         slots = list(iter_demo_slots(lesson.body_html))
         html = body(client.get(lesson.get_absolute_url()))
         assert html.count('data-demo-live="true"') == len(slots), lesson.slug
-        assert "Live demos arrive soon" not in html
+        assert "on the lesson page this box runs the real model" not in html
         for number, slot in enumerate(slots, start=1):
             panel = html.split(f'<div id="demo-{number}" class="demo-panel')[1]
             assert f'action="{reverse("inference:demo-submit", args=[slot.kind])}"' in panel

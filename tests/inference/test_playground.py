@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from inference.validation import KINDS
+from inference import kinds
 from tests.inference import widget_support
 from tests.inference.widget_support import inline_code
 
@@ -29,7 +29,7 @@ def test_the_playground_is_the_demos_home(client, demo_env):
 
 def test_the_playground_shows_every_demo_with_a_stored_result(client, demo_env, stored_examples):
     html = body(client.get(reverse("inference:playground")))
-    for kind in KINDS:
+    for kind in kinds.names():
         panel = html.split(f'<div id="play-{kind}" class="demo-panel')[1]
         panel = panel.split('<div id="play-')[0]
         assert f'action="{reverse("inference:demo-submit", args=[kind])}"' in panel
@@ -48,7 +48,7 @@ def test_without_stored_examples_the_playground_still_works(client, demo_env, se
     settings.DEMO_EXAMPLES_DIR = tmp_path
     html = body(client.get(reverse("inference:playground")))
     assert "Stored example" not in html
-    assert html.count('class="demo-empty"') == len(KINDS)
+    assert html.count('class="demo-empty"') == len(kinds.names())
     assert "Press “Guess the missing words” to run the model" in html
 
 

@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
-from inference import heartbeat, selectors, streams
+from inference import heartbeat, kinds, selectors, streams
 from inference.errors import DemoNotFound
 from tests.inference.web_support import done_event, started
 
@@ -180,10 +180,8 @@ def test_running_past_the_hard_time_limit_times_out(demo_env):
     assert f"{limit}-second limit" in outcome.error["message"]
 
 
-def test_time_limits_come_from_the_worker_table():
-    from inference.tasks import TASK_TIME_LIMITS
-
-    assert selectors.task_time_limit_s("generate") == TASK_TIME_LIMITS["generate"][1]
+def test_time_limits_come_from_the_kinds_rows():
+    assert selectors.task_time_limit_s("generate") == kinds.require("generate").hard_seconds == 75
 
 
 # --- Event feed (SSE) ----------------------------------------------------------------------

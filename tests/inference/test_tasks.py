@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from inference import streams, tasks
+from inference import kinds, streams, tasks
 from inference.loading import ModelsMissing
 
 KWARGS = {
@@ -26,7 +27,8 @@ def run(tiny_settings, tiny_runtime, redis_client):
 
     def runner(name: str, **kwargs):
         task_id = uuid.uuid4().hex
-        result = getattr(tasks, name).apply(kwargs=kwargs, task_id=task_id).get()
+        task = tasks.demo_task(name.replace("_", "-"))
+        result = task.apply(kwargs=kwargs, task_id=task_id).get()
         return result, streams.all_events(redis_client, task_id), task_id
 
     return runner
@@ -96,7 +98,9 @@ def test_too_many_tokens_for_the_worker_tokenizer(run, settings):
 
 
 def test_generation_past_its_deadline_reports_timeout(run, monkeypatch):
-    monkeypatch.setitem(tasks.TASK_TIME_LIMITS, "generate", (0, 1))
+    monkeypatch.setitem(
+        kinds._REGISTRY, "generate", replace(kinds.require("generate"), time_limits=(0, 1))
+    )
     _, events, _ = run("generate", prompt="The cat", max_new_tokens=20)
 
     assert events[-1]["type"] == "error"
@@ -134,7 +138,7 @@ def test_redelivered_task_with_an_outcome_does_not_run_again(
     task_id = uuid.uuid4().hex
     streams.publish(redis_client, task_id, streams.done_event({"earlier": True}))
 
-    result = tasks.tokenize.apply(kwargs={"text": "hi"}, task_id=task_id).get()
+    result = tasks.demo_task("tokenize").apply(kwargs={"text": "hi"}, task_id=task_id).get()
 
     assert result == {"earlier": True}
     assert [e["type"] for e in streams.all_events(redis_client, task_id)] == ["done"]
@@ -145,7 +149,7 @@ def test_third_delivery_gives_up_with_an_error(tiny_settings, tiny_runtime, redi
     streams.count_delivery(redis_client, task_id)
     streams.count_delivery(redis_client, task_id)
 
-    result = tasks.generate.apply(kwargs={"prompt": "hi"}, task_id=task_id).get()
+    result = tasks.demo_task("generate").apply(kwargs={"prompt": "hi"}, task_id=task_id).get()
 
     events = streams.all_events(redis_client, task_id)
     assert [e["type"] for e in events] == ["error"]
@@ -157,9 +161,9 @@ def test_task_names_options_and_routing():
     from config.celery_app import app
 
     for name in KWARGS:
-        task = getattr(tasks, name)
+        task = tasks.demo_task(name.replace("_", "-"))
         assert task.name == f"inference.tasks.{name}"
         assert task.acks_late is True
         assert task.soft_time_limit < task.time_limit
         assert app.amqp.router.route({}, task.name)["queue"].name == "inference"
-    assert tasks.generate.time_limit > tasks.fill_mask.time_limit
+    assert tasks.demo_task("generate").time_limit > tasks.demo_task("fill-mask").time_limit

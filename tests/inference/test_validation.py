@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from inference import validation
+from inference import kinds, validation
 from inference.validation import DemoInputError
 
 
@@ -309,19 +309,20 @@ def test_next_sentence_needs_two_sentences():
 
 
 def test_validate_dispatches_by_kind():
-    assert validation.validate("tokenize", {"text": "hi"}) == {"text": "hi"}
+    assert kinds.validate("tokenize", {"text": "hi"}) == {"text": "hi"}
 
 
 def test_validate_refuses_unknown_kinds_and_fields():
-    assert "no demo called" in error_of(validation.validate, kind="poetry", params={}).message
-    exc = error_of(validation.validate, kind="tokenize", params={"text": "hi", "temperature": 2})
+    assert "no demo called" in error_of(kinds.validate, name="poetry", params={}).message
+    exc = error_of(kinds.validate, name="tokenize", params={"text": "hi", "temperature": 2})
     assert "Unknown field for the tokenize demo: temperature" in exc.message
-    assert "object" in error_of(validation.validate, kind="tokenize", params=["hi"]).message
+    assert "object" in error_of(kinds.validate, name="tokenize", params=["hi"]).message
 
 
 def test_every_kind_has_a_task_name_and_fields():
-    assert set(validation.TASK_NAMES) == set(validation.KINDS) == set(validation.FIELDS)
-    assert validation.TASK_NAMES["fill-mask"] == "inference.tasks.fill_mask"
+    assert kinds.require("fill-mask").task_name == "inference.tasks.fill_mask"
+    assert kinds.require("fill-mask").fields == ("text", "top_k")
+    assert kinds.require("next-sentence").fields == ("sentence_a", "sentence_b")
 
 
 @hypothesis_settings(max_examples=200, deadline=None)

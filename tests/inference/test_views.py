@@ -13,8 +13,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from inference import streams
-from inference.validation import KINDS
+from inference import kinds, streams
 from tests.inference.web_support import done_event, started
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +39,7 @@ def body(response) -> str:
 # --- Forms and submitting ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds.names())
 def test_each_demo_page_renders_its_form(client, demo_env, kind):
     response = client.get(reverse("inference:demo-form", args=[kind]))
     assert response.status_code == 200
@@ -58,7 +57,7 @@ def test_unknown_demo_is_404(client, demo_env):
 
 def test_demo_index_lists_every_demo(client, demo_env):
     html = body(client.get(reverse("inference:demo-index")))
-    for kind in KINDS:
+    for kind in kinds.names():
         assert reverse("inference:demo-form", args=[kind]) in html
     assert "No model worker is running right now" in html
 

@@ -15,9 +15,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from inference import heartbeat, streams
-from inference.forms import FORMS
-from inference.validation import KINDS
+from inference import heartbeat, kinds, streams
+from inference.forms import form_class
 
 pytestmark = pytest.mark.integration
 
@@ -185,9 +184,9 @@ def test_next_token_then_reshape_from_the_stored_logits(client, live):
     assert sum(row["prob"] for row in top["rows"]) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds.names())
 def test_every_demo_runs_with_its_default_form_values(client, live, kind):
-    form = FORMS[kind]()
+    form = form_class(kind)()
     data = {
         name: str(form.get_initial_for_field(field, name))
         for name, field in form.fields.items()

@@ -14,8 +14,7 @@ import threading
 import pytest
 from django.urls import reverse
 
-from inference import streams
-from inference.validation import KINDS
+from inference import kinds, streams
 from tests.inference import widget_support
 from tests.inference.web_support import done_event, started
 from tests.inference.widget_support import (
@@ -136,8 +135,8 @@ def test_stored_results_from_an_earlier_demo_build_say_so_wherever_they_show(
     example = next(e for e in shipped_demo_examples() if e.kind == "fill-mask")
 
     playground = body(client.get(reverse("inference:playground")))
-    assert playground.count("demo-stored-note") == len(KINDS)
-    assert playground.count('data-build="earlier"') == len(KINDS)
+    assert playground.count("demo-stored-note") == len(kinds.names())
+    assert playground.count('data-build="earlier"') == len(kinds.names())
     assert EARLIER_BUILD in playground
     chip = client.get(
         reverse("inference:example", args=[example.id]), {"w": "play-fill-mask"}, **HTMX
@@ -157,12 +156,12 @@ def test_stored_results_from_an_earlier_demo_build_say_so_wherever_they_show(
         build_examples_path(), profile="demo", examples=shipped_demo_examples(), build={"id": "r2"}
     )
     playground = body(client.get(reverse("inference:playground")))
-    assert playground.count("demo-stored-note") == len(KINDS)
+    assert playground.count("demo-stored-note") == len(kinds.names())
     assert "Stored example result from" in playground
     assert 'data-build="earlier"' not in playground and EARLIER_BUILD not in playground
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds.names())
 def test_every_form_has_labels_for_its_controls(client, demo_env, kind):
     html = body(client.get(reverse("inference:demo-form", args=[kind])))
     form = html.split('<form id="demo-form-')[1].split("</form>")[0]

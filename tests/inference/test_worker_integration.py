@@ -51,7 +51,7 @@ def test_worker_announces_its_models_when_ready(celery_worker_proc):
 
 
 def test_fill_mask_runs_on_the_worker(celery_worker_proc):
-    task_id = enqueue(tasks.fill_mask, text="The cat sat on the [MASK].", top_k=3)
+    task_id = enqueue(tasks.demo_task("fill-mask"), text="The cat sat on the [MASK].", top_k=3)
 
     events = wait_for(task_id)
 
@@ -63,7 +63,7 @@ def test_fill_mask_runs_on_the_worker(celery_worker_proc):
 
 
 def test_generate_streams_tokens_before_done(celery_worker_proc):
-    task_id = enqueue(tasks.generate, prompt="The cat", max_new_tokens=12)
+    task_id = enqueue(tasks.demo_task("generate"), prompt="The cat", max_new_tokens=12)
 
     first = wait_for(task_id, until=("token",))
     assert "done" not in [e["type"] for e in first]  # seen mid-generation
@@ -78,7 +78,7 @@ def test_generate_streams_tokens_before_done(celery_worker_proc):
 
 
 def test_invalid_input_comes_back_as_an_error_event(celery_worker_proc):
-    task_id = enqueue(tasks.fill_mask, text="Nothing to fill.", top_k=3)
+    task_id = enqueue(tasks.demo_task("fill-mask"), text="Nothing to fill.", top_k=3)
 
     events = wait_for(task_id)
 
@@ -89,7 +89,7 @@ def test_invalid_input_comes_back_as_an_error_event(celery_worker_proc):
 
 def test_killed_worker_vanishes_and_a_new_one_serves(celery_worker_proc, _worker_manager):
     client = streams.redis_client()
-    task_id = enqueue(tasks.generate, prompt="The cat", max_new_tokens=48)
+    task_id = enqueue(tasks.demo_task("generate"), prompt="The cat", max_new_tokens=48)
     wait_for(task_id, until=("token",))
 
     celery_worker_proc.kill()
@@ -107,7 +107,7 @@ def test_killed_worker_vanishes_and_a_new_one_serves(celery_worker_proc, _worker
 
     replacement = _worker_manager.get()
     assert replacement.hostname != celery_worker_proc.hostname
-    fresh = enqueue(tasks.tokenize, text="The cat sat.")
+    fresh = enqueue(tasks.demo_task("tokenize"), text="The cat sat.")
     assert wait_for(fresh)[-1]["type"] == "done"
 
 
@@ -204,7 +204,7 @@ def test_a_demo_worker_swaps_in_the_finished_models_while_it_serves(tiny_models_
         task_id = uuid.uuid4().hex
         client = streams.redis_client()
         streams.publish(client, task_id, streams.queued_event("fill-mask"))
-        tasks.fill_mask.apply_async(
+        tasks.demo_task("fill-mask").apply_async(
             kwargs={"text": "The cat sat on the [MASK].", "top_k": 3},
             task_id=task_id,
             queue=queue,

@@ -23,7 +23,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference.validation import FIELDS, KINDS
+from inference import kinds
 
 # No database here (demos don't touch it), so no test transaction either: the service
 # enqueues at once instead of on a commit that a rolled-back test never reaches.
@@ -118,7 +118,7 @@ NUMERIC_FIELDS = {"top_k", "max_new_tokens", "temperature", "top_p", "seed"}
 
 def form_params(kind: str):
     fields = {}
-    for name in FIELDS[kind]:
+    for name in kinds.require(kind).fields:
         if name == "do_sample":
             strategy = st.sampled_from(["", "on", "true", "1", "0", "false", "maybe", "∞"])
         elif name in NUMERIC_FIELDS:
@@ -135,7 +135,7 @@ def form_params(kind: str):
 
 
 def json_params(kind: str):
-    fields = {name: st.one_of(st.none(), json_values) for name in FIELDS[kind]}
+    fields = {name: st.one_of(st.none(), json_values) for name in kinds.require(kind).fields}
     return st.fixed_dictionaries(fields).map(
         lambda d: {k: v for k, v in d.items() if v is not None}
     )
@@ -197,7 +197,7 @@ def check_saved(state: State, before: tuple[int, int], accepted: bool, cached: b
         assert (streams, queued) == before
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds.names())
 def test_any_form_input_gets_a_clear_answer_and_nothing_half_saved(client, fuzz_env, kind):
     @FUZZ
     @given(params=form_params(kind), htmx=st.booleans())
@@ -210,7 +210,7 @@ def test_any_form_input_gets_a_clear_answer_and_nothing_half_saved(client, fuzz_
     run()
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds.names())
 def test_any_json_input_gets_a_clear_answer_and_nothing_half_saved(client, fuzz_env, kind):
     @FUZZ
     @given(params=json_params(kind))

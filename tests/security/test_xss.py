@@ -29,6 +29,7 @@ from tests.factories import (
     StaffUserFactory,
     UserFactory,
 )
+from tests.quiz_support import start_attempt
 
 from .html_checks import PAYLOADS, assert_inert, executable_bits
 
@@ -201,7 +202,7 @@ def test_hostile_quiz_is_inert_before_during_and_after_answering(client, hostile
     page = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
     assert page.status_code == 200
     assert_inert(page.content.decode(), "quiz page")
-    attempt = page.context["attempt"]
+    attempt = start_attempt(client, quiz)
     questions = {q.key: q for q in quiz.questions.all()}
     single, multiple, text = questions["single"], questions["multiple"], questions["text"]
     wrong = Choice.objects.filter(question=single, is_correct=False).first()
@@ -253,8 +254,7 @@ def test_hostile_quiz_is_inert_before_during_and_after_answering(client, hostile
 
 
 def test_rejected_quiz_submit_shows_the_typed_payload_inert(client, hostile_quiz):
-    page = client.get(reverse("lessons:quiz-detail", kwargs={"slug": hostile_quiz.lesson.slug}))
-    attempt = page.context["attempt"]
+    attempt = start_attempt(client, hostile_quiz)
     text = hostile_quiz.questions.get(key="text")
     single = hostile_quiz.questions.get(key="single")
     for htmx in (False, True):
@@ -290,12 +290,11 @@ SSE_DATA = re.compile(r"^data: ?(.*)$", re.M)
 def run_in_process(kind: str, params: dict) -> str:
     """Run the demo's real Celery task in this process, as the worker would."""
     from inference import tasks
-    from inference.validation import TASK_NAMES
 
     task_id = uuid.uuid4().hex
     client = streams.redis_client()
     streams.publish(client, task_id, {**streams.queued_event(kind), "params": params})
-    task = getattr(tasks, TASK_NAMES[kind].rsplit(".", 1)[1])
+    task = tasks.demo_task(kind)
     task.apply(kwargs=params, task_id=task_id).get()
     return task_id
 
