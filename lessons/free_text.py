@@ -13,8 +13,9 @@ The flow, and why it can't lose an answer:
    rules of :func:`lessons.grading.grade_free_text` and rescores the attempt. Two roads lead
    there, both idempotent: the task's Celery ``link`` runs ``lessons.tasks.record_free_text
    _grade`` on a default-queue worker as soon as the grade exists (no page needs to be
-   open), and :func:`free_text_sweep` applies the stream's outcome when the learner's page
-   polls, the attempt or the review queue is viewed, or ``manage.py regrade_pending`` runs.
+   open), and :func:`free_text_sweep` applies the stream's outcome when the periodic
+   ``lessons.tasks.sweep_free_text`` (Celery beat) or ``manage.py regrade_pending`` runs.
+   Pages only read and poll: no page view writes a grade.
    Why not let the model worker write the database: model workers may run on GPU machines
    without database access, and a default worker being down must not lose the grade either.
 4. A result only counts for the task the answer is waiting for (compare-and-set on the task
@@ -52,20 +53,17 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from inference import facade
+
 from .grading import ConceptEvidence, FreeTextGrade, grade_free_text
 from .models import Answer, Attempt, Question
 
 logger = logging.getLogger(__name__)
 
-TASK_NAME = "inference.tasks.grade_short_answer"
 RECORD_TASK_NAME = "lessons.tasks.record_free_text_grade"
-EVENT_KIND = "grade-short-answer"
 FREE_TEXT_MAX_LENGTH = 500
 # The grading task's hard time limit (inference.tasks) plus slack: running longer is lost.
 RUNNING_LIMIT_S = 30 + 15
-# Merged over CELERY_BROKER_TRANSPORT_OPTIONS for sending: try the broker once, quickly (the
-# app's default producer retries a dead broker for seconds; the answer is safe as pending).
-BROKER_FAIL_FAST = {"max_retries": 0, "connect_retries_timeout": 1}
 
 PENDING = Answer.GradingStatus.PENDING
 FAILED = Answer.GradingStatus.FAILED
@@ -81,11 +79,11 @@ TOO_MANY_TRIES = "The grading worker stopped {tries} times while grading this an
 
 
 def requeue_after_s() -> float:
-    return float(getattr(settings, "FREE_TEXT_REQUEUE_AFTER", 60))
+    return float(settings.FREE_TEXT_REQUEUE_AFTER)
 
 
 def max_tries() -> int:
-    return int(getattr(settings, "FREE_TEXT_MAX_TRIES", 3))
+    return int(settings.FREE_TEXT_MAX_TRIES)
 
 
 class ReviewError(Exception):
@@ -144,27 +142,12 @@ def free_text_enqueue(*, task_id: str, kwargs: dict[str, Any]) -> bool:
     Never raises: with Redis or the broker down the answer simply stays pending and the
     sweep sends it again later. Returns whether the task was sent.
     """
-    from celery import signature
-
-    from config.celery_app import app
-    from inference import streams
-    from inference.selectors import inference_queue
-
     try:
-        streams.publish(streams.redis_client(), task_id, streams.queued_event(EVENT_KIND))
-        link = signature(
-            RECORD_TASK_NAME, kwargs={"answer_id": kwargs["answer_id"], "task_id": task_id}
+        facade.send_grading(
+            task_id=task_id,
+            kwargs=kwargs,
+            link=(RECORD_TASK_NAME, {"answer_id": kwargs["answer_id"], "task_id": task_id}),
         )
-        with app.connection_for_write(transport_options=BROKER_FAIL_FAST) as connection:
-            app.send_task(
-                TASK_NAME,
-                kwargs=kwargs,
-                task_id=task_id,
-                queue=inference_queue(),
-                retry=False,
-                connection=connection,
-                link=link,
-            )
     except Exception as exc:  # Redis or the broker down: the sweep re-queues it later
         logger.warning("Could not enqueue free-text grading %s: %s", task_id, exc)
         return False
@@ -349,16 +332,14 @@ def _ready_since(workers: list[dict]) -> float | None:
 
 
 def _is_lost(
-    answer: Answer, events: list[dict], *, client: Any, ready_since: float | None, now: float
+    answer: Answer, events: list[dict], *, ready_since: float | None, now: float
 ) -> bool | None:
     """True when the answer's task is lost, False while it may still finish, None when no
     worker is up to run it."""
-    from inference import heartbeat
-
     started = [event for event in events if event.get("type") == "started"]
     if started:
         last = started[-1]
-        if not heartbeat.is_alive(client, str(last.get("worker", ""))):
+        if not facade.worker_alive(str(last.get("worker", ""))):
             return True
         return now - float(last.get("at") or now) > RUNNING_LIMIT_S
     if ready_since is None:
@@ -370,19 +351,15 @@ def _is_lost(
 def free_text_sweep(*, answers: Iterable[Answer] | QuerySet[Answer]) -> SweepReport:
     """Bring pending answers up to date: apply finished grades, re-queue lost tasks.
 
-    Cheap enough for a page view (one stream read per pending answer). Never raises for a
-    Redis or database hiccup: what can't be checked now is checked on the next call.
+    One stream read per pending answer. Never raises for a Redis or database hiccup: what
+    can't be checked now is checked on the next call.
     """
-    from inference import heartbeat, streams
-    from inference.selectors import inference_queue
-
     report = SweepReport()
     pending = [answer for answer in answers if answer.grading_status == PENDING]
     if not pending:
         return report
     try:
-        client = streams.redis_client()
-        ready = heartbeat.ready_workers(client, queue=inference_queue())
+        ready = facade.grading_workers()
     except redis.RedisError as exc:
         logger.warning("Free-text sweep: Redis unavailable (%s)", exc)
         report.unavailable = True
@@ -394,16 +371,14 @@ def free_text_sweep(*, answers: Iterable[Answer] | QuerySet[Answer]) -> SweepRep
     for answer in pending:
         task_id = answer.grading_task_id
         try:
-            events = (
-                streams.all_events(client, task_id) if streams.is_valid_task_id(task_id) else []
-            )
-            outcome = next((e for e in events if e.get("type") in streams.TERMINAL_TYPES), None)
+            events = facade.grading_events(task_id)
+            outcome = next((e for e in events if e.get("type") in facade.TERMINAL_TYPES), None)
             if outcome is not None:
                 result = outcome.get("result") if outcome["type"] == "done" else {"error": outcome}
                 state = free_text_answer_record(
                     answer_id=answer.pk, task_id=task_id, result=result or {}
                 )
-            elif _is_lost(answer, events, client=client, ready_since=since, now=now):
+            elif _is_lost(answer, events, ready_since=since, now=now):
                 state = _requeue_lost(answer)
             else:
                 state = "waiting"
@@ -427,11 +402,6 @@ def _requeue_lost(answer: Answer) -> str:
     return free_text_answer_record(
         answer_id=answer.pk, task_id=answer.grading_task_id, result={"error": lost}
     )
-
-
-def free_text_sweep_attempt(*, attempt: Attempt) -> SweepReport:
-    """Sweep one attempt's pending answers (the learner's pages call this)."""
-    return free_text_sweep(answers=Answer.objects.filter(attempt=attempt, grading_status=PENDING))
 
 
 def free_text_regrade_failed(*, answers: Iterable[Answer]) -> int:
@@ -514,11 +484,8 @@ def free_text_answer_review(
 
 def grading_service_ready() -> bool:
     """Whether a model worker that can grade is up (ready and consuming the queue)."""
-    from inference import heartbeat, streams
-    from inference.selectors import inference_queue
-
     with contextlib.suppress(redis.RedisError):
-        return bool(heartbeat.ready_workers(streams.redis_client(), queue=inference_queue()))
+        return bool(facade.grading_workers())
     return False
 
 

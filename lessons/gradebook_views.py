@@ -21,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from .forms import GradebookFilterForm
 from .models import Lesson, Quiz
-from .selectors import (
+from .selectors.gradebook import (
     Gradebook,
     attempt_answer_rows,
     gradebook_build,

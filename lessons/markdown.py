@@ -16,8 +16,8 @@ A fenced block whose info string is ``demo KIND`` embeds a live demo::
     text: "The capital of France is [MASK]."
     ```
 
-KIND is one of ``DEMO_KINDS``; the body is YAML with the demo's default inputs
-(may be empty; values are scalars or lists of scalars). Each block becomes a
+KIND is a demo kind (``inference.facade.demo_titles``); the body is YAML with the demo's
+default inputs (may be empty; values are scalars or lists of scalars). Each block becomes a
 trusted placeholder card, inserted *after* sanitizing and wrapped in marker
 comments that only this module writes (nh3 strips every author comment)::
 
@@ -25,7 +25,8 @@ comments that only this module writes (nh3 strips every author comment)::
     <div class="demo-slot" data-demo-kind="fill-mask" data-demo-defaults="{...}">...</div>
     <!-- /demo-slot -->
 
-The card reads well on its own (title, default input, "Live demos arrive soon").
+The card reads well on its own (title, default input, "on the lesson page this box runs
+the real model"): the admin's preview shows it.
 To turn the cards into live widgets at request time, use ``iter_demo_slots(html)``
 to read kind and defaults back, or ``replace_demo_slots(html, func)`` to swap
 each card for whatever ``func(slot)`` returns (e.g. a rendered widget template).
@@ -51,17 +52,9 @@ from django.utils.html import format_html, format_html_join
 from markdown.extensions.toc import slugify as toc_slugify
 from pygments.token import STANDARD_TYPES
 
-# --- Demo kinds --------------------------------------------------------------------------
+from inference import facade
 
-DEMO_KINDS: dict[str, str] = {
-    "fill-mask": "BERT fills in [MASK]",
-    "generate": "GPT continues your text",
-    "next-token": "GPT's next-token probabilities",
-    "attention": "Where attention looks",
-    "tokenize": "How BERT and GPT split text into tokens",
-    "embeddings": "Sentences compared by meaning",
-    "next-sentence": "BERT's next-sentence prediction",
-}
+# --- Demo kinds --------------------------------------------------------------------------
 
 SLOT_START = "<!-- demo-slot -->"
 SLOT_END = "<!-- /demo-slot -->"
@@ -281,8 +274,9 @@ def _extract_demo_blocks(text: str, nonce: str) -> tuple[str, list[_DemoBlock]]:
             block.error = "it has no closing fence"
         elif not block.kind:
             block.error = "it names no demo kind (write e.g. ```demo fill-mask)"
-        elif block.kind not in DEMO_KINDS:
-            block.error = f"unknown demo kind {block.kind!r} (known kinds: {', '.join(DEMO_KINDS)})"
+        elif block.kind not in facade.demo_titles():
+            known = ", ".join(facade.demo_titles())
+            block.error = f"unknown demo kind {block.kind!r} (known kinds: {known})"
         else:
             try:
                 block.defaults = _parse_defaults(block.body)
@@ -325,11 +319,11 @@ def demo_slot_html(kind: str, defaults: dict[str, Any]) -> str:
         '<div class="demo-slot" data-demo-kind="{}" data-demo-defaults="{}">'
         '<p class="demo-slot-title"><span class="demo-slot-badge">Live demo</span> {}</p>'
         "{}"
-        '<p class="demo-slot-note">Live demos arrive soon: this box will run the real model.</p>'
+        '<p class="demo-slot-note">Live demo: on the lesson page this box runs the real model.</p>'
         "</div>",
         kind,
         json.dumps(defaults, ensure_ascii=False, sort_keys=True),
-        DEMO_KINDS[kind],
+        facade.demo_titles()[kind],
         defaults_html,
     )
     return f"{SLOT_START}\n{card}\n{SLOT_END}"
@@ -416,7 +410,6 @@ def render_lesson(markdown_text: str) -> RenderedLesson:
 
 
 __all__ = [
-    "DEMO_KINDS",
     "DemoSlot",
     "RenderedLesson",
     "demo_slot_html",

@@ -1,6 +1,6 @@
 """Courses, lessons, quizzes, attempts and progress.
 
-Business rules live in services.py (writes), selectors.py (reads) and
+Business rules live in services.py (writes), selectors/ (reads) and
 grading.py (pure scoring); models only describe the data.
 """
 

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .learners import learner_for_request
-from .selectors import learner_progress
+from .selectors.progress import learner_progress
 
 
 @require_GET

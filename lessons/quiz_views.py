@@ -8,9 +8,13 @@ and htmx only makes it swap the feedback in place.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import uuid
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,17 +23,16 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from .forms import QuizAnswersForm, question_field_name
-from .free_text import free_text_sweep, free_text_sweep_attempt, grading_service_ready
+from .free_text import grading_service_ready
 from .learners import learner_for_request
 from .models import Answer, Attempt, Question
-from .selectors import (
-    QuestionItem,
+from .selectors.quiz_view import QuestionItem, attempt_review, quiz_question_items
+from .selectors.quizzes import (
     attempt_answers,
     attempt_get_for_learner,
-    attempt_review,
+    attempt_open_for_learner,
     quiz_active_questions,
     quiz_get_for_lesson,
-    quiz_question_items,
     quiz_standing,
 )
 from .services import (
@@ -47,6 +50,7 @@ TEMPLATE = "lessons/quiz_detail.html"
 DRAFTS_KEY = "quiz_drafts"
 MAX_DRAFT_ATTEMPTS = 10
 ALREADY_SUBMITTED = "You already submitted this attempt; here is its result."
+NO_ATTEMPTS_LEFT = "You have used every attempt at this quiz."
 
 
 # --- Drafts: answers typed before a no-JavaScript "Check" reloads the page ---------------------
@@ -128,15 +132,30 @@ def _quiz_context(
         attempt=attempt, questions=questions, answers=answers, drafts=drafts
     )
     errors = errors or {}
+    quiz = attempt.quiz
+    slug = quiz.lesson.slug
+    started = attempt.pk is not None
     for item in items:
         item.error = errors.get(item.pk, "")
         item.focus = item.pk == focus
+        item.check_url = (
+            reverse("lessons:question-check", args=[attempt.token, item.pk])
+            if started
+            else reverse("lessons:quiz-start-check", args=[slug, item.pk])
+        )
     learner = learner_for_request(request, create=False)
-    quiz = attempt.quiz
     return {
         "quiz": quiz,
         "lesson": quiz.lesson,
         "attempt": attempt,
+        # Before the first answer the attempt is not saved: the page carries its choice
+        # order (the seed) and its first Check or Submit starts it (reading writes nothing).
+        "started": started,
+        "submit_url": (
+            reverse("lessons:quiz-submit", args=[attempt.token])
+            if started
+            else reverse("lessons:quiz-start-submit", args=[slug])
+        ),
         "items": items,
         "form_errors": form_errors or [],
         "standing": quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id),
@@ -175,47 +194,136 @@ def _item_for(context: dict[str, Any], question_id: int) -> QuestionItem:
 
 @require_GET
 def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """Open (or resume) the learner's attempt and show the questions, or the standing
-    when every allowed attempt is used."""
+    """The questions of the learner's open attempt, or of a new one that is not saved until
+    its first answer; the standing when every allowed attempt is used. Reads only."""
     quiz = quiz_get_for_lesson(slug=slug)
     if quiz is None:
         raise Http404("This lesson has no quiz.")
-    learner = learner_for_request(request, create=True)
-    attempt = quiz_attempt_open(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    learner = learner_for_request(request, create=False)
+    attempt = attempt_open_for_learner(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
     if attempt is None:
         standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
-        return render(
-            request,
-            TEMPLATE,
-            {"quiz": quiz, "lesson": quiz.lesson, "attempt": None, "standing": standing},
-        )
+        if standing.remaining is not None and standing.remaining <= 0:
+            return render(
+                request,
+                TEMPLATE,
+                {"quiz": quiz, "lesson": quiz.lesson, "attempt": None, "standing": standing},
+            )
+        attempt = Attempt(quiz=quiz, shuffle_seed=_fresh_seed(quiz, learner, standing.used))
     focus = request.GET.get("checked", "")
-    answers = attempt_answers(attempt=attempt)
-    pending = [a for a in answers.values() if a.grading_status == Answer.GradingStatus.PENDING]
-    if pending and free_text_sweep(answers=pending).changed:  # grades that arrived meanwhile
-        answers = attempt_answers(attempt=attempt)
     context = _quiz_context(
         request,
         attempt=attempt,
         questions=quiz_active_questions(quiz=quiz),
-        answers=answers,
-        drafts=_drafts_get(request, attempt),
+        answers=attempt_answers(attempt=attempt) if attempt.pk else {},
+        drafts=_drafts_get(request, attempt) if attempt.pk else None,
         focus=int(focus) if focus.isascii() and focus.isdecimal() and len(focus) <= 18 else None,
     )
     return render(request, TEMPLATE, context)
 
 
+def _no_attempt_left(request: HttpRequest, quiz: Any) -> HttpResponse:
+    messages.info(request, NO_ATTEMPTS_LEFT)
+    return _redirect(request, reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
+
+
+def _fresh_seed(quiz: Any, learner: Any, used: int) -> int:
+    """The choice order of a learner's next, not yet started attempt: the same on every
+    reload (a page read twice looks the same), different for the next attempt. A visitor
+    the site doesn't know yet (no session) gets a random order."""
+    if learner.user is None and not learner.anon_id:
+        return secrets.randbelow(2**31)
+    who = f"user:{learner.user.pk}" if learner.user is not None else f"anon:{learner.anon_id}"
+    digest = hashlib.sha256(f"{quiz.pk}:{who}:{used}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
+def _token(request: HttpRequest) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.POST.get("attempt", "")[:36])
+    except ValueError:
+        return None
+
+
+def _seed(request: HttpRequest) -> int | None:
+    raw = request.POST.get("seed", "")
+    return int(raw) if raw.isascii() and raw.isdecimal() and len(raw) <= 10 else None
+
+
+def _start(request: HttpRequest, slug: str) -> Attempt | HttpResponse:
+    """The attempt the page's first answer is for: the one it already started (a repeated
+    first submit), the learner's open one, or an unsaved one with the token and choice
+    order the page showed (saved by :func:`_saved` once the answer is valid); a redirect
+    when no attempt is left."""
+    quiz = quiz_get_for_lesson(slug=slug)
+    if quiz is None:
+        raise Http404("This lesson has no quiz.")
+    learner = learner_for_request(request, create=False)
+    token = _token(request)
+    if token is not None:
+        same = attempt_get_for_learner(token=token, user=learner.user, anon_id=learner.anon_id)
+        if same is not None and same.quiz_id == quiz.pk:
+            return same
+    attempt = attempt_open_for_learner(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    if attempt is not None:
+        return attempt
+    standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    if standing.remaining is not None and standing.remaining <= 0:
+        messages.info(request, NO_ATTEMPTS_LEFT)
+        return _redirect(request, reverse("lessons:quiz-detail", kwargs={"slug": slug}))
+    seed = _seed(request)
+    if seed is None:
+        seed = _fresh_seed(quiz, learner, standing.used)
+    return Attempt(quiz=quiz, shuffle_seed=seed, token=token or uuid.uuid4())
+
+
+def _saved(request: HttpRequest, attempt: Attempt) -> Attempt | None:
+    """``attempt`` itself once saved; an unsaved one is started now (the first valid
+    answer), None when the learner has no attempt left meanwhile."""
+    if attempt.pk is not None:
+        return attempt
+    learner = learner_for_request(request, create=True)
+    return quiz_attempt_open(
+        quiz=attempt.quiz,
+        user=learner.user,
+        anon_id=learner.anon_id,
+        seed=attempt.shuffle_seed,
+        token=attempt.token,
+    )
+
+
+@require_POST
+def quiz_start_check(request: HttpRequest, slug: str, question_id: int) -> HttpResponse:
+    """The first Check on a quiz page: start the attempt, then check like any other."""
+    attempt = _start(request, slug)
+    if isinstance(attempt, HttpResponse):
+        return attempt
+    return _check(request, attempt, question_id)
+
+
+@require_POST
+def quiz_start_submit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Submit straight from a new quiz page: start the attempt and submit it."""
+    attempt = _start(request, slug)
+    if isinstance(attempt, HttpResponse):
+        return attempt
+    return _submit(request, attempt)
+
+
 @require_POST
 def question_check_view(request: HttpRequest, token: Any, question_id: int) -> HttpResponse:
     """Grade one question now, lock it, and show its feedback (partial for htmx)."""
-    attempt = _learner_attempt(request, token)
+    return _check(request, _learner_attempt(request, token), question_id)
+
+
+def _check(request: HttpRequest, attempt: Attempt, question_id: int) -> HttpResponse:
     if attempt.status != Attempt.Status.OPEN:
         return _to_result(request, attempt, ALREADY_SUBMITTED)
     questions = quiz_active_questions(quiz=attempt.quiz)
     question = next((q for q in questions if q.pk == question_id), None)
     if question is None:
         raise Http404("That question is not part of this quiz.")
-    answers = attempt_answers(attempt=attempt)
+    answers = attempt_answers(attempt=attempt) if attempt.pk else {}
     form = QuizAnswersForm(request.POST, questions=questions, locked=_locked_inputs(answers))
 
     def reject(status: int, *, errors: dict[int, str], form_errors: list[str]) -> HttpResponse:
@@ -241,13 +349,21 @@ def question_check_view(request: HttpRequest, token: Any, question_id: int) -> H
     if not form.is_valid():
         errors, form_errors = _form_errors(form)
         return reject(400, errors=errors, form_errors=form_errors)
+    shown = attempt
     try:
-        question_check(attempt=attempt, question=question, answer=form.answer_for(question))
+        # A first answer starts the attempt in the same transaction: refused, it starts nothing.
+        with transaction.atomic():
+            attempt = _saved(request, shown)
+            if attempt is None:
+                return _no_attempt_left(request, question.quiz)
+            question_check(attempt=attempt, question=question, answer=form.answer_for(question))
     except AttemptClosed:
         return _to_result(request, attempt, ALREADY_SUBMITTED)
     except AnswerLocked as exc:
+        attempt = shown if shown.pk is None else attempt
         return reject(409, errors={question.pk: exc.message}, form_errors=[])
     except InvalidAnswer as exc:
+        attempt = shown if shown.pk is None else attempt
         return reject(422, errors={question.pk: exc.message}, form_errors=[])
 
     if request.htmx:
@@ -273,11 +389,14 @@ def question_check_view(request: HttpRequest, token: Any, question_id: int) -> H
 @require_POST
 def quiz_submit(request: HttpRequest, token: Any) -> HttpResponse:
     """Grade the whole attempt on the server, once, and go to its result."""
-    attempt = _learner_attempt(request, token)
+    return _submit(request, _learner_attempt(request, token))
+
+
+def _submit(request: HttpRequest, attempt: Attempt) -> HttpResponse:
     if attempt.status != Attempt.Status.OPEN:
         return _to_result(request, attempt, ALREADY_SUBMITTED)
     questions = quiz_active_questions(quiz=attempt.quiz)
-    answers = attempt_answers(attempt=attempt)
+    answers = attempt_answers(attempt=attempt) if attempt.pk else {}
     form = QuizAnswersForm(request.POST, questions=questions, locked=_locked_inputs(answers))
 
     def reject(status: int, *, errors: dict[int, str], form_errors: list[str]) -> HttpResponse:
@@ -296,12 +415,19 @@ def quiz_submit(request: HttpRequest, token: Any) -> HttpResponse:
     if not form.is_valid():
         errors, form_errors = _form_errors(form)
         return reject(400, errors=errors, form_errors=form_errors)
+    shown = attempt
     try:
-        result = quiz_attempt_submit(attempt=attempt, answers=form.answers())
+        # A first answer starts the attempt in the same transaction: refused, it starts nothing.
+        with transaction.atomic():
+            started = _saved(request, shown)
+            if started is None:
+                return _no_attempt_left(request, shown.quiz)
+            result = quiz_attempt_submit(attempt=started, answers=form.answers())
     except AnswerLocked as exc:
         return reject(409, errors={}, form_errors=[exc.message])
     except QuizError as exc:
         return reject(400, errors={}, form_errors=[exc.message])
+    attempt = started
     _drafts_clear(request, attempt)
     if result.already_submitted:
         return _to_result(request, result.attempt, ALREADY_SUBMITTED)
@@ -331,7 +457,6 @@ def answer_feedback(request: HttpRequest, token: Any, question_id: int) -> HttpR
     questions = quiz_active_questions(quiz=attempt.quiz)
     if not any(question.pk == question_id for question in questions):
         raise Http404("That question is not part of this quiz.")
-    free_text_sweep_attempt(attempt=attempt)
     context = _quiz_context(
         request, attempt=attempt, questions=questions, answers=attempt_answers(attempt=attempt)
     )
@@ -369,8 +494,6 @@ def attempt_detail(request: HttpRequest, token: Any) -> HttpResponse:
         if is_owner:
             return redirect("lessons:quiz-detail", slug=attempt.quiz.lesson.slug)
         raise Http404("This attempt is still in progress.")
-    if attempt.grading_pending and free_text_sweep_attempt(attempt=attempt).changed:
-        attempt.refresh_from_db()
     standing = quiz_standing(quiz=attempt.quiz, user=attempt.user, anon_id=attempt.anon_id)
     review = attempt_review(attempt=attempt)
     context = {

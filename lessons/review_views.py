@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from . import free_text
-from .free_text import ReviewError, free_text_answer_review, free_text_sweep, pending_answers
+from .free_text import ReviewError, free_text_answer_review
 from .gradebook_views import staff_required
 from .models import Answer, Question
 
@@ -78,8 +78,6 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show", "todo")
     if show not in SHOWS:
         show = "todo"
-    # Grades that arrived (or tasks lost) since anyone last looked.
-    free_text_sweep(answers=pending_answers())
     page = Paginator(free_text.review_queue(show=show), PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -120,12 +121,23 @@ def _learner_filter(*, user: Any | None, anon_id: str) -> Q:
     raise ValueError("a quiz attempt needs a logged-in user or an anonymous learner id")
 
 
-def quiz_attempt_open(*, quiz: Quiz, user: Any | None, anon_id: str = "") -> Attempt | None:
+def quiz_attempt_open(
+    *,
+    quiz: Quiz,
+    user: Any | None,
+    anon_id: str = "",
+    seed: int | None = None,
+    token: uuid.UUID | None = None,
+) -> Attempt | None:
     """The learner's open attempt at ``quiz``: resumed if there is one, else a new one.
 
     Returns ``None`` when ``quiz.attempts_allowed`` submitted attempts are used up.
-    A new attempt gets a random ``shuffle_seed`` different from the learner's
-    earlier attempts, so choices are shuffled differently each time.
+    A new attempt gets ``seed`` as its ``shuffle_seed`` (the order the learner was shown
+    before the first answer started it) unless an earlier attempt of theirs used it; else
+    a random one, so choices are shuffled differently each time. ``token`` is the one the
+    page showed: the learner's attempt with that token is returned as it is (a repeated
+    first submit finds the attempt it already made), and a new attempt gets it unless it is
+    taken.
     """
     learner = _learner_filter(user=user, anon_id=anon_id)
     is_user = user is not None and user.is_authenticated
@@ -133,6 +145,10 @@ def quiz_attempt_open(*, quiz: Quiz, user: Any | None, anon_id: str = "") -> Att
         # Serialise concurrent opens of this quiz (two tabs) so only one attempt is created.
         Quiz.objects.select_for_update().filter(pk=quiz.pk).exists()
         attempts = Attempt.objects.filter(learner, quiz=quiz)
+        if token is not None:
+            same = attempts.filter(token=token).first()
+            if same is not None:
+                return same
         current = attempts.filter(status=Attempt.Status.OPEN).order_by("-started_at", "-id").first()
         if current is not None:
             return current
@@ -140,14 +156,18 @@ def quiz_attempt_open(*, quiz: Quiz, user: Any | None, anon_id: str = "") -> Att
         if quiz.attempts_allowed is not None and used >= quiz.attempts_allowed:
             return None
         seen = set(attempts.values_list("shuffle_seed", flat=True))
-        seed = secrets.randbelow(2**31)
+        if seed is None or not 0 <= seed < 2**31:
+            seed = secrets.randbelow(2**31)
         while seed in seen:
             seed = secrets.randbelow(2**31)
+        if token is None or Attempt.objects.filter(token=token).exists():
+            token = uuid.uuid4()
         return Attempt.objects.create(
             quiz=quiz,
             user=user if is_user else None,
             anon_id="" if is_user else anon_id,
             shuffle_seed=seed,
+            token=token,
         )
 
 

@@ -1,7 +1,9 @@
 """Celery tasks of the lessons app (default queue).
 
 ``record_free_text_grade`` writes a free-text grade computed by a model worker (see
-``lessons.free_text``).
+``lessons.free_text``); ``sweep_free_text`` (Celery beat, every
+``FREE_TEXT_SWEEP_SECONDS``) applies grades whose link was lost and re-queues lost grading
+tasks, so no page view has to.
 
 ``ping_worker`` is a real, tiny round trip through the broker: it tells which worker
 process served it. Operators use it to check that default-queue workers on every
@@ -51,3 +53,20 @@ def record_free_text_grade(result: dict, *, answer_id: int, task_id: str) -> str
     outcome = free_text_answer_record(answer_id=answer_id, task_id=task_id, result=result)
     logger.info("free-text grade of answer %s from %s: %s", answer_id, task_id, outcome)
     return outcome
+
+
+@shared_task(name="lessons.tasks.sweep_free_text", ignore_result=True)
+def sweep_free_text() -> dict:
+    """Bring every pending free-text answer up to date (periodic, default queue)."""
+    from lessons.free_text import free_text_sweep, pending_answers
+
+    report = free_text_sweep(answers=pending_answers())
+    counts = {
+        "graded": len(report.graded),
+        "requeued": len(report.requeued),
+        "failed": len(report.failed),
+        "waiting": len(report.waiting),
+    }
+    if report.changed:
+        logger.info("free-text sweep: %s", counts)
+    return counts

@@ -67,7 +67,7 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
 
 def signup_wait_seconds(*, ip: str | None) -> int:
     """Count one sign-up attempt from ``ip``; seconds to wait when over the limit, else 0."""
-    rate = getattr(settings, "SIGNUP_RATE_LIMIT_IP", "50/h")
+    rate = settings.SIGNUP_RATE_LIMIT_IP
     try:
         usage = get_usage(
             None,
@@ -85,7 +85,7 @@ def signup_wait_seconds(*, ip: str | None) -> int:
 
 
 def _cool_off() -> timedelta | None:
-    value = getattr(settings, "AXES_COOLOFF_TIME", None)
+    value = settings.AXES_COOLOFF_TIME
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float):

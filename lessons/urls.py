@@ -12,6 +12,15 @@ urlpatterns = [
     path("lessons/<slug:slug>/read/", views.lesson_mark_read_view, name="lesson-mark-read"),
     # Quizzes, attempts, progress and the staff gradebook (quiz work)
     path("lessons/<slug:slug>/quiz/", quiz_views.quiz_detail, name="quiz-detail"),
+    # The first answer on a quiz page starts the attempt (the page itself writes nothing)
+    path(
+        "lessons/<slug:slug>/quiz/submit/", quiz_views.quiz_start_submit, name="quiz-start-submit"
+    ),
+    path(
+        "lessons/<slug:slug>/quiz/questions/<int:question_id>/check/",
+        quiz_views.quiz_start_check,
+        name="quiz-start-check",
+    ),
     path("attempts/<uuid:token>/", quiz_views.attempt_detail, name="attempt-detail"),
     path("attempts/<uuid:token>/submit/", quiz_views.quiz_submit, name="quiz-submit"),
     path(

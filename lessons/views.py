@@ -14,21 +14,25 @@ from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from . import page_cache, selectors
+from inference import facade
+
+from . import page_cache
 from .learners import learner_anon_id, learner_for_request
 from .models import Lesson
+from .selectors.lessons import lesson_get_for_page, lesson_page
+from .selectors.progress import course_overview
 from .services import lesson_mark_read
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     learner = learner_for_request(request, create=False)
-    overview = selectors.course_overview(user=learner.user, anon_id=learner.anon_id)
+    overview = course_overview(user=learner.user, anon_id=learner.anon_id)
     return render(request, "lessons/home.html", {"overview": overview})
 
 
 def _lesson_or_404(slug: str) -> Lesson:
-    lesson = selectors.lesson_get_for_page(slug=slug)
+    lesson = lesson_get_for_page(slug=slug)
     if lesson is None:
         raise Http404("No lesson with that address.")
     return lesson
@@ -38,14 +42,12 @@ def _lesson_or_404(slug: str) -> Lesson:
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if page_cache.shareable(request):
         # a visitor without a session: the page everyone in that state gets (page_cache)
-        from inference.examples import example_set_version
-
         def render_shared(csrf_placeholder: str) -> str:
             context = _lesson_context(slug, user=None, anon_id="")
             context["csrf_token"] = csrf_placeholder
             return render_to_string("lessons/lesson_detail.html", context, request=request)
 
-        key = ("lesson", slug, example_set_version())
+        key = ("lesson", slug, facade.example_set_version())
         response = HttpResponse(page_cache.page(key, request, render_shared))
         patch_vary_headers(response, ("Cookie",))
         return response
@@ -55,7 +57,7 @@ def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _lesson_context(slug: str, *, user, anon_id: str) -> dict:
-    page = selectors.lesson_page(slug=slug, user=user, anon_id=anon_id)
+    page = lesson_page(slug=slug, user=user, anon_id=anon_id)
     if page is None:
         raise Http404("No lesson with that address.")
     return {

@@ -17,6 +17,7 @@ from lessons.loader import course_load
 from lessons.models import Answer, Lesson
 from tests.lessons.test_free_text_flow import (  # noqa: F401  (fixtures)
     RIGHT,
+    beat,
     grading_env,
     minilm_models_dir,
     start_grading_worker,
@@ -41,6 +42,7 @@ def worker(grading_env, minilm_models_dir, tmp_path):  # noqa: F811
         process.stop()
 
 
+@pytest.mark.usefixtures("beat")
 def test_explain_in_your_words_is_graded_in_the_quiz(live_server, page, screenshot, worker):
     assert not course_load(directory=CONTENT).errors
     lesson = Lesson.objects.get(slug="bert-vs-gpt")

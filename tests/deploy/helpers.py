@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-DJANGO_SERVICES = ("setup", "models", "web", "worker", "worker-gpu", "worker-cpu")
-LONG_RUNNING = ("postgres", "redis", "web", "worker", "worker-gpu", "worker-cpu")
+DJANGO_SERVICES = ("setup", "models", "web", "worker", "beat", "worker-gpu", "worker-cpu")
+LONG_RUNNING = ("postgres", "redis", "web", "worker", "beat", "worker-gpu", "worker-cpu")
 ONE_SHOT = ("setup", "models")
 
 # A minimal environment for interpolating the compose file (the .env an operator writes).

@@ -379,3 +379,15 @@ def test_env_example_covers_every_required_variable():
     for name in required:
         assert re.search(rf"^{name}=", example, re.MULTILINE), name
     assert variables_used(load_compose())  # sanity: the parser sees the variables
+
+
+def test_one_beat_runs_the_periodic_free_text_sweep(services):
+    command = celery_command(services["beat"])
+    assert command[2] == "beat"
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+    schedule = settings.CELERY_BEAT_SCHEDULE["sweep-free-text"]
+    assert schedule["task"] == "lessons.tasks.sweep_free_text"
+    known = set(
+        re.findall(r"--[a-z][a-z-]+", cli_help("celery", "--app=config.celery_app", "beat"))
+    )
+    assert long_options(command[3:]) <= known

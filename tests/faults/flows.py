@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from .stack import Browser, Response, check_paths, quiz_inputs, submit_path
+from .stack import Browser, Response, check_paths, page_attempt_token, quiz_inputs, submit_path
 
 STOP_POLLING = 286
 _STATE_RE = re.compile(r'data-state="([a-z]+)"')
@@ -132,7 +132,17 @@ class QuizPage:
 
     @property
     def token(self) -> str | None:
-        return self.submit_path.split("/")[2] if self.submit_path else None
+        return page_attempt_token(self.response.text)
+
+    @property
+    def start_fields(self) -> dict[str, str]:
+        """The hidden fields a new quiz page sends with its first answer (the token and the
+        choice order it showed); none once the attempt is started."""
+        return dict(
+            re.findall(
+                r'<input type="hidden" name="(attempt|seed)" value="([^"]*)"', self.response.text
+            )
+        )
 
 
 def quiz_open(browser: Browser, slug: str) -> QuizPage:
@@ -189,6 +199,7 @@ def plan_answers(
                 want = False
         verdicts[question_id] = want
     expected = sum(verdicts.values()) / len(verdicts) if verdicts else 0.0
+    data.extend(page.start_fields.items())
     return data, expected, verdicts
 
 

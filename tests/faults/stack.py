@@ -668,13 +668,27 @@ def quiz_inputs(html: str) -> FormInputs:
     return parser
 
 
-_ACTION_RE = re.compile(r'action="(/attempts/[0-9a-f-]{36}/submit/)"')
-_CHECK_RE = re.compile(r'formaction="(/attempts/[0-9a-f-]{36}/questions/(\d+)/check/)"')
+# A started attempt's page posts to its own URLs; a new quiz page (nothing saved yet) to the
+# quiz's, with the token its first answer will start the attempt under.
+_ACTION_RE = re.compile(r'action="(/attempts/[0-9a-f-]{36}/submit/|/lessons/[\w-]+/quiz/submit/)"')
+_CHECK_RE = re.compile(
+    r'formaction="((?:/attempts/[0-9a-f-]{36}|/lessons/[\w-]+/quiz)/questions/(\d+)/check/)"'
+)
+_TOKEN_RE = re.compile(r'name="attempt" value="([0-9a-f-]{36})"')
 
 
 def submit_path(html: str) -> str | None:
     match = _ACTION_RE.search(html)
     return match.group(1) if match else None
+
+
+def page_attempt_token(html: str) -> str | None:
+    """The token of the attempt the page shows (started or about to be)."""
+    match = _ACTION_RE.search(html)
+    if match and match.group(1).startswith("/attempts/"):
+        return match.group(1).split("/")[2]
+    found = _TOKEN_RE.search(html)
+    return found.group(1) if found else None
 
 
 def check_paths(html: str) -> dict[int, str]:

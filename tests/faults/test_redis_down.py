@@ -42,7 +42,11 @@ def take_quiz(browser: Browser, database) -> str:
     choice_fields = [name for name, kind in page.kinds.items() if kind in ("radio", "checkbox")]
     first = choice_fields[0]
     question_id = int(first[2:])
-    check = browser.post(page.check_paths[question_id], {first: page.options[first][0]}, htmx=True)
+    check = browser.post(
+        page.check_paths[question_id],
+        {first: page.options[first][0], **page.start_fields},
+        htmx=True,
+    )
     ok(check, "inline check")
     assert check.status == 200, check.text[-1500:]
     answers = {name: page.options[name][-1] for name in choice_fields[1:]}

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from lessons.gradebook_views import csv_safe
 from lessons.models import Attempt
-from lessons.selectors import gradebook_build, quiz_question_stats
+from lessons.selectors.gradebook import gradebook_build, quiz_question_stats
 from lessons.services import AnswerInput, quiz_attempt_open, quiz_attempt_submit
 from tests.factories import (
     StaffUserFactory,

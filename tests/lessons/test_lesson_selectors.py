@@ -1,11 +1,11 @@
-"""Course-side selectors at the top of lessons/selectors.py."""
+"""Course-side selectors (lessons/selectors/lessons.py and the overview in progress.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from lessons import selectors
 from lessons.models import LessonRead
+from lessons.selectors import lessons, progress
 from tests.factories import (
     CourseFactory,
     LessonFactory,
@@ -26,7 +26,7 @@ def test_sections_keep_lesson_order_and_group_by_section(django_assert_max_num_q
     quiz_with_questions(lesson=LessonFactory(course=course, section="B", order=4, slug="fourth"))
 
     with django_assert_max_num_queries(2):
-        sections = selectors.lesson_sections(course=course)
+        sections = lessons.lesson_sections(course=course)
         counts = [
             lesson.quiz.question_count if hasattr(lesson, "quiz") else None
             for section in sections
@@ -46,7 +46,7 @@ def test_course_get_default_ignores_empty_courses():
     CourseFactory(slug="empty", title="AAA empty")
     course = LessonFactory().course
 
-    assert selectors.course_get_default() == course
+    assert lessons.course_get_default() == course
 
 
 def test_question_count_ignores_inactive_questions():
@@ -54,10 +54,10 @@ def test_question_count_ignores_inactive_questions():
     single_choice_question(quiz=quiz)
     single_choice_question(quiz=quiz, is_active=False)
 
-    lesson = selectors.lesson_get_for_page(slug=quiz.lesson.slug)
+    lesson = lessons.lesson_get_for_page(slug=quiz.lesson.slug)
 
-    assert selectors.lesson_quiz(lesson=lesson).question_count == 1
-    assert selectors.lesson_get_for_page(slug="missing") is None
+    assert lessons.lesson_quiz(lesson=lesson).question_count == 1
+    assert lessons.lesson_get_for_page(slug="missing") is None
 
 
 def test_neighbours_follow_order_then_id_within_the_course():
@@ -67,9 +67,9 @@ def test_neighbours_follow_order_then_id_within_the_course():
     c = LessonFactory(course=course, order=2)  # same order: id breaks the tie
     LessonFactory(course=CourseFactory(slug="other"), order=2)
 
-    assert selectors.lesson_neighbours(lesson=a) == (None, b)
-    assert selectors.lesson_neighbours(lesson=b) == (a, c)
-    assert selectors.lesson_neighbours(lesson=c) == (b, None)
+    assert lessons.lesson_neighbours(lesson=a) == (None, b)
+    assert lessons.lesson_neighbours(lesson=b) == (a, c)
+    assert lessons.lesson_neighbours(lesson=c) == (b, None)
 
 
 def test_read_state_for_users_and_anonymous_learners():
@@ -78,13 +78,13 @@ def test_read_state_for_users_and_anonymous_learners():
     LessonRead.objects.create(lesson=lesson, user=user)
     LessonRead.objects.create(lesson=other, anon_id="anon-1")
 
-    assert selectors.lesson_is_read(lesson=lesson, user=user)
-    assert not selectors.lesson_is_read(lesson=other, user=user)
-    assert selectors.lesson_is_read(lesson=other, user=None, anon_id="anon-1")
-    assert not selectors.lesson_is_read(lesson=other, user=None, anon_id="")
-    assert selectors.lesson_read_ids(user=user) == {lesson.pk}
-    assert selectors.lesson_read_ids(user=None, anon_id="anon-1") == {other.pk}
-    assert selectors.lesson_read_ids(user=None) == set()
+    assert lessons.lesson_is_read(lesson=lesson, user=user)
+    assert not lessons.lesson_is_read(lesson=other, user=user)
+    assert lessons.lesson_is_read(lesson=other, user=None, anon_id="anon-1")
+    assert not lessons.lesson_is_read(lesson=other, user=None, anon_id="")
+    assert lessons.lesson_read_ids(user=user) == {lesson.pk}
+    assert lessons.lesson_read_ids(user=None, anon_id="anon-1") == {other.pk}
+    assert lessons.lesson_read_ids(user=None) == set()
 
 
 def test_lesson_page_collects_what_the_page_shows():
@@ -95,12 +95,12 @@ def test_lesson_page_collects_what_the_page_shows():
     user = UserFactory()
     LessonRead.objects.create(lesson=second, user=user)
 
-    page = selectors.lesson_page(slug=second.slug, user=user)
+    page = lessons.lesson_page(slug=second.slug, user=user)
 
     assert (page.lesson, page.previous, page.next, page.is_read) == (second, first, None, True)
     assert page.quiz.question_count == 4
-    assert selectors.lesson_page(slug=first.slug, user=None).quiz is None
-    assert selectors.lesson_page(slug="missing", user=None) is None
+    assert lessons.lesson_page(slug=first.slug, user=None).quiz is None
+    assert lessons.lesson_page(slug="missing", user=None) is None
 
 
 def test_course_overview_attaches_progress_and_picks_the_next_lesson():
@@ -109,8 +109,8 @@ def test_course_overview_attaches_progress_and_picks_the_next_lesson():
     second = LessonFactory(course=course, order=2, duration_minutes=7)
     LessonRead.objects.create(lesson=first, anon_id="anon-1")
 
-    fresh = selectors.course_overview(user=None)
-    returning = selectors.course_overview(user=None, anon_id="anon-1")
+    fresh = progress.course_overview(user=None)
+    returning = progress.course_overview(user=None, anon_id="anon-1")
 
     assert fresh.next_lesson == first
     assert fresh.started is False
@@ -122,6 +122,6 @@ def test_course_overview_attaches_progress_and_picks_the_next_lesson():
 
 
 def test_course_overview_without_lessons():
-    overview = selectors.course_overview(user=None)
+    overview = progress.course_overview(user=None)
 
     assert (overview.course, overview.sections, overview.next_lesson) == (None, [], None)

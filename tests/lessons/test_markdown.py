@@ -5,8 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from inference import facade
 from lessons.markdown import (
-    DEMO_KINDS,
     iter_demo_slots,
     render_lesson,
     replace_demo_slots,
@@ -206,9 +206,9 @@ def test_demo_block_becomes_a_readable_placeholder_card():
     assert 'class="demo-slot" data-demo-kind="fill-mask"' in rendered.html
     assert "data-demo-defaults=" in rendered.html
     assert "Live demo" in rendered.html
-    assert "BERT fills in [MASK]" in rendered.html
+    assert "Fill in the blank with BERT" in rendered.html  # the kind's title (inference.kinds)
     assert "The capital of France is [MASK]." in rendered.html
-    assert "Live demos arrive soon" in rendered.html
+    assert "on the lesson page this box runs the real model" in rendered.html
     assert "<p>demoslot" not in rendered.html
 
 
@@ -239,7 +239,7 @@ def test_replace_demo_slots_swaps_each_card():
     assert "<p>B</p>" in swapped
 
 
-@pytest.mark.parametrize("kind", list(DEMO_KINDS))
+@pytest.mark.parametrize("kind", list(facade.demo_titles()))
 def test_every_demo_kind_renders(kind):
     rendered = render_lesson(f"```demo {kind}\n```\n")
 

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from lessons.models import Answer, Attempt, Choice
-from lessons.selectors import choices_in_attempt_order
+from lessons.selectors.quizzes import choices_in_attempt_order
 from tests.factories import (
     DEFAULT_PASSWORD,
     StaffUserFactory,
@@ -17,6 +17,7 @@ from tests.factories import (
     quiz_with_questions,
     single_choice_question,
 )
+from tests.quiz_support import start_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +55,11 @@ def wrong_ids(question):
 
 
 def open_quiz(client, quiz):
+    """The quiz page as the learner reads it, and the attempt their first answer starts."""
+    attempt = start_attempt(client, quiz)
     response = client.get(quiz_url(quiz))
     assert response.status_code == 200
-    return response, response.context["attempt"]
+    return response, attempt
 
 
 @pytest.fixture
@@ -72,6 +75,41 @@ def learner(client):
 
 
 # --- Taking a quiz ---------------------------------------------------------------------------
+
+
+def test_reading_a_quiz_page_starts_nothing_and_the_first_answer_keeps_its_order(client, quiz):
+    url = quiz_url(quiz)
+    first = client.get(url)
+    assert Attempt.objects.count() == 0 and "learner_id" not in client.session
+    shown = first.context["attempt"]
+    assert shown.pk is None
+    single = questions(quiz)["single"]
+    check = reverse("lessons:quiz-start-check", args=[quiz.lesson.slug, single.pk])
+    wrong = single.choices.filter(is_correct=False).first()
+    response = client.post(check, {f"q-{single.pk}": str(wrong.pk), "seed": shown.shuffle_seed})
+    assert response.status_code == 302
+    started = Attempt.objects.get()
+    assert started.shuffle_seed == shown.shuffle_seed
+    assert started.anon_id == client.session["learner_id"]
+    assert started.answers.get().question == single
+
+
+def test_a_known_learner_sees_the_same_order_on_every_read_and_a_new_one_next_time(
+    client, quiz, learner
+):
+    seeds = {client.get(quiz_url(quiz)).context["attempt"].shuffle_seed for _ in range(3)}
+    assert len(seeds) == 1 and Attempt.objects.count() == 0
+    SubmittedAttemptFactory(quiz=quiz, user=learner, score=0.5)
+    assert client.get(quiz_url(quiz)).context["attempt"].shuffle_seed not in seeds
+
+
+def test_a_refused_first_answer_starts_no_attempt(client, quiz):
+    single = questions(quiz)["single"]
+    response = client.post(
+        reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug]), {f"q-{single.pk}": "x"}
+    )
+    assert response.status_code == 400
+    assert Attempt.objects.count() == 0
 
 
 def test_quiz_page_opens_and_resumes_one_attempt_for_an_anonymous_learner(client, quiz):
@@ -126,6 +164,7 @@ def test_quiz_page_does_not_reveal_answers(client, quiz, learner):
 
 def test_question_html_is_identical_whichever_choice_is_correct(client, quiz, learner):
     single = questions(quiz)["single"]
+    start_attempt(client, quiz)
 
     def question_html():
         html = client.get(quiz_url(quiz)).content.decode()

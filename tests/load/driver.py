@@ -213,7 +213,7 @@ class Learner(threading.Thread):
         checkable = [qid for qid in page.check_paths if any(n == f"q-{qid}" for n, _ in data)]
         if checkable and self.rng.random() < 0.7:
             checked = self.rng.choice(checkable)
-            picked = [(n, v) for n, v in data if n == f"q-{checked}"]
+            picked = [(n, v) for n, v in data if n in (f"q-{checked}", "attempt", "seed")]
             response = self.post("check", page.check_paths[checked], picked, htmx=True)
             if response.status != 200:
                 self.shared.add("problems", f"check {page.check_paths[checked]}: {response.status}")

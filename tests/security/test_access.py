@@ -18,6 +18,7 @@ from tests.factories import (
     quiz_with_questions,
     single_choice_question,
 )
+from tests.quiz_support import start_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,7 @@ def quiz_url(quiz) -> str:
 
 
 def open_attempt(client, quiz) -> Attempt:
-    response = client.get(quiz_url(quiz))
-    assert response.status_code == 200
-    return response.context["attempt"]
+    return start_attempt(client, quiz)
 
 
 def attempt_urls(attempt, question_id: int) -> dict[str, str]:
@@ -216,17 +215,20 @@ def test_correct_answers_never_reach_the_page_before_answering(client, secret_qu
         markup = _choice_markup(html, question.pk)
         assert len(markup) == question.choices.count()
         assert len(set(markup)) == 1, markup  # right and wrong choices look the same
-    # Checking one question reveals that question only.
-    attempt = page.context["attempt"]
+    # Checking one question (the first answer: it starts the attempt) reveals that question only.
+    shown = page.context["attempt"]
+    assert shown.pk is None  # reading the page saved nothing
     single = secret_quiz.questions.get(key="single")
     wrong = single.choices.filter(is_correct=False).first()
     check = client.post(
         reverse(
-            "lessons:question-check", kwargs={"token": attempt.token, "question_id": single.pk}
+            "lessons:quiz-start-check",
+            kwargs={"slug": secret_quiz.lesson.slug, "question_id": single.pk},
         ),
-        {f"q-{single.pk}": str(wrong.pk)},
+        {f"q-{single.pk}": str(wrong.pk), "seed": str(shown.shuffle_seed)},
         **HX,
     )
+    assert Attempt.objects.get(quiz=secret_quiz).shuffle_seed == shown.shuffle_seed
     assert check.status_code == 200
     revealed = check.content.decode()
     assert f"{SECRET_EXPLANATION} single" in revealed

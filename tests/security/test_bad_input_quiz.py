@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from lessons.models import Answer, Attempt, Question
 from tests.factories import quiz_with_questions
+from tests.quiz_support import start_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -159,8 +160,7 @@ def test_any_submit_is_answered_clearly_and_saved_whole_or_not_at_all(quizzes):
     @given(data=submissions(own, foreign), htmx=st.booleans())
     def run(data, htmx):
         client = Client(raise_request_exception=False)
-        page = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
-        attempt = page.context["attempt"]
+        attempt = start_attempt(client, quiz)
         url = reverse("lessons:quiz-submit", kwargs={"token": attempt.token})
         response = client.post(url, data, **(HX if htmx else {}))
         assert_clear(response, htmx=htmx)
@@ -191,8 +191,7 @@ def test_any_inline_check_is_answered_clearly_and_locks_at_most_that_question(qu
     )
     def run(data, target, htmx, twice):
         client = Client(raise_request_exception=False)
-        page = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
-        attempt = page.context["attempt"]
+        attempt = start_attempt(client, quiz)
         url = reverse(
             "lessons:question-check", kwargs={"token": attempt.token, "question_id": target.pk}
         )
@@ -221,9 +220,7 @@ def test_any_inline_check_is_answered_clearly_and_locks_at_most_that_question(qu
 def test_answers_to_another_quizs_questions_are_refused(quizzes):
     quiz, own, foreign = quizzes
     client = Client()
-    attempt = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug})).context[
-        "attempt"
-    ]
+    attempt = start_attempt(client, quiz)
     single = next(q for q in foreign if q.kind == "single")
     response = client.post(
         reverse("lessons:quiz-submit", kwargs={"token": attempt.token}),
@@ -237,9 +234,7 @@ def test_answers_to_another_quizs_questions_are_refused(quizzes):
 def test_duplicated_choice_ids_count_once_and_two_picks_for_one_answer_are_refused(quizzes):
     quiz, own, _ = quizzes
     client = Client()
-    attempt = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug})).context[
-        "attempt"
-    ]
+    attempt = start_attempt(client, quiz)
     url = reverse("lessons:quiz-submit", kwargs={"token": attempt.token})
     single = next(q for q in own if q.kind == "single")
     choices = [str(c.pk) for c in single.choices.all()]
@@ -261,9 +256,7 @@ def test_duplicated_choice_ids_count_once_and_two_picks_for_one_answer_are_refus
 def test_a_superscript_digit_as_choice_id_is_refused_cleanly(quizzes):
     quiz, own, _ = quizzes
     client = Client(raise_request_exception=False)
-    attempt = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug})).context[
-        "attempt"
-    ]
+    attempt = start_attempt(client, quiz)
     single = next(q for q in own if q.kind == "single")
     response = client.post(
         reverse("lessons:quiz-submit", kwargs={"token": attempt.token}), {f"q-{single.pk}": "²"}

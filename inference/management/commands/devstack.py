@@ -216,7 +216,7 @@ class Command(BaseCommand):
     # --- The pieces ---------------------------------------------------------------------------
 
     def start_redis(self) -> str:
-        url = str(getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0"))
+        url = str(settings.REDIS_URL)
         if redis_answers(url):
             return f"{url} (already running)"
         try:
@@ -328,7 +328,7 @@ class Command(BaseCommand):
     def start_workers(self, *, concurrency: int) -> None:
         celery = [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker"]
         site_dir = self.root / "site"
-        queue = str(getattr(settings, "INFERENCE_QUEUE", "inference"))
+        queue = str(settings.INFERENCE_QUEUE)
         self.spawn(
             "model worker",
             [
@@ -361,6 +361,11 @@ class Command(BaseCommand):
                 "--without-mingle",
                 "-n",
                 "default@%h",
+                # Celery beat inside this worker: the periodic free-text sweep (pages only
+                # read; see lessons.tasks.sweep_free_text). One default worker here, so one beat.
+                "-B",
+                "-s",
+                str(self.log_dir / "celerybeat-schedule"),
                 "-l",
                 "info",
             ],
@@ -380,7 +385,7 @@ class Command(BaseCommand):
         from inference import heartbeat, streams
 
         client = streams.redis_client(self.env.get("REDIS_URL"))
-        queue = str(getattr(settings, "INFERENCE_QUEUE", "inference"))
+        queue = str(settings.INFERENCE_QUEUE)
 
         def stage(info: dict) -> str | None:
             release = info.get("release")

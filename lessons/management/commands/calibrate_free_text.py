@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inference import facade
 from lessons.calibration import (
     ScoredExample,
     calibration_examples,
@@ -77,7 +78,6 @@ class Command(BaseCommand):
             return
 
         encoder = self._encoder(options.get("profile"))
-        from inference.engine.short_answer import short_answer_similarities
 
         for question, examples in work:
             references = [ref.text for ref in question.reference_answers.all()]
@@ -90,7 +90,7 @@ class Command(BaseCommand):
             scored = [
                 ScoredExample(
                     example=example,
-                    result=short_answer_similarities(
+                    result=facade.similarities(
                         encoder,
                         text=example.text,
                         references=references,
@@ -109,12 +109,8 @@ class Command(BaseCommand):
             self._report(question, run, verbosity=options["verbosity"])
 
     def _encoder(self, profile: str | None):
-        from inference import registry
-        from inference.loading import load_role
-
         try:
-            spec = registry.profile_specs(profile)["encoder"]
-            return load_role(spec, device="cpu", profile=profile or "")
+            return facade.load_encoder(profile)
         except Exception as exc:  # a missing or broken model folder, a bad profile: say so
             raise CommandError(f"Could not load the sentence encoder: {exc}") from exc
 

@@ -196,6 +196,20 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "socket_connect_timeout": 1}
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Pages only read: free-text grades arrive through the grading task's link (a default-queue
+# task) and this periodic sweep, which also applies grades whose link was lost and re-queues
+# lost grading tasks. Run by Celery beat (`make run` runs it inside the default worker,
+# docker-compose as its own `beat` service).
+FREE_TEXT_SWEEP_SECONDS = env.float("FREE_TEXT_SWEEP_SECONDS", default=10.0)
+FREE_TEXT_REQUEUE_AFTER = env.float("FREE_TEXT_REQUEUE_AFTER", default=60.0)
+FREE_TEXT_MAX_TRIES = env.int("FREE_TEXT_MAX_TRIES", default=3)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-free-text": {
+        "task": "lessons.tasks.sweep_free_text",
+        "schedule": FREE_TEXT_SWEEP_SECONDS,
+        "options": {"expires": FREE_TEXT_SWEEP_SECONDS},
+    }
+}
 
 # --- Logging ------------------------------------------------------------------
 # Every record carries the request id (config.request_id); production switches the
@@ -240,6 +254,10 @@ DEMO_LIMITS = {
     "attention_max_tokens": 32,
 }
 DEMO_RESULT_TTL = CELERY_RESULT_EXPIRES
+# Seconds a demo may wait in the queue before Celery drops it (the task's `expires`).
+DEMO_QUEUE_EXPIRES = env.int("DEMO_QUEUE_EXPIRES", default=60)
+# Where the stored demo examples live; None: the ones shipped in inference/examples/.
+DEMO_EXAMPLES_DIR = env("DEMO_EXAMPLES_DIR", default=None)
 # A page's demo submit waits this long for a quick demo to finish and answers with the
 # result itself, saving the follow-up request (0: always answer at once with the running
 # panel). Generation never waits: its tokens stream from the start.
