@@ -83,7 +83,7 @@ def is_model_dir(path: Path) -> bool:
 
 
 def models_dir() -> Path:
-    return Path(getattr(settings, "MODELS_DIR", Path(settings.BASE_DIR) / "var" / "models"))
+    return Path(settings.MODELS_DIR)
 
 
 def full_models_present(base: Path | None = None) -> bool:
@@ -93,7 +93,7 @@ def full_models_present(base: Path | None = None) -> bool:
 
 def active_profile_name() -> str:
     """The profile the worker loads: ``INFERENCE_PROFILE`` with ``auto`` resolved."""
-    name = str(getattr(settings, "INFERENCE_PROFILE", AUTO) or AUTO).strip().lower()
+    name = str(settings.INFERENCE_PROFILE or AUTO).strip().lower()
     if name == AUTO:
         return "full" if full_models_present() else "demo"
     if name not in PROFILES:

@@ -48,11 +48,11 @@ _clients_lock = threading.Lock()
 
 
 def _default_url() -> str:
-    return getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0")
+    return settings.REDIS_URL
 
 
 def _ttl() -> int:
-    return int(getattr(settings, "DEMO_RESULT_TTL", 3600))
+    return int(settings.DEMO_RESULT_TTL)
 
 
 def redis_client(url: str | None = None, *, socket_timeout: float | None = 5) -> redis.Redis:

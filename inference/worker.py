@@ -101,7 +101,7 @@ def is_inference_worker(worker) -> bool:
         return True
     if override in {"0", "false", "no", "off"}:
         return False
-    return getattr(settings, "INFERENCE_QUEUE", "inference") in consumed_queues(worker)
+    return settings.INFERENCE_QUEUE in consumed_queues(worker)
 
 
 def _pool_name(worker) -> str:
@@ -113,7 +113,7 @@ def _pool_name(worker) -> str:
 
 
 def heartbeat_ttl() -> int:
-    return int(getattr(settings, "WORKER_HEARTBEAT_TTL", 15))
+    return int(settings.WORKER_HEARTBEAT_TTL)
 
 
 def _waiting_status(profile: str) -> str:

@@ -55,7 +55,7 @@ class Command(BaseCommand):
         from inference.training.wordnet import WordNetMissing
 
         models_dir = options["dir"] or Path(
-            getattr(settings, "MODELS_DIR", Path(settings.BASE_DIR) / "var" / "models")
+            settings.MODELS_DIR
         )
         if options["minutes"] <= 0:
             raise CommandError("--minutes must be positive")

@@ -1,0 +1,183 @@
+"""The import contract: which part of the code may import which (docs/architecture.md).
+
+Every import in the apps is read from the source (``ast``), the ones inside functions
+included, so a dependency can't hide in a function body:
+
+- the web side of ``inference`` never imports the worker side, the training code, torch
+  or transformers (a web process starts fast and small);
+- the shared contract imports neither side;
+- no app imports ``config`` (Celery is reached through ``shared_task``/``current_app``);
+- ``lessons`` reaches ``inference`` only through ``inference.facade``;
+- ``inference`` never imports ``lessons``, except the two reads of lesson markdown's demo
+  blocks listed in ``KNOWN_EXCEPTIONS`` (which the test also keeps from growing).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CONTRACT = {
+    "inference.kinds",
+    "inference.validation",
+    "inference.streams",
+    "inference.heartbeat",
+    "inference.registry",
+    "inference.gateway",
+    "inference.errors",
+    "inference.examples",
+    "inference.examples.builds",
+    "inference.examples.inputs",
+}
+# inference.apps is the wiring: its ready() connects the worker's Celery signal handlers.
+WEB = {
+    "inference.views",
+    "inference.widget_views",
+    "inference.widgets",
+    "inference.forms",
+    "inference.presenters",
+    "inference.result_shapes",
+    "inference.attention_maps",
+    "inference.charts",
+    "inference.reshape",
+    "inference.selectors",
+    "inference.services",
+    "inference.urls",
+    "inference.training_report",
+    "inference.facade",
+    "inference.templatetags",
+}
+WORKER_PREFIXES = (
+    "inference.worker",
+    "inference.runtime",
+    "inference.loading",
+    "inference.batching",
+    "inference.engine",
+    "inference.runners",
+    "inference.tasks",
+    "inference.tiny",
+    "inference.training",
+    "inference.examples.recording",
+    "torch",
+    "transformers",
+)
+# The facade's calibration helpers load the encoder for `manage.py calibrate_free_text`,
+# inside those two functions only.
+FACADE_WORKER_IMPORTS = {"inference.registry", "inference.loading", "inference.engine.short_answer"}
+KNOWN_EXCEPTIONS = {
+    # inference -> lessons: the recorder reads the lessons' demo defaults, the lesson page
+    # swaps each demo card for a live panel. To go: the card format moves to the contract.
+    ("inference.examples.inputs", "lessons.markdown"),
+    ("inference.widgets", "lessons.markdown"),
+}
+
+
+def _module_files() -> set[str]:
+    return {
+        module_name(path) for app in ("inference", "lessons") for path in (ROOT / app).rglob("*.py")
+    }
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def app_modules() -> dict[str, Path]:
+    found = {}
+    for app in ("inference", "lessons"):
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" not in path.parts:
+                found[module_name(path)] = path
+    return found
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Every module ``name`` imports, anywhere in its source, as absolute names."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            # `from inference import kinds` imports the module inference.kinds
+            found.update(
+                f"{module}.{alias.name}"
+                for alias in node.names
+                if f"{module}.{alias.name}" in MODULE_FILES
+            )
+    return found
+
+
+def within(module: str, prefixes) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+MODULE_FILES = _module_files()
+MODULES = app_modules()
+IMPORTS = {name: imports_of(name, path) for name, path in MODULES.items()}
+
+
+def test_the_module_lists_name_real_modules():
+    names = set(MODULES)
+    for module in CONTRACT | WEB:
+        assert module in names or any(n.startswith(module + ".") for n in names), module
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if within(n, WEB)))
+def test_the_web_side_never_imports_the_worker_side(name):
+    allowed = FACADE_WORKER_IMPORTS if name == "inference.facade" else set()
+    bad = {m for m in IMPORTS[name] if within(m, WORKER_PREFIXES) and m not in allowed}
+    assert not bad, f"{name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n in CONTRACT))
+def test_the_contract_imports_neither_side(name):
+    bad = {m for m in IMPORTS[name] if within(m, WORKER_PREFIXES) or within(m, WEB)}
+    assert not bad, f"{name} imports {sorted(bad)}"
+
+
+# lessons.tasks.ping_worker reports the request id the caller's log lines carry; the id's
+# context variable lives in config.request_id with the middleware and Celery signals that
+# set it. To go: a request-id module of its own outside the project folder.
+CONFIG_EXCEPTIONS = {("lessons.tasks", "config.request_id")}
+
+
+def test_no_app_imports_config():
+    bad = {(n, m) for n, found in IMPORTS.items() for m in found if within(m, ("config",))}
+    assert bad <= CONFIG_EXCEPTIONS, sorted(bad - CONFIG_EXCEPTIONS)
+
+
+def test_lessons_reach_inference_only_through_the_facade():
+    bad = {
+        (n, m)
+        for n, found in IMPORTS.items()
+        if within(n, ("lessons",))
+        for m in found
+        if within(m, ("inference",)) and m not in {"inference", "inference.facade"}
+    }
+    assert not bad
+
+
+def test_inference_never_imports_lessons_beyond_the_known_exceptions():
+    found = {
+        (n, m)
+        for n, names in IMPORTS.items()
+        if within(n, ("inference",))
+        for m in names
+        if within(m, ("lessons",))
+    }
+    assert found <= KNOWN_EXCEPTIONS, sorted(found - KNOWN_EXCEPTIONS)
