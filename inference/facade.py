@@ -34,28 +34,28 @@ def demo_titles() -> dict[str, str]:
     return {kind.name: kind.title for kind in kinds.all_kinds()}
 
 
-def example_set_version() -> str:
+def example_set_version() -> tuple[str, int, str] | None:
     """Changes whenever the stored demo examples change (for page-cache keys)."""
     from inference.examples import example_set_version as version
 
     return version()
 
 
-def send_grading(*, task_id: str, kwargs: dict[str, Any], link: tuple[str, dict]) -> None:
+def send_grading(*, task_id: str, kwargs: dict[str, Any], link: tuple[str, dict[str, Any]]) -> None:
     """Publish ``queued`` for ``task_id`` and send the grading task (``link`` runs with its
     result). Raises on a Redis or broker failure; the caller keeps the answer pending."""
     streams.publish(streams.redis_client(), task_id, streams.queued_event(GRADING_EVENT_KIND))
     gateway.send(GRADING_TASK, kwargs=kwargs, task_id=task_id, link=link)
 
 
-def grading_events(task_id: str) -> list[dict]:
+def grading_events(task_id: str) -> list[dict[str, Any]]:
     """Every event of a grading task so far (empty for a malformed id). Redis errors raise."""
     if not streams.is_valid_task_id(task_id):
         return []
     return streams.all_events(streams.redis_client(), task_id)
 
 
-def grading_workers() -> list[dict]:
+def grading_workers() -> list[dict[str, Any]]:
     """The heartbeats of the ready workers consuming the inference queue."""
     return heartbeat.ready_workers(streams.redis_client(), queue=gateway.inference_queue())
 
@@ -73,7 +73,7 @@ def load_encoder(profile: str | None = None) -> Any:
     return load_role(spec, device="cpu", profile=profile or "")
 
 
-def similarities(encoder: Any, **answer: Any) -> dict:
+def similarities(encoder: Any, **answer: Any) -> dict[str, Any]:
     """What the grading task computes for one answer (``text``, ``references``,
     ``concepts``, ``question``), on ``encoder`` in this process."""
     from inference.engine.short_answer import short_answer_similarities

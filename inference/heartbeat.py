@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -38,7 +39,7 @@ def worker_key(hostname: str) -> str:
     return WORKERS_PREFIX + hostname
 
 
-def beat(client: redis.Redis, info: dict, ttl: int) -> None:
+def beat(client: redis.Redis, info: dict[str, Any], ttl: int) -> None:
     """Write (or refresh) one worker's heartbeat; ``info`` must carry its ``hostname``."""
     hostname = info.get("hostname")
     if not hostname:
@@ -56,7 +57,7 @@ def is_alive(client: redis.Redis, hostname: str) -> bool:
     return bool(client.exists(worker_key(hostname)))
 
 
-def live_workers(client: redis.Redis) -> list[dict]:
+def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
     """Every worker whose heartbeat hasn't expired, sorted by hostname."""
     keys = list(client.scan_iter(match=WORKERS_PREFIX + "*", count=100))
     if not keys:
@@ -74,7 +75,7 @@ def live_workers(client: redis.Redis) -> list[dict]:
     return sorted(workers, key=lambda info: info["hostname"])
 
 
-def ready_workers(client: redis.Redis, queue: str = "inference") -> list[dict]:
+def ready_workers(client: redis.Redis, queue: str = "inference") -> list[dict[str, Any]]:
     """Live workers that have their models loaded and consume ``queue``."""
     return [
         info
@@ -95,7 +96,7 @@ class HeartbeatThread(threading.Thread):
         self,
         *,
         client_factory: Callable[[], redis.Redis],
-        info: dict,
+        info: dict[str, Any],
         ttl: int,
         interval: float = BEAT_INTERVAL,
     ) -> None:
@@ -111,7 +112,7 @@ class HeartbeatThread(threading.Thread):
         self._wake = threading.Event()
 
     @property
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._info)
 

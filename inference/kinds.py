@@ -34,7 +34,7 @@ class DemoKind:
     name: str  # the URL word: /demos/<name>/
     title: str  # the learner's title, on lesson demo boxes, the playground and the form page
     intro: str  # one line under the title: what the demo shows
-    validate: Callable[..., dict]  # keyword arguments -> cleaned ones, or DemoInputError
+    validate: Callable[..., dict[str, Any]]  # keyword arguments -> cleaned ones, or DemoInputError
     form: str  # dotted path of the web form class (an ``inference.forms.DemoForm``)
     present: str  # dotted path: (result, params) -> extra context for the result template
     run: str  # dotted path of the worker's runner: (runtime, cleaned, job) -> result
@@ -82,15 +82,18 @@ class DemoKind:
     def form_class(self) -> Any:
         return import_string(self.form)
 
-    def presenter(self) -> Callable[[dict, dict], dict]:
-        return import_string(self.present)
+    def presenter(self) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
+        found: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+        found = import_string(self.present)
+        return found
 
-    def runner(self) -> Callable[..., dict]:
-        return import_string(self.run)
+    def runner(self) -> Callable[..., dict[str, Any]]:
+        found: Callable[..., dict[str, Any]] = import_string(self.run)
+        return found
 
 
 @functools.cache
-def _fields(validate: Callable[..., dict]) -> tuple[str, ...]:
+def _fields(validate: Callable[..., dict[str, Any]]) -> tuple[str, ...]:
     return tuple(
         name
         for name, parameter in inspect.signature(validate).parameters.items()
@@ -133,7 +136,7 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def validate(name: str, params: Mapping[str, Any]) -> dict:
+def validate(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``params`` for demo ``name`` (unknown kinds and fields are refused)."""
     kind = require(name)
     if not isinstance(params, Mapping):

@@ -35,7 +35,7 @@ class Job:
     """How one run reaches the world outside the engine."""
 
     deadline: float = math.inf  # time.monotonic() value
-    publish: Callable[[dict], None] = _ignore  # an intermediate event (a generated token)
+    publish: Callable[[dict[str, Any]], None] = _ignore  # an intermediate event (a generated token)
     # next-token's full distribution: keep_logits(output) with the engine's NextTokenOutput
     keep_logits: Callable[[Any], None] = _ignore
     batch: bool = True  # may share a forward pass with concurrent requests
@@ -53,27 +53,30 @@ def _batched(call: Callable[..., Any], *models: Any, job: Job, **cleaned: Any) -
         raise DemoTimeout from exc
 
 
-def fill_mask(runtime: Any, cleaned: dict, job: Job) -> dict:
+def fill_mask(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     if job.batch:
-        return _batched(batching.fill_mask, runtime.bert, job=job, **cleaned)
+        batched: dict[str, Any] = _batched(batching.fill_mask, runtime.bert, job=job, **cleaned)
+        return batched
     from inference.engine.fill_mask import fill_mask as engine
 
-    return engine(runtime.bert, **cleaned)
+    result: dict[str, Any] = engine(runtime.bert, **cleaned)
+    return result
 
 
-def generate(runtime: Any, cleaned: dict, job: Job) -> dict:
+def generate(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     from inference.engine.generate import generate as engine
 
-    def on_token(event: dict) -> None:
+    def on_token(event: dict[str, Any]) -> None:
         job.publish(event)
         if job.token_delay:
             time.sleep(job.token_delay)
         job.check_deadline()
 
-    return engine(runtime.gpt, on_token=on_token, **cleaned)
+    result: dict[str, Any] = engine(runtime.gpt, on_token=on_token, **cleaned)
+    return result
 
 
-def next_token(runtime: Any, cleaned: dict, job: Job) -> dict:
+def next_token(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     if job.batch:
         output = _batched(batching.next_token, runtime.gpt, job=job, **cleaned)
     else:
@@ -81,30 +84,34 @@ def next_token(runtime: Any, cleaned: dict, job: Job) -> dict:
 
         output = engine(runtime.gpt, **cleaned)
     job.keep_logits(output)
-    return output.result
+    result: dict[str, Any] = output.result
+    return result
 
 
-def attention(runtime: Any, cleaned: dict, job: Job) -> dict:
+def attention(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     from inference.engine.attention import attention as engine
 
     return engine(runtime.bert, runtime.gpt, **cleaned)
 
 
-def tokenize(runtime: Any, cleaned: dict, job: Job) -> dict:
+def tokenize(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     from inference.engine.tokenize import tokenize as engine
 
     return engine(runtime.bert, runtime.gpt, **cleaned)
 
 
-def embeddings(runtime: Any, cleaned: dict, job: Job) -> dict:
+def embeddings(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     if job.batch:
-        return _batched(batching.embeddings, runtime.bert, runtime.encoder, job=job, **cleaned)
+        models = (runtime.bert, runtime.encoder)
+        batched: dict[str, Any] = _batched(batching.embeddings, *models, job=job, **cleaned)
+        return batched
     from inference.engine.embeddings import embeddings as engine
 
-    return engine(runtime.bert, runtime.encoder, **cleaned)
+    result: dict[str, Any] = engine(runtime.bert, runtime.encoder, **cleaned)
+    return result
 
 
-def next_sentence(runtime: Any, cleaned: dict, job: Job) -> dict:
+def next_sentence(runtime: Any, cleaned: dict[str, Any], job: Job) -> dict[str, Any]:
     from inference.engine.next_sentence import next_sentence as engine
 
     return engine(runtime.bert, **cleaned)

@@ -28,7 +28,8 @@ from redis.retry import Retry
 
 from . import gateway, heartbeat, kinds, streams
 from .errors import DemoRateLimited, DemoUnavailable
-from .selectors import build_progress, inference_queue, queue_expires_s
+from .gateway import inference_queue
+from .selectors import build_progress, queue_expires_s
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _rate_limit(*, user: Any, ip: str | None) -> None:
             raise DemoRateLimited(RATE_LIMITED.format(seconds=seconds), retry_after=seconds)
 
 
-def _served_profile(workers: list[dict]) -> str:
+def _served_profile(workers: list[dict[str, Any]]) -> str:
     profiles = sorted({str(w.get("profile")) for w in workers if w.get("profile")})
     if len(profiles) == 1:
         return profiles[0]
@@ -136,7 +137,7 @@ def _served_profile(workers: list[dict]) -> str:
         return str(settings.INFERENCE_PROFILE)
 
 
-def _served_release(workers: list[dict], profile: str) -> tuple[bool, str | None]:
+def _served_release(workers: list[dict[str, Any]], profile: str) -> tuple[bool, str | None]:
     """``(cacheable, release id)`` for the demo release the ready ``workers`` serve.
 
     The id is None for the other profiles and when no release is known. With no worker
@@ -248,7 +249,7 @@ def demo_submit(*, kind: str, params: dict[str, Any], user: Any, ip: str | None)
         if not ready:
             raise _no_worker_error(client)
         task_id = uuid.uuid4().hex
-        streams.publish(client, task_id, {**streams.queued_event(kind), "params": params})
+        streams.publish(client, task_id, streams.queued_event(kind, params))
         if cache_key:
             client.set(cache_key, task_id, ex=int(settings.DEMO_RESULT_TTL))
     except redis.RedisError as exc:

@@ -25,7 +25,8 @@ import json
 import re
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict
 
 import redis
 from django.conf import settings
@@ -48,7 +49,7 @@ _clients_lock = threading.Lock()
 
 
 def _default_url() -> str:
-    return settings.REDIS_URL
+    return str(settings.REDIS_URL)
 
 
 def _ttl() -> int:
@@ -101,7 +102,7 @@ def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _parse_entry(entry_id: bytes | str, fields: dict) -> tuple[str, dict]:
+def _parse_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> tuple[str, dict[str, Any]]:
     raw = fields.get(b"e", fields.get("e"))
     try:
         event = json.loads(raw) if raw is not None else {}
@@ -115,7 +116,7 @@ def _parse_entry(entry_id: bytes | str, fields: dict) -> tuple[str, dict]:
 # --- Events ------------------------------------------------------------------------
 
 
-def publish(client: redis.Redis, task_id: str, event: dict) -> str:
+def publish(client: redis.Redis, task_id: str, event: Event | Mapping[str, Any]) -> str:
     """Append ``event`` to the task's stream (and refresh its TTL); returns the entry id."""
     if event.get("type") not in EVENT_TYPES:
         raise ValueError(f"Unknown demo event type: {event.get('type')!r}")
@@ -130,7 +131,7 @@ def publish(client: redis.Redis, task_id: str, event: dict) -> str:
 
 def read_events(
     client: redis.Redis, task_id: str, *, after: str = "0-0", block_ms: int | None = None
-) -> list[tuple[str, dict]]:
+) -> list[tuple[str, dict[str, Any]]]:
     """Events published after entry id ``after``, oldest first, as ``(entry_id, event)``.
 
     With ``block_ms`` the call waits up to that long for the first new entry (XREAD BLOCK)
@@ -138,24 +139,22 @@ def read_events(
     ``block_ms``) for blocking reads.
     """
     key = events_key(task_id)
-    response = client.xread({key: after}, block=block_ms)
+    response: Any = client.xread({key: after}, block=block_ms)
     if not response:
         return []
-    entries: list[tuple[str, dict]] = []
+    entries: list[tuple[str, dict[str, Any]]] = []
     for _stream, stream_entries in response:
         entries.extend(_parse_entry(entry_id, fields) for entry_id, fields in stream_entries)
     return entries
 
 
-def all_events(client: redis.Redis, task_id: str) -> list[dict]:
+def all_events(client: redis.Redis, task_id: str) -> list[dict[str, Any]]:
     """Every event of the task, oldest first ([] when the stream doesn't exist)."""
-    return [
-        _parse_entry(entry_id, fields)[1]
-        for entry_id, fields in client.xrange(events_key(task_id), "-", "+")
-    ]
+    entries: Any = client.xrange(events_key(task_id), "-", "+")
+    return [_parse_entry(entry_id, fields)[1] for entry_id, fields in entries]
 
 
-def outcome(client: redis.Redis, task_id: str) -> dict | None:
+def outcome(client: redis.Redis, task_id: str) -> dict[str, Any] | None:
     """The task's terminal event (``done`` or ``error``) if it has one, else None."""
     for event in all_events(client, task_id):
         if event.get("type") in TERMINAL_TYPES:
@@ -177,22 +176,84 @@ def count_delivery(client: redis.Redis, task_id: str) -> int:
     return int(count)
 
 
-# --- Event builders (so both sides spell the shapes the same way) --------------------
+# --- The events (so both sides spell the shapes the same way) ------------------------
+#
+# A stream holds, in order: one ``queued`` (the web), at most one ``started`` per delivery
+# (the worker), ``token`` events (generation only), then one ``done`` or ``error``. Events
+# read back from Redis are untrusted JSON: readers (inference.selectors.fold) check each
+# field they use instead of trusting these types.
 
 
-def queued_event(kind: str) -> dict:
-    return {"type": "queued", "at": time.time(), "kind": kind}
+class QueuedEvent(TypedDict):
+    type: Literal["queued"]
+    at: float
+    kind: str
+    params: NotRequired[dict[str, Any]]  # the cleaned input, for the page and the API
 
 
-def started_event(worker: str) -> dict:
+class StartedEvent(TypedDict):
+    type: Literal["started"]
+    worker: str  # the worker's Celery hostname (its heartbeat key)
+    at: float
+
+
+class TokenAlternative(TypedDict):
+    token: str
+    token_id: int
+    prob: float
+
+
+class TokenEvent(TypedDict):
+    type: Literal["token"]
+    index: int
+    token: str  # the text this token adds (a byte-level piece may add nothing yet)
+    token_id: int
+    raw: str  # the token as the tokenizer spells it
+    prob: float
+    alternatives: list[TokenAlternative]
+
+
+class ModelCard(TypedDict):
+    """Which model produced a result (every result carries one or more)."""
+
+    role: str  # bert | gpt | encoder
+    name: str
+    parameters: int
+    device: str
+    dtype: str
+    profile: str
+
+
+class DoneEvent(TypedDict):
+    type: Literal["done"]
+    result: dict[str, Any]  # the kind's result: "model" (a ModelCard) or "models", "elapsed_ms"
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    code: str  # one of ERROR_CODES
+    message: str  # a sentence for the learner
+
+
+Event = QueuedEvent | StartedEvent | TokenEvent | DoneEvent | ErrorEvent
+
+
+def queued_event(kind: str, params: dict[str, Any] | None = None) -> QueuedEvent:
+    event: QueuedEvent = {"type": "queued", "at": time.time(), "kind": kind}
+    if params is not None:
+        event["params"] = params
+    return event
+
+
+def started_event(worker: str) -> StartedEvent:
     return {"type": "started", "worker": worker, "at": time.time()}
 
 
-def done_event(result: dict) -> dict:
+def done_event(result: dict[str, Any]) -> DoneEvent:
     return {"type": "done", "result": result}
 
 
-def error_event(code: str, message: str) -> dict:
+def error_event(code: str, message: str) -> ErrorEvent:
     if code not in ERROR_CODES:
         raise ValueError(f"Unknown demo error code: {code!r}")
     return {"type": "error", "code": code, "message": message}
@@ -218,7 +279,8 @@ def logits_read(client: redis.Redis, key: str) -> tuple[bytes, list[list[Any]]] 
     """``(float32 logits bytes, [[token_id, token], ...])`` or None when expired/missing."""
     if not key.startswith(LOGITS_PREFIX):
         raise ValueError(f"Logits keys start with {LOGITS_PREFIX!r}: {key!r}")
-    raw, vocab = client.mget([key, key + ":vocab"])
+    values: Any = client.mget([key, key + ":vocab"])
+    raw, vocab = values
     if raw is None or vocab is None:
         return None
-    return raw, json.loads(vocab)
+    return bytes(raw), json.loads(vocab)

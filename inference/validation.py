@@ -87,7 +87,7 @@ def clean_text(value: Any, *, field: str, label: str, empty_message: str) -> str
             "Shorten it and try again.",
             field=field,
         )
-    return value
+    return str(value)
 
 
 def parse_int(value: Any, *, field: str, label: str, lo: int, hi: int, default: int) -> int:
@@ -109,7 +109,7 @@ def parse_int(value: Any, *, field: str, label: str, lo: int, hi: int, default: 
         raise DemoInputError(message, field=field)
     if not lo <= value <= hi:
         raise DemoInputError(message, field=field)
-    return value
+    return int(value)
 
 
 def parse_float(value: Any, *, field: str, label: str, message: str, default: float) -> float:
@@ -131,7 +131,7 @@ def parse_float(value: Any, *, field: str, label: str, message: str, default: fl
         raise DemoInputError(message, field=field)
     if not math.isfinite(value):
         raise DemoInputError(message, field=field)
-    return value
+    return float(value)
 
 
 def parse_bool(value: Any, *, field: str, label: str, default: bool = False) -> bool:
@@ -233,7 +233,7 @@ def check_tokens(
 EMPTY_SENTENCE = "Type a sentence first."
 
 
-def validate_fill_mask(*, text: Any = None, top_k: Any = 5) -> dict:
+def validate_fill_mask(*, text: Any = None, top_k: Any = 5) -> dict[str, Any]:
     limits = demo_limits()
     text = normalise_masks(
         clean_text(text, field="text", label="The sentence", empty_message=EMPTY_SENTENCE)
@@ -263,7 +263,7 @@ def validate_generate(
     top_k: Any = 0,
     top_p: Any = 1.0,
     seed: Any = None,
-) -> dict:
+) -> dict[str, Any]:
     limits = demo_limits()
     prompt = clean_text(prompt, field="prompt", label="The prompt", empty_message=EMPTY_SENTENCE)
     max_new_tokens = parse_int(
@@ -338,7 +338,7 @@ def parse_seed(value: Any) -> int | None:
         ) from None
 
 
-def validate_next_token(*, prompt: Any = None, top_k: Any = 20) -> dict:
+def validate_next_token(*, prompt: Any = None, top_k: Any = 20) -> dict[str, Any]:
     limits = demo_limits()
     prompt = clean_text(prompt, field="prompt", label="The prompt", empty_message=EMPTY_SENTENCE)
     top_k = parse_int(
@@ -353,7 +353,7 @@ def validate_next_token(*, prompt: Any = None, top_k: Any = 20) -> dict:
     return {"prompt": prompt, "top_k": top_k}
 
 
-def validate_attention(*, text: Any = None) -> dict:
+def validate_attention(*, text: Any = None) -> dict[str, Any]:
     text = clean_text(text, field="text", label="The sentence", empty_message=EMPTY_SENTENCE)
     check_tokens(
         ("bert", "gpt"),
@@ -365,7 +365,7 @@ def validate_attention(*, text: Any = None) -> dict:
     return {"text": text}
 
 
-def validate_tokenize(*, text: Any = None) -> dict:
+def validate_tokenize(*, text: Any = None) -> dict[str, Any]:
     text = clean_text(text, field="text", label="The text", empty_message=EMPTY_SENTENCE)
     check_tokens(("bert", "gpt"), text, field="text", label="The text")
     return {"text": text}
@@ -373,7 +373,7 @@ def validate_tokenize(*, text: Any = None) -> dict:
 
 def validate_embeddings(
     *, word: Any = None, sentence_a: Any = None, sentence_b: Any = None
-) -> dict:
+) -> dict[str, Any]:
     word = clean_text(word, field="word", label="The word", empty_message="Type a word first.")
     if any(ch.isspace() for ch in word):
         raise DemoInputError("Type a single word, without spaces.", field="word")
@@ -402,7 +402,7 @@ def validate_embeddings(
     return {"word": word, "sentence_a": sentence_a, "sentence_b": sentence_b}
 
 
-def validate_next_sentence(*, sentence_a: Any = None, sentence_b: Any = None) -> dict:
+def validate_next_sentence(*, sentence_a: Any = None, sentence_b: Any = None) -> dict[str, Any]:
     sentence_a = clean_text(
         sentence_a, field="sentence_a", label="Sentence A", empty_message=EMPTY_SENTENCE
     )

@@ -54,9 +54,7 @@ class Command(BaseCommand):
         from inference.training.loop import BuildInterrupted
         from inference.training.wordnet import WordNetMissing
 
-        models_dir = options["dir"] or Path(
-            settings.MODELS_DIR
-        )
+        models_dir = options["dir"] or Path(settings.MODELS_DIR)
         if options["minutes"] <= 0:
             raise CommandError("--minutes must be positive")
         build_options = BuildOptions(
