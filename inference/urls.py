@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, widget_views
+from . import api_views, event_views, views, widget_views
 
 app_name = "inference"
 
@@ -23,12 +23,12 @@ urlpatterns = [
         name="example-attention",
     ),
     path("generate/compare/", widget_views.generate_compare, name="generate-compare"),
-    path("api/results/<str:task_id>/", views.api_result, name="api-result"),
-    path("api/<slug:kind>/", views.api_submit, name="api-submit"),
+    path("api/results/<str:task_id>/", api_views.api_result, name="api-result"),
+    path("api/<slug:kind>/", api_views.api_submit, name="api-submit"),
     path("results/<str:task_id>/", views.demo_result, name="demo-result"),
     path("results/<str:task_id>/poll/", views.demo_poll, name="demo-poll"),
-    path("results/<str:task_id>/events", views.demo_events, name="demo-events"),
-    path("results/<str:task_id>/stream", widget_views.demo_stream, name="demo-stream"),
+    path("results/<str:task_id>/events", event_views.demo_events, name="demo-events"),
+    path("results/<str:task_id>/stream", event_views.demo_stream, name="demo-stream"),
     path(
         "results/<str:task_id>/attention/",
         widget_views.attention_view,

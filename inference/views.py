@@ -1,4 +1,7 @@
-"""Demo pages, htmx partials, the long-poll, Server-Sent Events and the JSON API.
+"""Demo pages, htmx partials, the long-poll and next-token re-shaping.
+
+(The JSON API is in ``api_views``, the Server-Sent Events in ``event_views``, the rich
+widgets' views in ``widget_views``.)
 
 Views parse input, call one service or selector and render. Every page works as plain
 HTML (forms post and redirect, unfinished results refresh themselves through
@@ -8,9 +11,6 @@ page only through auto-escaping templates.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -23,12 +23,11 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, push_url
 from django_ratelimit.core import _get_ip
@@ -41,7 +40,6 @@ from .presenters import demo_catalogue, result_context
 from .reshape import logits_from_bytes, top_rows
 from .selectors import (
     Outcome,
-    demo_event_feed,
     demo_outcome,
     demo_outcome_settled,
     next_token_logits,
@@ -61,7 +59,7 @@ from .widgets import (
 
 # A long-poll waits this long for news before answering "no change".
 POLL_BLOCK_MS = 10_000
-API_MAX_WAIT_S = 30.0
+
 STOP_POLLING = HttpResponseStopPolling.status_code  # 286: htmx stops polling on it
 
 
@@ -277,125 +275,8 @@ def demo_poll(request: HttpRequest, task_id: str) -> HttpResponse:
     )
 
 
-def _sse(event: str, data: Any, entry_id: str | None = None) -> str:
-    lines = []
-    if entry_id:
-        lines.append(f"id: {entry_id}")
-    lines.append(f"event: {event}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
-    return "\n".join(lines) + "\n\n"
-
-
-def sse_frames(task_id: str, after: str) -> Iterator[str]:
-    """The text/event-stream body: one frame per event, ``done``/``error`` last."""
-    yield "retry: 2000\n\n"
-    try:
-        for item in demo_event_feed(task_id=task_id, after=after):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            entry_id, event = item
-            kind = event.get("type", "message")
-            if kind == "done":
-                data: Any = event.get("result") or {}
-            elif kind == "error":
-                data = {"code": event.get("code"), "message": event.get("message")}
-            else:
-                data = event
-            yield _sse(kind, data, entry_id)
-    except DemoNotFound as exc:
-        yield _sse("error", {"code": "not_found", "message": exc.message})
-    except DemoUnavailable as exc:
-        yield _sse("error", {"code": "unavailable", "message": exc.message})
-
-
-@require_GET
-def demo_events(request: HttpRequest, task_id: str) -> HttpResponse:
-    """Server-Sent Events: ``token`` per generated token, then ``done`` or ``error``."""
-    try:
-        demo_outcome(task_id=task_id)
-    except DemoNotFound as exc:
-        return HttpResponse(exc.message, status=404, content_type="text/plain; charset=utf-8")
-    except DemoUnavailable as exc:
-        return HttpResponse(exc.message, status=503, content_type="text/plain; charset=utf-8")
-    after = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
-    response = StreamingHttpResponse(
-        sse_frames(task_id, after), content_type="text/event-stream; charset=utf-8"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: don't buffer the stream
-    return response
-
-
-# --- JSON API -----------------------------------------------------------------------------
-
-
 def _json_error(message: str, status: int, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
-
-
-def _api_params(request: HttpRequest) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise DemoInputError("The request body isn't valid JSON.") from None
-        if not isinstance(data, dict):
-            raise DemoInputError("Send the demo's settings as a JSON object.")
-        return data
-    data = request.POST.dict()
-    data.pop("csrfmiddlewaretoken", None)
-    return data
-
-
-@require_POST
-def api_submit(request: HttpRequest, kind: str) -> JsonResponse:
-    """Start a demo: 202 (or 200 when answered from cache) with the URLs to follow it."""
-    if kinds.get(kind) is None:
-        return _json_error(f"There is no demo called “{kind}”.", 404)
-    try:
-        submission = demo_submit(
-            kind=kind, params=_api_params(request), user=request.user, ip=client_ip(request)
-        )
-    except DemoInputError as exc:
-        return _json_error(exc.message, 400, field=exc.field)
-    except DemoRateLimited as exc:
-        response = _json_error(exc.message, 429, retry_after=exc.retry_after)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
-    except DemoUnavailable as exc:
-        return _json_error(exc.message, 503, reason=exc.reason)
-    return JsonResponse(
-        {"task_id": submission.task_id, "status": submission.status, **_urls(submission.task_id)},
-        status=202 if submission.status == "queued" else 200,
-    )
-
-
-@require_GET
-@never_cache
-def api_result(request: HttpRequest, task_id: str) -> JsonResponse:
-    """The task's state and result; ``?wait=N`` (≤ 30) waits up to N s for it to finish."""
-    raw_wait = request.GET.get("wait", "0")
-    try:
-        wait = float(raw_wait)
-    except ValueError:
-        wait = -1.0
-    if not 0 <= wait <= API_MAX_WAIT_S:
-        return _json_error(f"wait must be a number of seconds from 0 to {API_MAX_WAIT_S:g}.", 400)
-    deadline = time.monotonic() + wait
-    try:
-        outcome = demo_outcome(task_id=task_id)
-        while not outcome.finished and (remaining := deadline - time.monotonic()) > 0:
-            outcome = demo_outcome(
-                task_id=task_id,
-                after=outcome.cursor,
-                block_ms=int(min(remaining, POLL_BLOCK_MS / 1000) * 1000),
-            )
-    except DemoNotFound as exc:
-        return _json_error(exc.message, 404)
-    except DemoUnavailable as exc:
-        return _json_error(exc.message, 503)
-    return JsonResponse({**outcome.as_dict(), **_urls(task_id)})
 
 
 # --- Next-token re-shaping and status ----------------------------------------------------

@@ -10,29 +10,23 @@ requests get a full page or a redirect to one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
-    StreamingHttpResponse,
 )
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import streams
 from .attention_maps import attention_maps
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
 from .examples import StoredExample, example_get
 from .presenters import result_context, result_dom_id
 from .registry import active_profile_name
-from .result_shapes import token_view
-from .selectors import build_progress, demo_event_feed, demo_outcome
+from .selectors import build_progress, demo_outcome
 from .services import demo_submit
 from .training_report import training_report
 from .validation import DemoInputError
@@ -171,58 +165,6 @@ def generate_compare(request: HttpRequest) -> HttpResponse:
             request, "inference/unavailable.html", {"message": message, "task_id": None}, status=400
         )
     return render(request, "inference/result.html#compare-error", {"message": message})
-
-
-# --- Generated tokens as HTML over Server-Sent Events -------------------------------------------
-
-
-def _sse_html(event: str, html: str, entry_id: str | None = None) -> str:
-    lines = [f"id: {entry_id}"] if entry_id else []
-    lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in (html.strip() or event).splitlines())
-    return "\n".join(lines) + "\n\n"
-
-
-def stream_frames(task_id: str, after: str, *, rid: str) -> Iterator[str]:
-    """``token`` (one rendered token), ``status`` and finally ``end`` (done, error, gone)."""
-    yield "retry: 2000\n\n"
-    try:
-        for item in demo_event_feed(task_id=task_id, after=after):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            entry_id, event = item
-            kind = event.get("type")
-            if kind == "token":
-                html = render_to_string(
-                    "inference/result.html#gen-token", {"token": token_view(event), "rid": rid}
-                )
-                yield _sse_html("token", html, entry_id)
-            elif kind == "started":
-                html = render_to_string(
-                    "inference/result.html#stream-status", {"worker": event.get("worker")}
-                )
-                yield _sse_html("status", html, entry_id)
-            elif kind in streams.TERMINAL_TYPES:
-                yield _sse_html("end", str(kind), entry_id)
-                return
-    except (DemoNotFound, DemoUnavailable):
-        pass
-    yield _sse_html("end", "gone")
-
-
-@require_GET
-def demo_stream(request: HttpRequest, task_id: str) -> HttpResponse:
-    """Generated tokens as ready-to-append HTML (``inference:demo-events`` sends JSON)."""
-    wid = clean_widget_id(request.GET.get("w"))
-    after = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
-    response = StreamingHttpResponse(
-        stream_frames(task_id, after, rid=result_dom_id(wid, task_id)),
-        content_type="text/event-stream; charset=utf-8",
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
 
 
 # --- How the demo models were trained ------------------------------------------------------------

@@ -37,6 +37,8 @@ CONTRACT = {
 WEB = {
     "inference.views",
     "inference.widget_views",
+    "inference.api_views",
+    "inference.event_views",
     "inference.widgets",
     "inference.forms",
     "inference.presenters",
