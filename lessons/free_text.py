@@ -37,20 +37,15 @@ score and its ``grading_pending`` flag (provisional score) in step.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-import redis
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from inference import facade
@@ -306,104 +301,6 @@ def attempt_rescore(*, attempt_id: int) -> Attempt | None:
     return attempt
 
 
-# === Finding lost tasks ======================================================================
-
-
-@dataclass
-class SweepReport:
-    graded: list[int] = field(default_factory=list)
-    requeued: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    waiting: list[int] = field(default_factory=list)
-    no_worker: bool = False
-    unavailable: bool = False  # Redis didn't answer: nothing could be checked
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.graded or self.requeued or self.failed)
-
-
-def _ready_since(workers: list[dict]) -> float | None:
-    """Since when (epoch) a ready worker has been up: the earliest start among them."""
-    starts = [
-        float(w["started_at"]) for w in workers if isinstance(w.get("started_at"), int | float)
-    ]
-    return min(starts) if starts else (time.time() if workers else None)
-
-
-def _is_lost(
-    answer: Answer, events: list[dict], *, ready_since: float | None, now: float
-) -> bool | None:
-    """True when the answer's task is lost, False while it may still finish, None when no
-    worker is up to run it."""
-    started = [event for event in events if event.get("type") == "started"]
-    if started:
-        last = started[-1]
-        if not facade.worker_alive(str(last.get("worker", ""))):
-            return True
-        return now - float(last.get("at") or now) > RUNNING_LIMIT_S
-    if ready_since is None:
-        return None
-    queued_at = answer.queued_at.timestamp() if answer.queued_at else now
-    return now - max(queued_at, ready_since) > requeue_after_s()
-
-
-def free_text_sweep(*, answers: Iterable[Answer] | QuerySet[Answer]) -> SweepReport:
-    """Bring pending answers up to date: apply finished grades, re-queue lost tasks.
-
-    One stream read per pending answer. Never raises for a Redis or database hiccup: what
-    can't be checked now is checked on the next call.
-    """
-    report = SweepReport()
-    pending = [answer for answer in answers if answer.grading_status == PENDING]
-    if not pending:
-        return report
-    try:
-        ready = facade.grading_workers()
-    except redis.RedisError as exc:
-        logger.warning("Free-text sweep: Redis unavailable (%s)", exc)
-        report.unavailable = True
-        report.waiting = [answer.pk for answer in pending]
-        return report
-    report.no_worker = not ready
-    since = _ready_since(ready)
-    now = time.time()
-    for answer in pending:
-        task_id = answer.grading_task_id
-        try:
-            events = facade.grading_events(task_id)
-            outcome = next((e for e in events if e.get("type") in facade.TERMINAL_TYPES), None)
-            if outcome is not None:
-                result = outcome.get("result") if outcome["type"] == "done" else {"error": outcome}
-                state = free_text_answer_record(
-                    answer_id=answer.pk, task_id=task_id, result=result or {}
-                )
-            elif _is_lost(answer, events, ready_since=since, now=now):
-                state = _requeue_lost(answer)
-            else:
-                state = "waiting"
-        except (redis.RedisError, DatabaseError) as exc:
-            logger.warning("Free-text sweep of answer %s failed: %s", answer.pk, exc)
-            state = "waiting"
-        bucket = {
-            "graded": report.graded,
-            "requeued": report.requeued,
-            "failed": report.failed,
-            "waiting": report.waiting,
-        }.get(state)
-        if bucket is not None:  # "stale"/"missing": someone else recorded it meanwhile
-            bucket.append(answer.pk)
-    return report
-
-
-def _requeue_lost(answer: Answer) -> str:
-    """Re-queue an answer whose task is lost (or fail it after too many tries)."""
-    lost = {"code": "worker_lost", "message": "The grading task was lost."}
-    return free_text_answer_record(
-        answer_id=answer.pk, task_id=answer.grading_task_id, result={"error": lost}
-    )
-
-
 def free_text_regrade_failed(*, answers: Iterable[Answer]) -> int:
     """Send failed (unreviewed) answers to the grader again; returns how many."""
     count = 0
@@ -477,63 +374,3 @@ def free_text_answer_review(
         attempt_rescore(attempt_id=locked.attempt_id)
     locked.refresh_from_db()
     return locked
-
-
-# === Reads ===================================================================================
-
-
-def grading_service_ready() -> bool:
-    """Whether a model worker that can grade is up (ready and consuming the queue)."""
-    with contextlib.suppress(redis.RedisError):
-        return bool(facade.grading_workers())
-    return False
-
-
-def _free_text_answers() -> QuerySet[Answer]:
-    return Answer.objects.filter(
-        question__kind=Question.Kind.FREE_TEXT,
-        attempt__status=Attempt.Status.SUBMITTED,
-    ).exclude(text="")
-
-
-def review_queue(*, show: str = "todo") -> QuerySet[Answer]:
-    """Free-text answers of submitted attempts for staff review.
-
-    ``todo``: not reviewed yet and no longer waiting for the grader; answers the grader
-    couldn't grade first, then the least confident grades (confidence = distance of the
-    grade from the nearest label boundary), oldest first. ``reviewed``: the latest reviews.
-    """
-    answers = _free_text_answers().select_related(
-        "question",
-        "question__quiz",
-        "question__quiz__lesson",
-        "attempt",
-        "attempt__user",
-        "reviewed_by",
-    )
-    if show == "reviewed":
-        return answers.filter(reviewed_at__isnull=False).order_by("-reviewed_at", "-id")
-    return (
-        answers.filter(reviewed_at__isnull=True)
-        .exclude(grading_status=PENDING)
-        .order_by(F("confidence").asc(nulls_first=True), "answered_at", "id")
-    )
-
-
-def review_counts() -> dict[str, int]:
-    answers = _free_text_answers()
-    return {
-        "todo": answers.filter(reviewed_at__isnull=True).exclude(grading_status=PENDING).count(),
-        "pending": answers.filter(grading_status=PENDING).count(),
-        "reviewed": answers.filter(reviewed_at__isnull=False).count(),
-        "failed": answers.filter(grading_status=FAILED, reviewed_at__isnull=True).count(),
-    }
-
-
-def pending_answers(*, older_than_s: float = 0.0) -> QuerySet[Answer]:
-    """Every pending free-text answer queued at least ``older_than_s`` seconds ago."""
-    answers = Answer.objects.filter(grading_status=PENDING)
-    if older_than_s > 0:
-        cutoff = timezone.now() - timedelta(seconds=older_than_s)
-        answers = answers.filter(Q(queued_at__isnull=True) | Q(queued_at__lte=cutoff))
-    return answers.order_by("queued_at", "id")

@@ -23,7 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from .forms import QuizAnswersForm, question_field_name
-from .free_text import grading_service_ready
+from .free_text_reads import grading_service_ready
 from .learners import learner_for_request
 from .models import Answer, Attempt, Question
 from .selectors.quiz_view import QuestionItem, attempt_review, quiz_question_items

@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import free_text
+from . import free_text_reads
 from .free_text import ReviewError, free_text_answer_review
 from .gradebook_views import staff_required
 from .models import Answer, Question
@@ -78,7 +78,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show", "todo")
     if show not in SHOWS:
         show = "todo"
-    page = Paginator(free_text.review_queue(show=show), PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(free_text_reads.review_queue(show=show), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         TEMPLATE,
@@ -86,7 +88,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             "page": page,
             "show": show,
             "shows": SHOWS,
-            "counts": free_text.review_counts(),
+            "counts": free_text_reads.review_counts(),
             "form": ReviewForm(initial={"action": "accept"}),
         },
     )

@@ -58,7 +58,8 @@ def record_free_text_grade(result: dict, *, answer_id: int, task_id: str) -> str
 @shared_task(name="lessons.tasks.sweep_free_text", ignore_result=True)
 def sweep_free_text() -> dict:
     """Bring every pending free-text answer up to date (periodic, default queue)."""
-    from lessons.free_text import free_text_sweep, pending_answers
+    from lessons.free_text_reads import pending_answers
+    from lessons.free_text_sweep import free_text_sweep
 
     report = free_text_sweep(answers=pending_answers())
     counts = {

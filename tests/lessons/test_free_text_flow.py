@@ -25,15 +25,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from inference import heartbeat, streams
-from lessons import free_text
+from lessons import free_text, free_text_reads
 from lessons.free_text import (
     ReviewError,
     attempt_rescore,
     free_text_answer_record,
     free_text_answer_review,
-    free_text_sweep,
     free_text_task_kwargs,
 )
+from lessons.free_text_sweep import free_text_sweep
 from lessons.loader import course_load
 from lessons.models import Answer, Attempt, CalibrationRun, Question
 from lessons.selectors.gradebook import gradebook_build
@@ -404,7 +404,7 @@ def test_a_failed_task_is_requeued_until_the_last_try_then_left_to_staff(
     attempt.refresh_from_db()
     assert answer.grading_status == "failed" and "stopped 2 times" in answer.grading_error
     assert attempt.grading_pending  # an instructor still has to grade it
-    assert list(free_text.review_queue()) == [answer]
+    assert list(free_text_reads.review_queue()) == [answer]
 
 
 def test_invalid_input_fails_at_once(grading_env, quiz_setup, django_capture_on_commit_callbacks):
@@ -660,7 +660,7 @@ def test_review_queue_lists_ungradable_answers_then_the_least_confident(client, 
         is_correct=False,
         grading_status="failed",
     )
-    assert list(free_text.review_queue()) == [failed, unsure, other]
+    assert list(free_text_reads.review_queue()) == [failed, unsure, other]
 
 
 def test_htmx_review_swaps_the_row_and_plain_review_redirects(client, graded_answer):

@@ -8,11 +8,11 @@ objects (``tests/security/urls.py``), then:
   ``HX-Request``; the token htmx sends (``hx-headers`` on ``<body>``) is accepted;
 - GET (and HEAD) by an anonymous visitor, a learner and staff writes nothing: no database
   row appears, disappears or changes (every table compared), and no Redis key appears,
-  disappears or changes value (every key compared by its DUMP, the Celery queues and the
-  demo streams included). One documented exception, idempotent (a second GET writes nothing
-  at all): the visitor's own session row (a message shown is removed from it). Opening a
-  quiz starts no attempt, and no page sweeps grades. /readyz asking workers over the broker
-  (Celery's ``_kombu``/pidbox plumbing) is not site state.
+  disappears or changes value (every key compared by its DUMP, the demo streams included)
+  and no message appears in any Celery queue. One documented exception, idempotent (a
+  second GET writes nothing at all): the visitor's own session row (a message shown is
+  removed from it). Opening a quiz starts no attempt, and no page sweeps grades. /readyz
+  asking workers over the broker (Celery's ``_kombu``/pidbox plumbing) is not site state.
 """
 
 from __future__ import annotations
@@ -178,19 +178,43 @@ def db_snapshot() -> dict[str, str]:
     return digest
 
 
-def redis_snapshot(client) -> dict[bytes, str]:
-    """Every Redis key with a digest of its value (DUMP: lists, streams, hashes alike), the
-    Celery queues included. Celery's own broadcast plumbing (``_kombu.*`` bindings,
-    ``*pidbox*`` reply queues: /readyz asks the workers over the broker) is not site state
-    and is left out."""
-    snapshot = {}
+# Kombu's Redis transport bookkeeping of messages a worker holds (changed by workers of
+# earlier tests still consuming, never by a page).
+KOMBU_BOOKKEEPING = {b"unacked", b"unacked_index", b"unacked_mutex"}
+
+
+def redis_snapshot(client) -> dict[bytes, object]:
+    """Every Redis key and its value: a list (a Celery queue) as the set of its messages,
+    anything else (streams, strings, hashes) as a digest of its DUMP. Celery's broadcast
+    plumbing (``_kombu.*`` bindings, ``*pidbox*`` reply queues: /readyz asks the workers over
+    the broker) and the transport's unacked bookkeeping are left out."""
+    snapshot: dict[bytes, object] = {}
     for key in client.scan_iter(match="*", count=1000):
-        if key.startswith(b"_kombu.") or b"pidbox" in key:
+        if key.startswith(b"_kombu.") or b"pidbox" in key or key in KOMBU_BOOKKEEPING:
+            continue
+        if client.type(key) == b"list":
+            snapshot[key] = frozenset(client.lrange(key, 0, -1))
             continue
         value = client.dump(key)
         if value is not None:  # expired meanwhile
             snapshot[key] = hashlib.sha256(value).hexdigest()
     return snapshot
+
+
+def redis_changes(before: dict[bytes, object], after: dict[bytes, object]) -> set[bytes]:
+    """Keys a request wrote: new or changed values, and queues with a message they lacked
+    (a queue that only lost messages was drained by a worker, not by the request)."""
+    found = set()
+    for key in before.keys() | after.keys():
+        old, new = before.get(key), after.get(key)
+        if isinstance(new, frozenset):
+            if new - (old if isinstance(old, frozenset) else frozenset()):
+                found.add(key)
+        elif new is not None and new != old:
+            found.add(key)
+        elif new is None and old is not None and not isinstance(old, frozenset):
+            found.add(key)  # a key deleted
+    return found
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
@@ -216,12 +240,7 @@ def test_get_changes_nothing(world, test_redis, who):
                 # Every page lives within the CSP: no inline script, no handlers.
                 assert_inert(response.content.decode(), url.path)
             after_db = db_snapshot()
-            after_redis = redis_snapshot(test_redis)
-            redis_changed = {
-                key
-                for key in before_redis.keys() | after_redis.keys()
-                if before_redis.get(key) != after_redis.get(key)
-            }
+            redis_changed = redis_changes(before_redis, redis_snapshot(test_redis))
             assert not redis_changed, (method, url.path, sorted(redis_changed))
             tables = changed(before_db, after_db)
             assert tables <= GET_MAY_CREATE, (method, url.path, tables)

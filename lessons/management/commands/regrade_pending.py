@@ -11,11 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from lessons.free_text import (
-    free_text_regrade_failed,
-    free_text_sweep,
-    pending_answers,
-)
+from lessons.free_text import free_text_regrade_failed
+from lessons.free_text_reads import pending_answers
+from lessons.free_text_sweep import free_text_sweep
 from lessons.models import Answer
 
 
