@@ -38,10 +38,10 @@ import pytest
 import redis as redis_lib
 from django.test import override_settings
 
+from tests.redis_support import TEST_REDIS_URL
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE_DIR = ROOT / "site"
-TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
-TEST_REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
 WORKER_HEARTBEAT_TTL = 6
 WORKER_TOKEN_DELAY_MS = 25
 WORKER_READY_TIMEOUT = 60.0

@@ -47,8 +47,9 @@ from tests.factories import (
     free_text_question,
     single_choice_question,
 )
-from tests.inference.conftest import TEST_REDIS_URL, WorkerProcess, start_worker
+from tests.inference.conftest import WorkerProcess, start_worker
 from tests.quiz_support import start_attempt
+from tests.redis_support import TEST_REDIS_URL
 
 pytestmark = pytest.mark.django_db
 

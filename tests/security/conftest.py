@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -21,8 +20,7 @@ import pytest
 import redis
 from django.test import override_settings
 
-TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
-TEST_REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+from tests.redis_support import TEST_REDIS_URL
 
 
 @pytest.fixture
