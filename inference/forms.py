@@ -76,24 +76,59 @@ class DemoForm(forms.Form):
         return cleaned
 
 
+def text_field(
+    label: str, initial: str = "", *, help_text: str = "", rows: int = 3, line: bool = False
+) -> forms.CharField:
+    """A loose text field (the validator cleans it): a textarea whose placeholder is the
+    starting value, or one line (``line``)."""
+    widget = _text_input() if line else _textarea(rows=rows, placeholder=initial)
+    return forms.CharField(
+        required=False,
+        strip=False,
+        label=label,
+        initial=initial or None,
+        help_text=help_text,
+        widget=widget,
+    )
+
+
+def number_field(
+    label: str,
+    initial: float | None,
+    *,
+    lo: float,
+    hi: float,
+    step: float | str = 1,
+    help_text: str = "",
+) -> forms.CharField:
+    """A loose number field (kept as text, so the validator words every refusal)."""
+    return forms.CharField(
+        required=False,
+        label=label,
+        initial=initial,
+        help_text=help_text,
+        widget=_number(lo=lo, hi=hi, step=step),
+    )
+
+
+TOP_K_MAX = demo_limits()["top_k_max"]
+
+
 class FillMaskForm(DemoForm):
     kind = "fill-mask"
     submit_label = "Guess the missing words"
 
-    text = forms.CharField(
-        required=False,
-        strip=False,
-        label="Sentence with [MASK]",
-        initial="The cat sat on the [MASK].",
+    text = text_field(
+        "Sentence with [MASK]",
+        "The cat sat on the [MASK].",
         help_text="Write [MASK] where BERT should guess a word (up to 5 masks).",
-        widget=_textarea(placeholder="The cat sat on the [MASK]."),
     )
-    top_k = forms.CharField(
-        required=False,
-        label="Guesses per mask (top-k)",
-        initial=5,
+    top_k = number_field(
+        "Guesses per mask (top-k)",
+        5,
+        lo=1,
+        hi=TOP_K_MAX,
         help_text="How many of BERT's best guesses to show for each [MASK].",
-        widget=_number(lo=1, hi=demo_limits()["top_k_max"]),
     )
 
 
@@ -101,20 +136,17 @@ class GenerateForm(DemoForm):
     kind = "generate"
     submit_label = "Generate"
 
-    prompt = forms.CharField(
-        required=False,
-        strip=False,
-        label="Prompt",
-        initial="Once upon a time",
+    prompt = text_field(
+        "Prompt",
+        "Once upon a time",
         help_text="GPT writes what comes next, one token at a time, left to right.",
-        widget=_textarea(placeholder="Once upon a time"),
     )
-    max_new_tokens = forms.CharField(
-        required=False,
-        label="New tokens",
-        initial=20,
+    max_new_tokens = number_field(
+        "New tokens",
+        20,
+        lo=1,
+        hi=demo_limits()["max_new_tokens"],
         help_text=f"How many tokens to add (1 to {demo_limits()['max_new_tokens']}).",
-        widget=_number(lo=1, hi=demo_limits()["max_new_tokens"]),
     )
     do_sample = forms.BooleanField(
         required=False,
@@ -122,34 +154,37 @@ class GenerateForm(DemoForm):
         help_text="Off: greedy decoding, the same text every time. "
         "On: the settings below shape the randomness.",
     )
-    temperature = forms.CharField(
-        required=False,
-        label="Temperature",
-        initial=1.0,
+    temperature = number_field(
+        "Temperature",
+        1.0,
+        lo=MIN_TEMPERATURE,
+        hi=MAX_TEMPERATURE,
+        step="any",
         help_text=f"{MIN_TEMPERATURE} to {MAX_TEMPERATURE:g}. Lower is safer and more "
         "repetitive, higher is more surprising.",
-        widget=_number(lo=MIN_TEMPERATURE, hi=MAX_TEMPERATURE, step="any"),
     )
-    top_k = forms.CharField(
-        required=False,
-        label="Top-k",
-        initial=0,
+    top_k = number_field(
+        "Top-k",
+        0,
+        lo=0,
+        hi=TOP_K_MAX,
         help_text="Sample only among the k most likely tokens (0 turns it off).",
-        widget=_number(lo=0, hi=demo_limits()["top_k_max"]),
     )
-    top_p = forms.CharField(
-        required=False,
-        label="Top-p",
-        initial=1.0,
+    top_p = number_field(
+        "Top-p",
+        1.0,
+        lo=0,
+        hi=1,
+        step="any",
         help_text="Sample among the most likely tokens whose probabilities add up to p "
         "(1 turns it off).",
-        widget=_number(lo=0, hi=1, step="any"),
     )
-    seed = forms.CharField(
-        required=False,
-        label="Seed (optional)",
+    seed = number_field(
+        "Seed (optional)",
+        None,
+        lo=0,
+        hi=MAX_SEED,
         help_text="The same seed and settings give the same text again.",
-        widget=_number(lo=0, hi=MAX_SEED),
     )
 
     sampling_fields: ClassVar[tuple[str, ...]] = ("temperature", "top_k", "top_p", "seed")
@@ -159,20 +194,13 @@ class NextTokenForm(DemoForm):
     kind = "next-token"
     submit_label = "Show the next-token probabilities"
 
-    prompt = forms.CharField(
-        required=False,
-        strip=False,
-        label="Prompt",
-        initial="The capital of France is",
+    prompt = text_field(
+        "Prompt",
+        "The capital of France is",
         help_text="GPT scores every token in its vocabulary as the next one.",
-        widget=_textarea(placeholder="The capital of France is"),
     )
-    top_k = forms.CharField(
-        required=False,
-        label="Candidates to show",
-        initial=20,
-        help_text=f"1 to {demo_limits()['top_k_max']}.",
-        widget=_number(lo=1, hi=demo_limits()["top_k_max"]),
+    top_k = number_field(
+        "Candidates to show", 20, lo=1, hi=TOP_K_MAX, help_text=f"1 to {TOP_K_MAX}."
     )
 
 
@@ -180,13 +208,11 @@ class AttentionForm(DemoForm):
     kind = "attention"
     submit_label = "Show attention"
 
-    text = forms.CharField(
-        required=False,
-        strip=False,
-        label="Sentence",
-        initial="The cat sat on the mat because it was tired.",
+    text = text_field(
+        "Sentence",
+        "The cat sat on the mat because it was tired.",
+        rows=2,
         help_text=f"Keep it short: at most {demo_limits()['attention_max_tokens']} tokens.",
-        widget=_textarea(rows=2, placeholder="The cat sat on the mat because it was tired."),
     )
 
 
@@ -194,13 +220,10 @@ class TokenizeForm(DemoForm):
     kind = "tokenize"
     submit_label = "Tokenize"
 
-    text = forms.CharField(
-        required=False,
-        strip=False,
-        label="Text",
-        initial="Tokenizers split unbelievable words into pieces.",
+    text = text_field(
+        "Text",
+        "Tokenizers split unbelievable words into pieces.",
         help_text="Any text: try rare words, numbers, emoji or other scripts.",
-        widget=_textarea(placeholder="Tokenizers split unbelievable words into pieces."),
     )
 
 
@@ -216,40 +239,20 @@ class EmbeddingsForm(DemoForm):
         help_text="A single word that appears in both sentences.",
         widget=forms.TextInput(attrs={"maxlength": 50, "autocapitalize": "none"}),
     )
-    sentence_a = forms.CharField(
-        required=False,
-        strip=False,
-        label="Sentence A",
-        initial="She sat on the bank of the river.",
-        widget=_text_input(),
-    )
-    sentence_b = forms.CharField(
-        required=False,
-        strip=False,
-        label="Sentence B",
-        initial="He paid the cheque into the bank.",
-        widget=_text_input(),
-    )
+    sentence_a = text_field("Sentence A", "She sat on the bank of the river.", line=True)
+    sentence_b = text_field("Sentence B", "He paid the cheque into the bank.", line=True)
 
 
 class NextSentenceForm(DemoForm):
     kind = "next-sentence"
     submit_label = "Ask BERT"
 
-    sentence_a = forms.CharField(
-        required=False,
-        strip=False,
-        label="Sentence A",
-        initial="The cat sat on the mat.",
-        widget=_text_input(),
-    )
-    sentence_b = forms.CharField(
-        required=False,
-        strip=False,
-        label="Sentence B",
-        initial="It was very comfortable.",
+    sentence_a = text_field("Sentence A", "The cat sat on the mat.", line=True)
+    sentence_b = text_field(
+        "Sentence B",
+        "It was very comfortable.",
+        line=True,
         help_text="BERT was pre-trained to tell a real next sentence from a random one.",
-        widget=_text_input(),
     )
 
 
