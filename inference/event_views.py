@@ -33,13 +33,17 @@ def _sse(event: str, data: Any, entry_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+KEEP_ALIVE = ": keep-alive\n\n"
+RETRY = "retry: 2000\n\n"
+
+
 def sse_frames(task_id: str, after: str) -> Iterator[str]:
     """The text/event-stream body: one frame per event, ``done``/``error`` last."""
-    yield "retry: 2000\n\n"
+    yield RETRY
     try:
         for item in demo_event_feed(task_id=task_id, after=after):
             if item is None:
-                yield ": keep-alive\n\n"
+                yield KEEP_ALIVE
                 continue
             entry_id, event = item
             kind = event.get("type", "message")
@@ -83,11 +87,11 @@ def _sse_html(event: str, html: str, entry_id: str | None = None) -> str:
 
 def stream_frames(task_id: str, after: str, *, rid: str) -> Iterator[str]:
     """``token`` (one rendered token), ``status`` and finally ``end`` (done, error, gone)."""
-    yield "retry: 2000\n\n"
+    yield RETRY
     try:
         for item in demo_event_feed(task_id=task_id, after=after):
             if item is None:
-                yield ": keep-alive\n\n"
+                yield KEEP_ALIVE
                 continue
             entry_id, event = item
             kind = event.get("type")

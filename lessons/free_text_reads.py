@@ -23,6 +23,17 @@ def grading_service_ready() -> bool:
     return False
 
 
+# What a review row shows of an answer (the queue and the review form load the same).
+REVIEW_RELATED = (
+    "question",
+    "question__quiz",
+    "question__quiz__lesson",
+    "attempt",
+    "attempt__user",
+    "reviewed_by",
+)
+
+
 def _free_text_answers() -> QuerySet[Answer]:
     return Answer.objects.filter(
         question__kind=Question.Kind.FREE_TEXT,
@@ -37,14 +48,7 @@ def review_queue(*, show: str = "todo") -> QuerySet[Answer]:
     couldn't grade first, then the least confident grades (confidence = distance of the
     grade from the nearest label boundary), oldest first. ``reviewed``: the latest reviews.
     """
-    answers = _free_text_answers().select_related(
-        "question",
-        "question__quiz",
-        "question__quiz__lesson",
-        "attempt",
-        "attempt__user",
-        "reviewed_by",
-    )
+    answers = _free_text_answers().select_related(*REVIEW_RELATED)
     if show == "reviewed":
         return answers.filter(reviewed_at__isnull=False).order_by("-reviewed_at", "-id")
     return (

@@ -54,14 +54,7 @@ class ReviewForm(forms.Form):
 
 def _answer_for_review(answer_id: int) -> Answer:
     answer = (
-        Answer.objects.select_related(
-            "question",
-            "question__quiz",
-            "question__quiz__lesson",
-            "attempt",
-            "attempt__user",
-            "reviewed_by",
-        )
+        Answer.objects.select_related(*free_text_reads.REVIEW_RELATED)
         .filter(pk=answer_id, question__kind=Question.Kind.FREE_TEXT)
         .first()
     )
