@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import gradebook_views, progress_views, quiz_views, review_views, views
+from . import attempt_views, gradebook_views, progress_views, quiz_views, review_views, views
 
 app_name = "lessons"
 
@@ -21,7 +21,7 @@ urlpatterns = [
         quiz_views.quiz_start_check,
         name="quiz-start-check",
     ),
-    path("attempts/<uuid:token>/", quiz_views.attempt_detail, name="attempt-detail"),
+    path("attempts/<uuid:token>/", attempt_views.attempt_detail, name="attempt-detail"),
     path("attempts/<uuid:token>/submit/", quiz_views.quiz_submit, name="quiz-submit"),
     path(
         "attempts/<uuid:token>/questions/<int:question_id>/check/",
@@ -30,7 +30,7 @@ urlpatterns = [
     ),
     path(
         "attempts/<uuid:token>/questions/<int:question_id>/feedback/",
-        quiz_views.answer_feedback,
+        attempt_views.answer_feedback,
         name="answer-feedback",
     ),
     path("progress/", progress_views.progress, name="progress"),
