@@ -421,7 +421,9 @@ def _submit(request: HttpRequest, attempt: Attempt) -> HttpResponse:
             started = _saved(request, shown)
             if started is None:
                 return _no_attempt_left(request, shown.quiz)
-            result = quiz_attempt_submit(attempt=started, answers=form.answers())
+            result = quiz_attempt_submit(
+                attempt=started, answers=form.answers(), questions=questions
+            )
     except AnswerLocked as exc:
         return reject(409, errors={}, form_errors=[exc.message])
     except QuizError as exc:

@@ -21,6 +21,7 @@ from .free_text import FREE_TEXT_MAX_LENGTH, free_text_answer_queue
 from .grading import WRONG, Grade, grade_multiple, grade_short_text, grade_single, grade_true_false
 from .markdown import RenderedLesson, render_lesson
 from .models import Answer, Attempt, Lesson, LessonRead, Question, Quiz
+from .selectors.quizzes import quiz_active_questions
 
 # === Lessons: rendering and reads ===========================================================
 
@@ -171,14 +172,6 @@ def quiz_attempt_open(
         )
 
 
-def _active_questions(quiz: Quiz) -> list[Question]:
-    return list(
-        quiz.questions.filter(is_active=True)
-        .order_by("order", "id")
-        .prefetch_related("choices", "accepted_answers", "reference_answers", "key_concepts")
-    )
-
-
 def answer_validate(*, question: Question, answer: AnswerInput) -> None:
     """Raise :class:`InvalidAnswer` unless ``answer`` fits ``question`` (kind, choices, length)."""
     kinds = Question.Kind
@@ -288,7 +281,12 @@ def question_check(*, attempt: Attempt, question: Question, answer: AnswerInput)
             raise AnswerLocked("You already checked this question; its answer is locked.") from exc
 
 
-def quiz_attempt_submit(*, attempt: Attempt, answers: Mapping[int, AnswerInput]) -> SubmitResult:
+def quiz_attempt_submit(
+    *,
+    attempt: Attempt,
+    answers: Mapping[int, AnswerInput],
+    questions: list[Question] | None = None,
+) -> SubmitResult:
     """Grade every active question of the attempt on the server and close the attempt.
 
     ``answers`` maps question ids to the learner's answers; questions without one
@@ -299,9 +297,12 @@ def quiz_attempt_submit(*, attempt: Attempt, answers: Mapping[int, AnswerInput])
 
     Double submits are safe: an atomic compare-and-set moves the attempt from
     open to submitted, and only the request that wins it grades. The others get
-    ``already_submitted=True`` and the attempt as graded by the winner.
+    ``already_submitted=True`` and the attempt as graded by the winner. ``questions`` are the
+    quiz's active questions when the caller has loaded them already (the quiz page's
+    submit, which validated its form against them), so a submit loads them once.
     """
-    questions = _active_questions(attempt.quiz)
+    if questions is None:
+        questions = quiz_active_questions(quiz=attempt.quiz)
     if not questions:
         raise InvalidAnswer("This quiz has no questions yet, so there is nothing to submit.")
     by_id = {question.pk: question for question in questions}

@@ -94,7 +94,7 @@ def quiz_active_questions(*, quiz: Quiz) -> list[Question]:
     return list(
         quiz.questions.filter(is_active=True)
         .order_by("order", "id")
-        .prefetch_related("choices", "accepted_answers")
+        .prefetch_related("choices", "accepted_answers", "reference_answers", "key_concepts")
     )
 
 

@@ -534,3 +534,19 @@ def test_quiz_without_active_questions_says_so_and_cannot_be_submitted(client, l
     assert response.status_code == 400
     attempt.refresh_from_db()
     assert attempt.status == Attempt.Status.OPEN
+
+
+def test_a_submit_loads_the_quiz_questions_once(client, quiz, learner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    attempt = start_attempt(client, quiz)
+    single = questions(quiz)["single"]
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            reverse("lessons:quiz-submit", kwargs={"token": attempt.token}),
+            {f"q-{single.pk}": str(single.choices.first().pk)},
+        )
+    assert response.status_code == 302
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "lessons_question"' in q["sql"]]
+    assert len(reads) == 1, reads
