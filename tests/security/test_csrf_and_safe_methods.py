@@ -185,19 +185,34 @@ KOMBU_BOOKKEEPING = {b"unacked", b"unacked_index", b"unacked_mutex"}
 
 def redis_snapshot(client) -> dict[bytes, object]:
     """Every Redis key and its value: a list (a Celery queue) as the set of its messages,
-    anything else (streams, strings, hashes) as a digest of its DUMP. Celery's broadcast
-    plumbing (``_kombu.*`` bindings, ``*pidbox*`` reply queues: /readyz asks the workers over
-    the broker) and the transport's unacked bookkeeping are left out."""
+    anything else (streams, strings, hashes) as a digest of its DUMP and whether it expires.
+    Celery's broadcast plumbing (``_kombu.*`` bindings, ``*pidbox*`` reply queues: /readyz
+    asks the workers over the broker) and the transport's unacked bookkeeping are left out."""
+    keys = [
+        key
+        for key in client.scan_iter(match="*", count=1000)
+        if not (key.startswith(b"_kombu.") or b"pidbox" in key or key in KOMBU_BOOKKEEPING)
+    ]
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+        pipe.dump(key)
+        pipe.pttl(key)
+    replies = pipe.execute()
     snapshot: dict[bytes, object] = {}
-    for key in client.scan_iter(match="*", count=1000):
-        if key.startswith(b"_kombu.") or b"pidbox" in key or key in KOMBU_BOOKKEEPING:
-            continue
-        if client.type(key) == b"list":
-            snapshot[key] = frozenset(client.lrange(key, 0, -1))
-            continue
-        value = client.dump(key)
-        if value is not None:  # expired meanwhile
-            snapshot[key] = hashlib.sha256(value).hexdigest()
+    lists = []
+    for index, key in enumerate(keys):
+        kind, value, ttl = replies[3 * index : 3 * index + 3]
+        if kind == b"list":
+            lists.append(key)
+        elif value is not None:  # None: expired meanwhile
+            # a key with an expiry may vanish on its own (rate-limit windows)
+            snapshot[key] = (hashlib.sha256(value).hexdigest(), ttl > 0)
+    pipe = client.pipeline(transaction=False)
+    for key in lists:
+        pipe.lrange(key, 0, -1)
+    for key, messages in zip(lists, pipe.execute(), strict=True):
+        snapshot[key] = frozenset(messages)
     return snapshot
 
 
@@ -210,10 +225,10 @@ def redis_changes(before: dict[bytes, object], after: dict[bytes, object]) -> se
         if isinstance(new, frozenset):
             if new - (old if isinstance(old, frozenset) else frozenset()):
                 found.add(key)
-        elif new is not None and new != old:
+        elif isinstance(new, tuple) and (not isinstance(old, tuple) or new[0] != old[0]):
             found.add(key)
-        elif new is None and old is not None and not isinstance(old, frozenset):
-            found.add(key)  # a key deleted
+        elif new is None and isinstance(old, tuple) and not old[1]:
+            found.add(key)  # a key without an expiry deleted
     return found
 
 
