@@ -69,10 +69,15 @@ def demo_events(request: HttpRequest, task_id: str) -> HttpResponse:
         return HttpResponse(exc.message, status=404, content_type="text/plain; charset=utf-8")
     except DemoUnavailable as exc:
         return HttpResponse(exc.message, status=503, content_type="text/plain; charset=utf-8")
-    after = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
-    response = StreamingHttpResponse(
-        sse_frames(task_id, after), content_type="text/event-stream; charset=utf-8"
-    )
+    return _event_stream(sse_frames(task_id, _resume_from(request)))
+
+
+def _resume_from(request: HttpRequest) -> str:
+    return request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
+
+
+def _event_stream(frames: Iterator[str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(frames, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: don't buffer the stream
     return response
@@ -117,11 +122,6 @@ def stream_frames(task_id: str, after: str, *, rid: str) -> Iterator[str]:
 def demo_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     """Generated tokens as ready-to-append HTML (``inference:demo-events`` sends JSON)."""
     wid = clean_widget_id(request.GET.get("w"))
-    after = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
-    response = StreamingHttpResponse(
-        stream_frames(task_id, after, rid=result_dom_id(wid, task_id)),
-        content_type="text/event-stream; charset=utf-8",
+    return _event_stream(
+        stream_frames(task_id, _resume_from(request), rid=result_dom_id(wid, task_id))
     )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response

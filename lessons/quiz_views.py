@@ -199,16 +199,14 @@ def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if quiz is None:
         raise Http404("This lesson has no quiz.")
     learner = learner_for_request(request, create=False)
-    attempt = attempt_open_for_learner(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    attempt = _next_attempt(quiz, learner)
     if attempt is None:
         standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
-        if standing.remaining is not None and standing.remaining <= 0:
-            return render(
-                request,
-                TEMPLATE,
-                {"quiz": quiz, "lesson": quiz.lesson, "attempt": None, "standing": standing},
-            )
-        attempt = Attempt(quiz=quiz, shuffle_seed=_fresh_seed(quiz, learner, standing.used))
+        return render(
+            request,
+            TEMPLATE,
+            {"quiz": quiz, "lesson": quiz.lesson, "attempt": None, "standing": standing},
+        )
     focus = request.GET.get("checked", "")
     context = _quiz_context(
         request,
@@ -224,6 +222,22 @@ def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def _no_attempt_left(request: HttpRequest, quiz: Any) -> HttpResponse:
     messages.info(request, NO_ATTEMPTS_LEFT)
     return _redirect(request, reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
+
+
+def _next_attempt(
+    quiz: Any, learner: Any, *, seed: int | None = None, token: uuid.UUID | None = None
+) -> Attempt | None:
+    """The learner's open attempt at ``quiz``, else the next one unsaved (with ``seed`` and
+    ``token`` when the page sent them), else None when every allowed attempt is used."""
+    attempt = attempt_open_for_learner(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    if attempt is not None:
+        return attempt
+    standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+    if standing.remaining is not None and standing.remaining <= 0:
+        return None
+    if seed is None:
+        seed = _fresh_seed(quiz, learner, standing.used)
+    return Attempt(quiz=quiz, shuffle_seed=seed, token=token or uuid.uuid4())
 
 
 def _fresh_seed(quiz: Any, learner: Any, used: int) -> int:
@@ -263,17 +277,8 @@ def _start(request: HttpRequest, slug: str) -> Attempt | HttpResponse:
         same = attempt_get_for_learner(token=token, user=learner.user, anon_id=learner.anon_id)
         if same is not None and same.quiz_id == quiz.pk:
             return same
-    attempt = attempt_open_for_learner(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
-    if attempt is not None:
-        return attempt
-    standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
-    if standing.remaining is not None and standing.remaining <= 0:
-        messages.info(request, NO_ATTEMPTS_LEFT)
-        return _redirect(request, reverse("lessons:quiz-detail", kwargs={"slug": slug}))
-    seed = _seed(request)
-    if seed is None:
-        seed = _fresh_seed(quiz, learner, standing.used)
-    return Attempt(quiz=quiz, shuffle_seed=seed, token=token or uuid.uuid4())
+    attempt = _next_attempt(quiz, learner, seed=_seed(request), token=token)
+    return attempt if attempt is not None else _no_attempt_left(request, quiz)
 
 
 def _saved(request: HttpRequest, attempt: Attempt) -> Attempt | None:
