@@ -15,12 +15,14 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.client import client_ip
+
 from . import kinds
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
 from .selectors import demo_outcome
 from .services import demo_submit
 from .validation import DemoInputError
-from .views import POLL_BLOCK_MS, _json_error, _urls, client_ip
+from .views import POLL_BLOCK_MS, _json_error, _urls
 
 API_MAX_WAIT_S = 30.0
 

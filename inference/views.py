@@ -15,7 +15,6 @@ from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.forms import BooleanField
 from django.http import (
     Http404,
@@ -30,7 +29,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, push_url
-from django_ratelimit.core import _get_ip
+
+from accounts.client import client_ip
 
 from . import kinds
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
@@ -61,14 +61,6 @@ from .widgets import (
 POLL_BLOCK_MS = 10_000
 
 STOP_POLLING = HttpResponseStopPolling.status_code  # 286: htmx stops polling on it
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The address rate limits count against (honours ``RATELIMIT_IP_META_KEY``)."""
-    try:
-        return _get_ip(request)
-    except (ImproperlyConfigured, KeyError, ValueError):
-        return "unknown"
 
 
 def _form_class(kind: str) -> type:

@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.client import client_ip
+
 from .attention_maps import attention_maps
 from .errors import DemoNotFound, DemoRateLimited, DemoUnavailable
 from .examples import StoredExample, example_get
@@ -30,7 +32,7 @@ from .selectors import build_progress, demo_outcome
 from .services import demo_submit
 from .training_report import training_report
 from .validation import DemoInputError
-from .views import _not_found, _unavailable, client_ip, reshape_response
+from .views import _not_found, _unavailable, reshape_response
 from .widgets import clean_widget_id, demo_form, form_initial, panel_context
 
 

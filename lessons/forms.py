@@ -1,4 +1,4 @@
-"""Forms: parsing quiz answers, signing up, filtering the gradebook.
+"""Forms: parsing quiz answers, filtering the gradebook.
 
 Forms only parse and validate input; the services decide (grading, locking).
 """
@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 
 from .free_text import FREE_TEXT_MAX_LENGTH
 from .models import Lesson, Question
@@ -163,25 +161,6 @@ class QuizAnswersForm(forms.Form):
             )
             result[question.pk] = AnswerInput(choice_ids=ids)
         return result
-
-
-class SignUpForm(UserCreationForm):
-    """Username, an optional email (for password resets) and the password twice."""
-
-    email = forms.EmailField(
-        required=False,
-        help_text="Optional. Only used to reset your password if you forget it.",
-    )
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data.get("email", "").strip()
-        if email and get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists.")
-        return email
 
 
 class GradebookFilterForm(forms.Form):

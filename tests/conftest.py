@@ -1,8 +1,18 @@
-"""Fixtures for the whole suite."""
+"""Fixtures for the whole suite.
+
+- ``redis_url``/``redis_client``: the suite's real Redis (``tests/redis_support.py``).
+- ``test_redis``: REDIS_URL, the broker and the cache point at the suite's Redis db
+  (``TEST_REDIS_DB``, default 15) with a key prefix of this test's own, and the demo
+  queue is private to the test, so no real worker on the shared Redis takes its tasks.
+- ``fake_ready_worker``: a heartbeat saying a ready worker consumes the test's queue, so
+  ``demo_submit`` gets as far as enqueueing (messages go to the private queue, where
+  nothing consumes them; the queue is deleted afterwards).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 
 import pytest
 import redis
@@ -40,3 +50,52 @@ def _fresh_cache():
         cache.clear()
     page_cache.clear()  # the lesson pages a web process keeps for visitors without a session
     yield
+
+
+@pytest.fixture
+def test_redis(settings):
+    prefix = f"sec-{uuid.uuid4().hex[:8]}"
+    queue = f"inference-{prefix}"
+    settings.REDIS_URL = TEST_REDIS_URL
+    settings.CELERY_BROKER_URL = TEST_REDIS_URL
+    settings.INFERENCE_QUEUE = queue
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TEST_REDIS_URL,
+            "KEY_PREFIX": prefix,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    from config.celery_app import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = TEST_REDIS_URL
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1, socket_timeout=5)
+    yield client
+    client.delete(queue)
+    for key in client.scan_iter(match=f"*{prefix}*", count=500):
+        client.delete(key)
+    client.close()
+    app.conf.broker_url = previous
+
+
+@pytest.fixture
+def fake_ready_worker(test_redis, settings):
+    from inference import heartbeat
+
+    hostname = f"security-{uuid.uuid4().hex[:8]}@localhost"
+    heartbeat.beat(
+        test_redis,
+        {
+            "hostname": hostname,
+            "pid": 1,
+            "queues": [settings.INFERENCE_QUEUE],
+            "profile": "tiny",
+            "ready": True,
+            "models": {},
+        },
+        60,
+    )
+    yield hostname
+    heartbeat.clear(test_redis, hostname)

@@ -9,7 +9,9 @@ included, so a dependency can't hide in a function body:
 - no app imports ``config`` (Celery is reached through ``shared_task``/``current_app``);
 - ``lessons`` reaches ``inference`` only through ``inference.facade``;
 - ``inference`` never imports ``lessons``, except the two reads of lesson markdown's demo
-  blocks listed in ``KNOWN_EXCEPTIONS`` (which the test also keeps from growing).
+  blocks listed in ``KNOWN_EXCEPTIONS`` (which the test also keeps from growing);
+- ``accounts`` (sign-up, the learner's own address, throttles) imports neither other app;
+  both may import it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+APPS = ("accounts", "inference", "lessons")
 
 CONTRACT = {
     "inference.kinds",
@@ -79,9 +82,7 @@ KNOWN_EXCEPTIONS = {
 
 
 def _module_files() -> set[str]:
-    return {
-        module_name(path) for app in ("inference", "lessons") for path in (ROOT / app).rglob("*.py")
-    }
+    return {module_name(path) for app in APPS for path in (ROOT / app).rglob("*.py")}
 
 
 def module_name(path: Path) -> str:
@@ -93,7 +94,7 @@ def module_name(path: Path) -> str:
 
 def app_modules() -> dict[str, Path]:
     found = {}
-    for app in ("inference", "lessons"):
+    for app in APPS:
         for path in (ROOT / app).rglob("*.py"):
             if "migrations" not in path.parts:
                 found[module_name(path)] = path
@@ -183,3 +184,14 @@ def test_inference_never_imports_lessons_beyond_the_known_exceptions():
         if within(m, ("lessons",))
     }
     assert found <= KNOWN_EXCEPTIONS, sorted(found - KNOWN_EXCEPTIONS)
+
+
+def test_accounts_import_neither_other_app():
+    bad = {
+        (n, m)
+        for n, found in IMPORTS.items()
+        if within(n, ("accounts",))
+        for m in found
+        if within(m, ("inference", "lessons"))
+    }
+    assert not bad, sorted(bad)

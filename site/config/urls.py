@@ -9,7 +9,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("accounts/", include("lessons.accounts_urls", namespace="accounts")),
+    path("accounts/", include("accounts.urls", namespace="accounts")),
     path("demos/", include("inference.urls", namespace="inference")),
     path("", include("lessons.urls", namespace="lessons")),
 ]

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "simple_history",
     "csp",
     "axes",
+    "accounts",
     "lessons",
     "inference",
 ]
@@ -120,9 +121,17 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_CALLABLE = "lessons.accounts_views.account_locked"
-AXES_CLIENT_IP_CALLABLE = "lessons.throttling.client_ip"
-AXES_USERNAME_CALLABLE = "lessons.throttling.axes_username"
+AXES_LOCKOUT_CALLABLE = "accounts.views.account_locked"
+AXES_CLIENT_IP_CALLABLE = "accounts.client.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.throttling.axes_username"
+# The learner's own address (accounts/client.py), which the login lockout, the sign-up
+# throttle and the demo rate limits count against. Behind a proxy, name the header it sets
+# ("X-Forwarded-For" with TRUSTED_PROXY_COUNT proxies in front of gunicorn, or "X-Real-IP");
+# without it every learner looks like the proxy and a whole class shares one quota.
+CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+CLIENT_IPV6_PREFIX = env.int("CLIENT_IPV6_PREFIX", default=64)
+RATELIMIT_IP_META_KEY = "accounts.client.client_ip"
 # Sign-ups per address (a class behind one school NAT signs up at once: keep it roomy).
 SIGNUP_RATE_LIMIT_IP = env("SIGNUP_RATE_LIMIT_IP", default="50/h")
 

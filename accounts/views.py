@@ -1,7 +1,7 @@
 """Account pages Django doesn't ship: sign up (then log in), and a logout confirmation page.
 
 Everything else (log in, log out, password change and reset) is
-``django.contrib.auth.views`` wired in ``accounts_urls``.
+``django.contrib.auth.views`` wired in ``accounts.urls``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from .client import client_ip
 from .forms import SignUpForm
-from .throttling import client_ip, login_lockout_remaining, minutes_label, signup_wait_seconds
+from .throttling import login_lockout_remaining, minutes_label, signup_wait_seconds
 
 # Sign-up logs in with the model backend whatever else AUTHENTICATION_BACKENDS lists
 # (e.g. django-axes, which needs a request-bound authenticate() and not this login).

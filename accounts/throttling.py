@@ -9,21 +9,20 @@ so an attacker can't lock a learner out of their account, and it always ends on 
 Sign-up is rate-limited per address with django-ratelimit (``SIGNUP_RATE_LIMIT_IP``,
 generous enough for a class behind one school NAT). The counters live in the cache
 (Redis); when the cache is down the limit fails open (sign-up keeps working, a warning
-is logged), since the rest of the site keeps working without Redis too.
+is logged), since the rest of the site keeps working without Redis too. Both count
+against ``accounts.client.client_ip``, the learner's own address behind a proxy too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
-from django_ratelimit.core import _get_ip, get_usage
+from django_ratelimit.core import get_usage
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -31,23 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIGNUP_GROUP = "lessons.signup.ip"
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The address throttles count against: the one django-ratelimit (and so the demo rate
-    limits) uses, honouring ``RATELIMIT_IP_META_KEY`` behind a proxy. None when the request
-    carries no valid address (django-axes stores it in an IP column, which refuses junk)."""
-    for candidate in (_ratelimit_ip, lambda r: r.META.get("REMOTE_ADDR")):
-        try:
-            value = candidate(request)
-            return str(ipaddress.ip_address(str(value).strip()))
-        except (ImproperlyConfigured, KeyError, ValueError, TypeError):
-            continue
-    return None
-
-
-def _ratelimit_ip(request: HttpRequest) -> str:
-    return _get_ip(request)
 
 
 def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
