@@ -13,7 +13,6 @@ example for its inputs (``inference.examples``), marked as stored.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from typing import Any
@@ -21,15 +20,12 @@ from typing import Any
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from . import kinds
 from .examples import (
-    ExampleSetVersion,
     StoredExample,
     example_for_params,
-    example_set_version,
     playground_examples,
 )
 from .forms import DemoForm, form_class
@@ -125,37 +121,17 @@ def default_example(kind: str, params: dict[str, Any] | None) -> StoredExample |
 # --- Lessons ------------------------------------------------------------------------------
 
 
-# The lesson page is the site's busiest page and its widgets are the costly part to render
-# (forms, stored results, charts), yet they depend only on the lesson's stored HTML and the
-# stored examples on disk. So they are rendered once per (body, examples file, the demo
-# build that file is labelled against) and kept, with a placeholder where each form's CSRF
-# token goes; each request puts its own token in.
-_CSRF_PLACEHOLDER = "__demo-widget-csrf-token__"
-_CSRF_INPUT = f'<input type="hidden" name="csrfmiddlewaretoken" value="{_CSRF_PLACEHOLDER}">'
-
-
 def embed_demo_widgets(
     html: str, *, request: HttpRequest | None, csrf_token: str | None = None
 ) -> SafeString:
     """``html`` (a lesson's stored, sanitized body) with each demo placeholder replaced by
     a live widget prefilled with the block's defaults. The forms carry ``csrf_token`` (the
-    template's), else the request's own token."""
-    rendered = _rendered_widgets(html, example_set_version())
-    if csrf_token is None and request is not None:
-        csrf_token = get_token(request)
-    if csrf_token is not None:
-        rendered = rendered.replace(_CSRF_PLACEHOLDER, escape(csrf_token))
-    else:  # as {% csrf_token %} renders without a request: no token field at all
-        rendered = rendered.replace(_CSRF_INPUT, "")
-    return mark_safe(rendered)  # noqa: S308 - sanitized + our templates
-
-
-@functools.lru_cache(maxsize=64)
-def _rendered_widgets(html: str, examples_version: ExampleSetVersion | None) -> str:
-    # examples_version is part of the key only: a re-recorded examples file, or a newly
-    # published demo build (which changes how the file is labelled), renders anew
+    template's: on a lesson page, the page cache's placeholder, which each request fills in;
+    lessons.page_cache keeps the rendered result), else the request's own token."""
     from lessons.markdown import replace_demo_slots
 
+    if csrf_token is None and request is not None:
+        csrf_token = get_token(request)
     counter = {"n": 0}
 
     def widget(slot: Any) -> str:
@@ -174,10 +150,10 @@ def _rendered_widgets(html: str, examples_version: ExampleSetVersion | None) -> 
             stored=example_for_params(slot.kind, defaults) if defaults else None,
         )
         context["embedded"] = True
-        context["csrf_token"] = _CSRF_PLACEHOLDER
+        context["csrf_token"] = csrf_token  # None: no token field, as {% csrf_token %} does
         return render_to_string("inference/widget.html#embedded", context)
 
-    return replace_demo_slots(html, widget)
+    return mark_safe(replace_demo_slots(html, widget))  # noqa: S308 - sanitized + our templates
 
 
 # --- Playground ------------------------------------------------------------------------------

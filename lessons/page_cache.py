@@ -1,17 +1,27 @@
-"""The lesson page as a first-time visitor sees it, rendered once and kept for a short while.
+"""What every reader of a lesson shares, rendered once and kept for a short while.
 
-Most lesson views come from visitors without a session: not logged in, no quiz answered yet,
-nothing marked as read, no flash message waiting. For them the page is the same for
-everyone except for the CSRF token, so it is rendered once per lesson and kept in this
-process for ``TTL_SECONDS``, with a placeholder where the token goes; each request puts its
-own (freshly masked) token in, which also sets the CSRF cookie as rendering would.
+A lesson page is the same for everyone except for a few small things: whether this learner
+marked it as read, the navigation bar (who is signed in, a flash message) and the CSRF token.
+So it is built in two layers, each kept in this process for ``TTL_SECONDS``:
+
+- the **article** (header, body with its live demo panels, quiz card, pager), with a slot
+  for each learner's own bit and ``CSRF_PLACEHOLDER`` where a form's token goes. Every
+  request, a learner's too, fills the slots with a few lines of HTML and puts its own
+  (freshly masked) token in, which also sets the CSRF cookie as rendering would. A signed-in
+  learner's lesson page costs their session, their user and one "read?" lookup, not a
+  render of the lesson;
+- the **whole page** for visitors without a session (not logged in, no quiz answered yet,
+  nothing marked as read, no flash message waiting): only the token is put in.
+
+This is the one place a placeholder stands for a CSRF token: the demo panels inside the
+article carry the same one (``inference.widgets.embed_demo_widgets`` renders them with the
+token the template gives it).
 
 Freshness: a save or delete of a course, lesson, quiz or question (the admin, the loader,
-simple-history's revert) drops every kept page in the process that made it at once; other
+simple-history's revert) drops everything kept in the process that made it at once; other
 web processes serve their copy for at most ``TTL_SECONDS`` more. Which examples file is
 shown, and the demo build it is labelled against, are part of the key
-(``inference.examples.example_set_version``). Visitors with a session, and anything but a
-plain GET, always get a freshly rendered page.
+(``inference.facade.example_set_version``). Anything but a plain GET is never served from here.
 """
 
 from __future__ import annotations
@@ -19,7 +29,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
@@ -29,11 +40,13 @@ from django.middleware.csrf import get_token
 from django.utils.html import escape
 
 TTL_SECONDS = 30.0
-MAX_PAGES = 64
+MAX_ENTRIES = 128
 CSRF_PLACEHOLDER = "__shared-page-csrf-token__"
 
+T = TypeVar("T")
+
 _lock = threading.Lock()
-_pages: OrderedDict[tuple, tuple[float, str]] = OrderedDict()
+_kept: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
 _generation = 0
 
 
@@ -48,33 +61,45 @@ def shareable(request: HttpRequest) -> bool:
     )
 
 
-def page(key: tuple, request: HttpRequest, render: Callable[[str], str]) -> str:
-    """The kept page for ``key`` with this request's CSRF token; ``render(placeholder)``
-    renders it (with ``placeholder`` as the CSRF token) when none is kept."""
+def kept(key: tuple, make: Callable[[], T | None]) -> T | None:
+    """The value kept for ``key``, or ``make()``'s (kept when it is not None)."""
     now = time.monotonic()
     with _lock:
         full_key = (_generation, *key)
-        kept = _pages.get(full_key)
-        if kept is not None and now - kept[0] < TTL_SECONDS:
-            _pages.move_to_end(full_key)
-            html = kept[1]
-        else:
-            html = None
-    if html is None:
-        html = render(CSRF_PLACEHOLDER)
+        found = _kept.get(full_key)
+        if found is not None and now - found[0] < TTL_SECONDS:
+            _kept.move_to_end(full_key)
+            return found[1]  # type: ignore[return-value]
+    value = make()
+    if value is not None:
         with _lock:
-            _pages[full_key] = (now, html)
-            _pages.move_to_end(full_key)
-            while len(_pages) > MAX_PAGES:
-                _pages.popitem(last=False)
+            _kept[full_key] = (now, value)
+            _kept.move_to_end(full_key)
+            while len(_kept) > MAX_ENTRIES:
+                _kept.popitem(last=False)
+    return value
+
+
+def with_token(html: str, request: HttpRequest, slots: Mapping[str, str] | None = None) -> str:
+    """``html`` with each slot filled and this request's CSRF token where the placeholder is."""
+    for slot, value in (slots or {}).items():
+        html = html.replace(slot, value)
     return html.replace(CSRF_PLACEHOLDER, escape(get_token(request)))
+
+
+def page(key: tuple, request: HttpRequest, render: Callable[[str], str]) -> str:
+    """The kept page for ``key`` with this request's CSRF token; ``render(placeholder)``
+    renders it (with ``placeholder`` as the CSRF token) when none is kept."""
+    html = kept(("page", *key), lambda: render(CSRF_PLACEHOLDER))
+    assert html is not None  # noqa: S101 - render returns a page
+    return with_token(html, request)
 
 
 def clear() -> None:
     global _generation
     with _lock:
         _generation += 1
-        _pages.clear()
+        _kept.clear()
 
 
 @receiver(post_save, dispatch_uid="lessons.page_cache.saved")

@@ -2,16 +2,20 @@
 
 Views parse input, call one selector or service, and render. Lesson HTML is
 rendered and sanitized on save (``lessons.services.lesson_render``); views only
-output the stored ``body_html``/``toc_html``.
+output the stored ``body_html``/``toc_html``. What every reader of a lesson shares is
+rendered once and kept (``lessons.page_cache``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from inference import facade
@@ -19,7 +23,7 @@ from inference import facade
 from . import page_cache
 from .learners import learner_anon_id, learner_for_request
 from .models import Lesson
-from .selectors.lessons import lesson_get_for_page, lesson_page
+from .selectors.lessons import lesson_get_for_page, lesson_is_read, lesson_page
 from .selectors.progress import course_overview
 from .services import lesson_mark_read
 
@@ -38,13 +42,72 @@ def _lesson_or_404(slug: str) -> Lesson:
     return lesson
 
 
+# Where a learner's own bits go in the kept article (HTML comments: the sanitizer strips
+# comments from lesson bodies, so no lesson text can contain them).
+READ_BADGE_SLOT = "<!--learner:read-badge-->"
+READ_STATUS_SLOT = "<!--learner:read-status-->"
+
+
+@dataclass(frozen=True)
+class SharedLesson:
+    """A lesson page's shared part (``lessons/lesson_article.html``), kept by page_cache."""
+
+    lesson_id: int
+    slug: str
+    title: str
+    summary: str
+    article_html: str  # with the two slots and page_cache.CSRF_PLACEHOLDER
+
+
+def _shared_lesson(slug: str) -> SharedLesson | None:
+    def make() -> SharedLesson | None:
+        page = lesson_page(slug=slug)
+        if page is None:
+            return None
+        context = {
+            "lesson": page.lesson,
+            "quiz": page.quiz,
+            "previous_lesson": page.previous,
+            "next_lesson": page.next,
+            "read_badge_slot": READ_BADGE_SLOT,
+            "read_status_slot": READ_STATUS_SLOT,
+            "csrf_token": page_cache.CSRF_PLACEHOLDER,
+        }
+        return SharedLesson(
+            lesson_id=page.lesson.pk,
+            slug=page.lesson.slug,
+            title=page.lesson.title,
+            summary=page.lesson.summary,
+            article_html=render_to_string("lessons/lesson_article.html", context),
+        )
+
+    return page_cache.kept(("article", slug, facade.example_set_version()), make)
+
+
+def _reader_slots(shared: SharedLesson, *, is_read: bool) -> dict[str, str]:
+    """This reader's read mark, for the article's two slots (forms carry the placeholder)."""
+    context = {"lesson": shared, "is_read": is_read, "csrf_token": page_cache.CSRF_PLACEHOLDER}
+    template = "lessons/lesson_article.html#"
+    return {
+        READ_BADGE_SLOT: render_to_string(template + "read-badge", context),
+        READ_STATUS_SLOT: render_to_string(template + "read-status", context),
+    }
+
+
 @require_GET
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every reader gets the kept article; only the read mark, the navigation bar and the
+    CSRF token are theirs (page_cache). Visitors without a session get the kept page."""
+    shared = _shared_lesson(slug)
+    if shared is None:
+        raise Http404("No lesson with that address.")
     if page_cache.shareable(request):
-        # a visitor without a session: the page everyone in that state gets (page_cache)
-        def render_shared(csrf_placeholder: str) -> str:
-            context = _lesson_context(slug, user=None, anon_id="")
-            context["csrf_token"] = csrf_placeholder
+
+        def render_shared(placeholder: str) -> str:
+            article = shared.article_html
+            for slot, value in _reader_slots(shared, is_read=False).items():
+                article = article.replace(slot, value)
+            context = {"shared": shared, "article": mark_safe(article), "csrf_token": placeholder}  # noqa: S308
             return render_to_string("lessons/lesson_detail.html", context, request=request)
 
         key = ("lesson", slug, facade.example_set_version())
@@ -52,21 +115,14 @@ def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
         patch_vary_headers(response, ("Cookie",))
         return response
     learner = learner_for_request(request, create=False)
-    context = _lesson_context(slug, user=learner.user, anon_id=learner.anon_id)
-    return render(request, "lessons/lesson_detail.html", context)
-
-
-def _lesson_context(slug: str, *, user, anon_id: str) -> dict:
-    page = lesson_page(slug=slug, user=user, anon_id=anon_id)
-    if page is None:
-        raise Http404("No lesson with that address.")
-    return {
-        "lesson": page.lesson,
-        "quiz": page.quiz,
-        "previous_lesson": page.previous,
-        "next_lesson": page.next,
-        "is_read": page.is_read,
-    }
+    is_read = lesson_is_read(lesson_id=shared.lesson_id, user=learner.user, anon_id=learner.anon_id)
+    slots = _reader_slots(shared, is_read=is_read)
+    article = page_cache.with_token(shared.article_html, request, slots)
+    return render(
+        request,
+        "lessons/lesson_detail.html",
+        {"shared": shared, "article": mark_safe(article)},  # noqa: S308 - our templates
+    )
 
 
 @require_POST
@@ -79,7 +135,7 @@ def lesson_mark_read_view(request: HttpRequest, slug: str) -> HttpResponse:
     if request.htmx:
         return render(
             request,
-            "lessons/lesson_detail.html#read-status",
+            "lessons/lesson_article.html#read-status",
             {"lesson": lesson, "is_read": True, "just_marked": True},
         )
     messages.success(request, f"Marked “{lesson.title}” as read.")

@@ -68,12 +68,12 @@ def lesson_neighbours(*, lesson: Lesson) -> tuple[Lesson | None, Lesson | None]:
     return previous, following
 
 
-def lesson_is_read(*, lesson: Lesson, user: Any | None, anon_id: str = "") -> bool:
+def lesson_is_read(*, lesson_id: int, user: Any | None, anon_id: str = "") -> bool:
     if user is not None and user.is_authenticated:
-        return LessonRead.objects.filter(lesson=lesson, user=user).exists()
+        return LessonRead.objects.filter(lesson_id=lesson_id, user=user).exists()
     if not anon_id:
         return False
-    return LessonRead.objects.filter(lesson=lesson, user=None, anon_id=anon_id).exists()
+    return LessonRead.objects.filter(lesson_id=lesson_id, user=None, anon_id=anon_id).exists()
 
 
 def lesson_read_ids(*, user: Any | None, anon_id: str = "") -> set[int]:
@@ -89,16 +89,16 @@ def lesson_read_ids(*, user: Any | None, anon_id: str = "") -> set[int]:
 
 @dataclass(frozen=True)
 class LessonPage:
-    """Everything the lesson page shows besides the stored HTML."""
+    """What every reader of a lesson page sees besides the stored HTML (the reader's own
+    read mark is ``lesson_is_read``)."""
 
     lesson: Lesson
     quiz: Quiz | None  # None when there is no quiz or it has no active question
     previous: Lesson | None
     next: Lesson | None
-    is_read: bool
 
 
-def lesson_page(*, slug: str, user: Any | None, anon_id: str = "") -> LessonPage | None:
+def lesson_page(*, slug: str) -> LessonPage | None:
     lesson = lesson_get_for_page(slug=slug)
     if lesson is None:
         return None
@@ -109,5 +109,4 @@ def lesson_page(*, slug: str, user: Any | None, anon_id: str = "") -> LessonPage
         quiz=quiz if quiz is not None and quiz.question_count else None,
         previous=previous,
         next=following,
-        is_read=lesson_is_read(lesson=lesson, user=user, anon_id=anon_id),
     )

@@ -78,10 +78,10 @@ def test_read_state_for_users_and_anonymous_learners():
     LessonRead.objects.create(lesson=lesson, user=user)
     LessonRead.objects.create(lesson=other, anon_id="anon-1")
 
-    assert lessons.lesson_is_read(lesson=lesson, user=user)
-    assert not lessons.lesson_is_read(lesson=other, user=user)
-    assert lessons.lesson_is_read(lesson=other, user=None, anon_id="anon-1")
-    assert not lessons.lesson_is_read(lesson=other, user=None, anon_id="")
+    assert lessons.lesson_is_read(lesson_id=lesson.pk, user=user)
+    assert not lessons.lesson_is_read(lesson_id=other.pk, user=user)
+    assert lessons.lesson_is_read(lesson_id=other.pk, user=None, anon_id="anon-1")
+    assert not lessons.lesson_is_read(lesson_id=other.pk, user=None, anon_id="")
     assert lessons.lesson_read_ids(user=user) == {lesson.pk}
     assert lessons.lesson_read_ids(user=None, anon_id="anon-1") == {other.pk}
     assert lessons.lesson_read_ids(user=None) == set()
@@ -92,15 +92,13 @@ def test_lesson_page_collects_what_the_page_shows():
     first = LessonFactory(course=course, order=1)
     second = LessonFactory(course=course, order=2)
     quiz_with_questions(lesson=second)
-    user = UserFactory()
-    LessonRead.objects.create(lesson=second, user=user)
 
-    page = lessons.lesson_page(slug=second.slug, user=user)
+    page = lessons.lesson_page(slug=second.slug)
 
-    assert (page.lesson, page.previous, page.next, page.is_read) == (second, first, None, True)
+    assert (page.lesson, page.previous, page.next) == (second, first, None)
     assert page.quiz.question_count == 4
-    assert lessons.lesson_page(slug=first.slug, user=None).quiz is None
-    assert lessons.lesson_page(slug="missing", user=None) is None
+    assert lessons.lesson_page(slug=first.slug).quiz is None
+    assert lessons.lesson_page(slug="missing") is None
 
 
 def test_course_overview_attaches_progress_and_picks_the_next_lesson():

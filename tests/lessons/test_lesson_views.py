@@ -299,6 +299,77 @@ def test_pages_use_a_small_fixed_number_of_queries(client, lessons, django_asser
         assert client.get(lessons[1].get_absolute_url()).status_code == 200
 
 
+# --- The article every reader shares (lessons.page_cache) -------------------------------------
+
+
+def test_a_signed_in_learners_lesson_page_costs_three_queries(
+    client, lessons, django_assert_max_num_queries
+):
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    client.force_login(user)
+    url = lessons[1].get_absolute_url()
+    client.post(reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[1].slug}))
+    assert client.get(url).status_code == 200  # the article is kept from here on
+    # their session, their user, "have they read it?": nothing of the lesson itself
+    with django_assert_max_num_queries(3):
+        page = client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and 'class="read-done"' in html
+    assert "Mark as read" not in html and user.get_username() in html
+    assert "<!--learner:" not in html and "__shared-page-csrf-token__" not in html
+
+
+def test_a_learner_with_a_session_only_costs_two_queries(
+    client, lessons, django_assert_max_num_queries
+):
+    client.post(reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[0].slug}))
+    url = lessons[1].get_absolute_url()
+    client.get(url)
+    with django_assert_max_num_queries(2):  # the session and "have they read it?"
+        html = client.get(url).content.decode()
+    assert "Mark as read" in html  # lesson 0 is read, this one isn't
+
+
+def test_learners_share_the_article_but_each_gets_their_own_read_mark_and_token(lessons):
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    url = lessons[1].get_absolute_url()
+    reader, other = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    reader.force_login(UserFactory())
+    other.force_login(UserFactory())
+    token_of = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    html = reader.get(url).content.decode()
+    mark = reverse("lessons:lesson-mark-read", kwargs={"slug": lessons[1].slug})
+    assert reader.post(mark, {"csrfmiddlewaretoken": token_of.search(html)[1]}).status_code == 302
+    mine = reader.get(url).content.decode()
+    theirs = other.get(url).content.decode()
+    assert 'class="read-done"' in mine and "Mark as read" in theirs
+    # every form on the page, the demo panels' included, carries the reader's own token
+    tokens = set(token_of.findall(theirs))
+    assert tokens and not tokens & set(token_of.findall(mine))
+
+    def body_of(page: str) -> str:
+        return without_csrf_tokens(page).split('id="lesson-body">')[1].split("<footer")[0]
+
+    assert body_of(mine) == body_of(theirs)
+
+
+def test_a_learner_sees_an_edit_at_once(client, lessons):
+    from lessons.services import lesson_render
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    lesson = lessons[1]
+    assert "An edit for learners." not in client.get(lesson.get_absolute_url()).content.decode()
+    lesson.body_markdown += "\n\nAn edit for learners.\n"
+    lesson_render(lesson=lesson)
+    assert "An edit for learners." in client.get(lesson.get_absolute_url()).content.decode()
+
+
 # --- The page kept for visitors without a session (lessons.page_cache) -----------------------
 
 
