@@ -51,6 +51,26 @@ def test_behind_two_proxies_the_second_from_the_right_counts(settings):
     assert ask(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=LEARNER) == LEARNER
 
 
+def test_a_client_straight_on_the_internet_cant_choose_its_address(settings):
+    settings.CLIENT_IP_HEADER = "X-Forwarded-For"
+    # not a proxy of ours: the header it sends is its own invention
+    assert ask(REMOTE_ADDR=LEARNER, HTTP_X_FORWARDED_FOR=FORGED) == LEARNER
+    settings.TRUSTED_PROXY_IPS = "192.0.2.10"
+    assert ask(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=LEARNER) == PROXY
+    assert ask(REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR=LEARNER) == LEARNER
+
+
+def test_the_trusted_proxies_setting_is_checked(settings):
+    from accounts.client import check_settings
+
+    assert check_settings() == []
+    settings.TRUSTED_PROXY_IPS = "10.0.0.0/8, not-a-network"
+    assert [error.id for error in check_settings()] == ["accounts.E001"]
+    settings.TRUSTED_PROXY_IPS = "10.0.0.0/8"
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert [error.id for error in check_settings()] == ["accounts.E002"]
+
+
 def test_a_single_value_header(settings):
     settings.CLIENT_IP_HEADER = "X-Real-IP"
     assert ask(REMOTE_ADDR=PROXY, HTTP_X_REAL_IP=LEARNER) == LEARNER

@@ -130,6 +130,11 @@ AXES_USERNAME_CALLABLE = "accounts.throttling.axes_username"
 # without it every learner looks like the proxy and a whole class shares one quota.
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+# Peers whose CLIENT_IP_HEADER is believed: loopback and the private ranges by default.
+TRUSTED_PROXY_IPS = env.str(
+    "TRUSTED_PROXY_IPS",
+    default="127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+)
 CLIENT_IPV6_PREFIX = env.int("CLIENT_IPV6_PREFIX", default=64)
 RATELIMIT_IP_META_KEY = "accounts.client.client_ip"
 # Sign-ups per address (a class behind one school NAT signs up at once: keep it roomy).
