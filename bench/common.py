@@ -204,6 +204,48 @@ def other_work(seconds: float = 1.0) -> float:
     return round(busy / (seconds * (os.cpu_count() or 1)), 3)
 
 
+class OtherWorkMonitor:
+    """Samples ``other_work`` every ``interval`` seconds for the whole run, in a thread.
+
+    ``average_cores`` is the CPU time processes outside the benchmark used per second of
+    the run, in cores (0.1 = a tenth of one core busy on average); the report marks the run
+    "busy machine" above ``BUSY_CORES``. A one-second sample at the start can't tell: a
+    build that starts a minute later would go unnoticed."""
+
+    BUSY_CORES = 0.10
+
+    def __init__(self, interval: float = 5.0) -> None:
+        import threading
+
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="other-work", daemon=True)
+
+    def _run(self) -> None:
+        cores = os.cpu_count() or 1
+        while not self._stop.is_set():
+            # other_work sleeps `interval` seconds between its two readings
+            self.samples.append(other_work(self.interval) * cores)
+
+    def start(self) -> OtherWorkMonitor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=self.interval * 3)
+        samples = self.samples
+        average = round(sum(samples) / len(samples), 3) if samples else None
+        return {
+            "interval_s": self.interval,
+            "samples": len(samples),
+            "average_cores": average,
+            "max_cores": round(max(samples), 3) if samples else None,
+            "busy": average is not None and average > self.BUSY_CORES,
+        }
+
+
 def machine_info() -> dict:
     import psutil
 
@@ -244,6 +286,11 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_dirty() -> bool:
+    """True when tracked files differ from the commit (what a run measures isn't committed)."""
+    return bool(_git("status", "--porcelain", "--untracked-files=no"))
 
 
 def git_commit() -> str | None:

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from bench.common import OtherWorkMonitor
+
 MB = 1024 * 1024
 
 
@@ -170,9 +172,27 @@ def readme_table(results: dict) -> str:
 def _header(results: dict) -> list[str]:
     meta = results.get("meta") or {}
     machine = meta.get("machine") or {}
+    during = meta.get("other_work_during_run") or {}
     lines = [
-        f"# Benchmarks, {meta.get('date')} ({meta.get('mode')} mode)",
+        f"# Benchmarks, {meta.get('date')} ({meta.get('mode')} mode)"
+        + (" · BUSY MACHINE" if during.get("busy") else ""),
         "",
+    ]
+    if meta.get("dirty_tree"):
+        lines += [
+            "> **UNCOMMITTED CHANGES**: this run measured a working tree that differs from "
+            f"commit {meta.get('git_commit')}; its figures belong to no commit.",
+            "",
+        ]
+    if during.get("busy"):
+        lines += [
+            f"> **BUSY MACHINE**: processes outside the benchmark used "
+            f"{during['average_cores']:.2f} of a core on average through the run (peak "
+            f"{during.get('max_cores')}), more than {OtherWorkMonitor.BUSY_CORES:.2f}: figures are "
+            "slower and noisier than on a quiet machine.",
+            "",
+        ]
+    lines += [
         f"Command: `{meta.get('command')}` · wall time {_fmt(meta.get('wall_seconds'), 0)} s · "
         f"commit {meta.get('git_commit') or '—'}",
         "",
@@ -182,7 +202,9 @@ def _header(results: dict) -> list[str]:
         f"({meta.get('torch_threads') or '—'} threads), transformers "
         f"{machine.get('transformers')}. CPU used by other processes at start "
         f"{_share(machine.get('other_work_at_start'))}, at end "
-        f"{_share(meta.get('other_work_at_end'))} (load average at start "
+        f"{_share(meta.get('other_work_at_end'))}, on average through the run "
+        f"{_fmt(during.get('average_cores'), 3)} of a core ({during.get('samples', 0)} samples "
+        f"of {during.get('interval_s', '—')} s) (load average at start "
         f"{machine.get('load_average_at_start')}, at end {meta.get('load_average_at_end')}, "
         "the benchmark's own load included).",
         "",

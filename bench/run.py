@@ -32,8 +32,10 @@ import redis
 
 from bench.common import (
     ROOT,
+    OtherWorkMonitor,
     cleanup_on_signals,
     git_commit,
+    git_dirty,
     log,
     machine_info,
     make_config,
@@ -77,7 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for the JSON, report and plots")
     parser.add_argument("--name", help="file stem (default: the date, or smoke-<date>)")
     parser.add_argument("--reps", type=int, help="override the round-trip repetitions")
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="measure uncommitted changes (the report then says so in its first line)",
+    )
     args = parser.parse_args(argv)
+    dirty = git_dirty()
+    if dirty and not args.allow_dirty and not args.smoke:
+        parser.error(
+            "the working tree has uncommitted changes: a benchmark measures a commit. Commit "
+            "or stash them, or pass --allow-dirty (the report will say the figures are not "
+            "of any commit)."
+        )
 
     only = set(SECTIONS if not args.only else args.only.split(","))
     unknown = only - set(SECTIONS)
@@ -94,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.logs_dir.mkdir(parents=True, exist_ok=True)
 
     site_models = _configure_django(cfg)
+    monitor = OtherWorkMonitor().start()
     started = time.monotonic()
     command = "make bench-smoke" if cfg.smoke else "make bench"
     results: dict = {
@@ -102,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "smoke" if cfg.smoke else "full",
             "command": f"{command} (python -m bench.run{' --smoke' if cfg.smoke else ''})",
             "git_commit": git_commit(),
+            "dirty_tree": dirty,
             "machine": machine_info(),
             "sections": sorted(only, key=SECTIONS.index),
             "notes": list(cfg.notes),
@@ -154,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["meta"]["other_work_at_end"] = other_work()
+    results["meta"]["other_work_during_run"] = monitor.stop()
     json_path = cfg.out_dir / f"{stem}.json"
     write_json(json_path, results)
     from bench.report import render
