@@ -1,18 +1,19 @@
 """Pages under gunicorn: requests per second and p99 for a lesson page, a graded quiz
 submission and the trivial ``/healthz`` view (the baseline), on SQLite and PostgreSQL.
 
-For each database: a scratch database (a fresh SQLite file; ``CREATE DATABASE bench`` on
-the local PostgreSQL, dropped afterwards) is migrated and loaded with the course
-(``manage.py migrate``, ``load_course``); a pool of open quiz attempts is created, one
-anonymous learner (its own session) per attempt; gunicorn starts with the deploy config
-(``site/config/gunicorn.py``: gthread, 2 processes x 8 threads); wrk drives it from a
-second process over loopback (``bench/pages.lua``): ``/healthz``, the lesson page, then
-``POST /attempts/<token>/submit/`` with the learner's session cookie and CSRF token, each
-request grading and closing a different attempt. Afterwards the database is asked how
-many attempts were really submitted, and that count is reported beside wrk's. Every
-question gets an answer (choices, a short text, a sentence for "explain in your words";
-those are queued for grading by the model worker, as the site does, and are not graded
-within the measured request: no model worker runs during this section).
+For each database: a scratch database (a fresh SQLite file; ``CREATE DATABASE bench`` on the
+local PostgreSQL, dropped afterwards) is migrated and loaded with the course (``manage.py
+migrate``, ``load_course``); a pool of open quiz attempts is created, one anonymous learner
+(its own session) per attempt; gunicorn starts with the deploy config
+(``site/config/gunicorn.py``: gthread, 2 processes x 8 threads) with the production settings
+(``bench/settings.py`` says what serving plain HTTP over loopback changes); wrk drives it
+from a second process over loopback (``bench/pages.lua``): ``/healthz``, the lesson page,
+then ``POST /attempts/<token>/submit/`` with the learner's session cookie and CSRF token,
+each request grading and closing a different attempt. Afterwards the database is asked how
+many attempts were really submitted, and that count is reported beside wrk's. Every question
+gets an answer (choices, a short text, a sentence for "explain in your words"; those are
+queued for grading by the model worker, as the site does, and are not graded within the
+measured request: no model worker runs during this section).
 
 Without wrk (``apt-get install wrk``; ``make bench`` does it) a small Python load
 generator stands in and the section says so.
@@ -334,7 +335,8 @@ def round_ratios(pages: list[dict], baselines: list[dict]) -> dict:
 
 def run(cfg: Config) -> dict:
     section: dict = {
-        "description": "Requests per second and latency under gunicorn (deploy config), load "
+        "description": "Requests per second and latency under gunicorn (deploy config) with "
+        "the production settings (bench/settings.py lists what loopback changes), load "
         f"from {'wrk' if wrk_path() else 'the Python stand-in (no wrk)'} over loopback, "
         f"{cfg.page_connections} connections, {cfg.page_seconds}s per page after a 1 s warm-up, "
         f"{PAGE_ROUNDS} rounds with the pages interleaved; each page's median round is shown "

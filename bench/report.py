@@ -523,6 +523,13 @@ def _streaming(results: dict, plots: dict) -> list[str]:
     return lines
 
 
+def _vs_healthz(data: dict, page: str, row: dict) -> str:
+    rounds = data.get(f"{page}_rounds_vs_healthz")
+    if rounds and rounds.get("median") is not None:
+        return f"{_fmt(rounds['median'], 3)}x ({_fmt(rounds['min'], 2)}–{_fmt(rounds['max'], 2)})"
+    return f"{_fmt(row['per_second'] / data['healthz']['per_second'], 3)}x"
+
+
 def _pages(results: dict, plots: dict) -> list[str]:
     pg = results.get("pages") or {}
     if not pg.get("databases"):
@@ -547,7 +554,7 @@ def _pages(results: dict, plots: dict) -> list[str]:
                     _fmt(row["latency_ms"]["p50"]),
                     _fmt(row["latency_ms"]["p99"]),
                     row["errors"],
-                    f"{_fmt(row['per_second'] / data['healthz']['per_second'], 3)}x",
+                    _vs_healthz(data, page, row),
                     ", ".join(_fmt(x, 0) for x in row.get("rounds_per_second") or []) or "—",
                 )
             )
@@ -564,6 +571,20 @@ def _pages(results: dict, plots: dict) -> list[str]:
         ),
         rows,
     )
+    lines += [
+        "vs /healthz: for the lesson pages, the median of each round's requests/s over the "
+        "same round's /healthz, with the lowest and highest round; the submits run once, "
+        "against the median /healthz round.",
+        "",
+    ]
+    for db, data in pg["databases"].items():
+        for name in data.get("broken_comparisons") or []:
+            lines += [
+                f"> **Broken comparison ({db})**: the {name.replace('_', ' ')} measured faster "
+                "than /healthz, a view that does nothing. Either the baseline ran work the page "
+                "skipped or the windows were too noisy; don't quote this ratio.",
+                "",
+            ]
     rows = [
         (
             db,

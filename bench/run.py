@@ -58,6 +58,9 @@ def _configure_django(cfg) -> Path:
             "CELERY_BROKER_URL": cfg.redis_url,
             "CELERY_RESULT_BACKEND": cfg.redis_url,
             "TOKENIZERS_PARALLELISM": "false",
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL")
+            or f"sqlite:///{cfg.work_dir / 'demo.sqlite3'}",
+            "STATIC_ROOT": str(cfg.work_dir / "static"),
         }
     )
     os.environ.pop("TORCH_THREADS", None)

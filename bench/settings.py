@@ -1,41 +1,36 @@
-"""Django settings for the processes a benchmark starts (gunicorn web, Celery model worker).
+"""Django settings for the processes a benchmark starts (gunicorn web, Celery workers).
 
-The shared ``base`` settings with DEBUG off, persistent database connections (as in
-production), the cache pointed at the benchmark's own
-Redis db, and the demo rate limits raised so the load generator measures the site rather
-than its 429s. Nothing else changes how a request is served; logging stays as in
-``base`` (the processes' output goes to files under ``bench/results/tmp/logs``).
+The production settings (``config.settings.production``), with only what serving plain HTTP
+over loopback to a load generator needs changed:
+
+- ``SECURE_SSL_REDIRECT = False``: there is no TLS proxy in front, so production's redirect
+  to HTTPS would answer every request with a 301;
+- ``ALLOWED_HOSTS``, ``SECRET_KEY`` and ``STATIC_ROOT`` (where ``collectstatic`` put the
+  hashed files for this run) come from the benchmark, as a deployment's environment would;
+- the demo rate limits are raised (one client fires thousands of demos a minute from
+  127.0.0.1; the limits would measure their own 429s);
+- ``INFERENCE_QUEUE`` may name a queue of the benchmark's own (the batching section runs two
+  model workers side by side).
+
+Everything else (DEBUG off, persistent database connections, secure cookies, WhiteNoise's
+manifest storage, JSON logging, the cache and broker on ``REDIS_URL``) is production's.
 Environment (set by ``bench/stack.py``): ``REDIS_URL``, ``DATABASE_URL``, ``MODELS_DIR``,
-``INFERENCE_PROFILE``.
+``INFERENCE_PROFILE``, ``STATIC_ROOT``.
 """
 
 from __future__ import annotations
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES, REDIS_URL, env
+import os
 
-DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 50)
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
-# Persistent database connections, as config.settings.production has them.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+from config.settings.production import *  # noqa: E402, F403
+from config.settings.production import env  # noqa: E402
 
-# The cache (rate-limit counters) lives in the benchmark's Redis db too.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "bench",
-        "TIMEOUT": 3600,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }
-}
+SECURE_SSL_REDIRECT = False
 
-# The batching benchmark runs two model workers side by side (batching on and off), each
-# behind its own web, on queues of their own; everything else uses the usual queue.
 INFERENCE_QUEUE = env("BENCH_INFERENCE_QUEUE", default="inference")
 
-# One client fires thousands of demos a minute from 127.0.0.1.
 DEMO_RATE_LIMIT_USER = env("DEMO_RATE_LIMIT_USER", default="1000000/m")
 DEMO_RATE_LIMIT_IP = env("DEMO_RATE_LIMIT_IP", default="1000000/m")

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import string
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,10 +47,28 @@ def base_env(cfg: Config, *, database_url: str | None = None, **extra: str) -> d
             "INFERENCE_PROFILE": "tiny",
             "PYTHONUNBUFFERED": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            "STATIC_ROOT": str(cfg.work_dir / "static"),
         }
     )
     env.update(extra)
     return env
+
+
+def collect_static(cfg: Config) -> None:
+    """The hashed, compressed static files production's manifest storage needs (once a run)."""
+    if (cfg.work_dir / "static" / "staticfiles.json").is_file():
+        return
+    out = subprocess.run(
+        [PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        env=base_env(cfg),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"collectstatic failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
 
 
 def flush_redis(cfg: Config) -> None:
@@ -73,6 +92,7 @@ def start_web(
 ) -> Web:
     """gunicorn with the deploy config (gthread, 2 processes x 8 threads as in compose),
     sending demos to ``queue``."""
+    collect_static(cfg)
     port = free_port()
     env = base_env(
         cfg,
