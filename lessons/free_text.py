@@ -131,6 +131,25 @@ def free_text_answer_queue(*, answer: Answer) -> str:
     return task_id
 
 
+def free_text_mark_new_pending(answer: Answer, *, now: Any) -> None:
+    """Set a new, unsaved answer's fields as ``free_text_answer_queue`` sets a saved one's
+    (pending, a fresh task id, its first try), so a submit saves it in its one bulk insert;
+    ``free_text_send_after_commit`` then sends it."""
+    answer.grading_status = PENDING
+    answer.grading_task_id = uuid.uuid4().hex
+    answer.grading_tries = 1
+    answer.grading_error = ""
+    answer.queued_at = now
+    answer.score = 0.0
+    answer.is_correct = False
+
+
+def free_text_send_after_commit(answer: Answer) -> None:
+    """Enqueue the grading of a saved pending answer once the transaction commits."""
+    task_id, kwargs = answer.grading_task_id, free_text_task_kwargs(answer=answer)
+    transaction.on_commit(lambda: free_text_enqueue(task_id=task_id, kwargs=kwargs))
+
+
 def free_text_enqueue(*, task_id: str, kwargs: dict[str, Any]) -> bool:
     """Publish ``queued`` and send the grading task (with the recording task as its link).
 

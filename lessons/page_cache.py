@@ -2,16 +2,17 @@
 
 A lesson page is the same for everyone except for a few small things: whether this learner
 marked it as read, the navigation bar (who is signed in, a flash message) and the CSRF token.
-So it is built in two layers, each kept in this process for ``TTL_SECONDS``:
+So it is built in two layers, each kept in this process for ``TTL_SECONDS``
+(``lessons/views.py``):
 
 - the **article** (header, body with its live demo panels, quiz card, pager), with a slot
-  for each learner's own bit and ``CSRF_PLACEHOLDER`` where a form's token goes. Every
-  request, a learner's too, fills the slots with a few lines of HTML and puts its own
-  (freshly masked) token in, which also sets the CSRF cookie as rendering would. A signed-in
-  learner's lesson page costs their session, their user and one "read?" lookup, not a
-  render of the lesson;
-- the **whole page** for visitors without a session (not logged in, no quiz answered yet,
-  nothing marked as read, no flash message waiting): only the token is put in.
+  for the reader's read mark and ``CSRF_PLACEHOLDER`` where a form's token goes;
+- the **whole page** for each kind of reader (a visitor, a signed-in learner, staff) who has
+  or hasn't read the lesson, rendered without a request, with the learner's name and the
+  token as placeholders. Each request puts its own name and (freshly masked) token in,
+  which also sets the CSRF cookie as rendering would. A signed-in learner's lesson page
+  costs their session, their user and one "read?" lookup, not a render. A request with a
+  flash message waiting is rendered for itself.
 
 This is the one place a placeholder stands for a CSRF token: the demo panels inside the
 article carry the same one (``inference.widgets.embed_demo_widgets`` renders them with the
@@ -21,7 +22,7 @@ Freshness: a save or delete of a course, lesson, quiz or question (the admin, th
 simple-history's revert) drops everything kept in the process that made it at once; other
 web processes serve their copy for at most ``TTL_SECONDS`` more. Which examples file is
 shown, and the demo build it is labelled against, are part of the key
-(``inference.facade.example_set_version``). Anything but a plain GET is never served from here.
+(``inference.facade.example_set_version``). Only GETs of lesson pages are served from here.
 """
 
 from __future__ import annotations
@@ -85,14 +86,6 @@ def with_token(html: str, request: HttpRequest, slots: Mapping[str, str] | None 
     for slot, value in (slots or {}).items():
         html = html.replace(slot, value)
     return html.replace(CSRF_PLACEHOLDER, escape(get_token(request)))
-
-
-def page(key: tuple, request: HttpRequest, render: Callable[[str], str]) -> str:
-    """The kept page for ``key`` with this request's CSRF token; ``render(placeholder)``
-    renders it (with ``placeholder`` as the CSRF token) when none is kept."""
-    html = kept(("page", *key), lambda: render(CSRF_PLACEHOLDER))
-    assert html is not None  # noqa: S101 - render returns a page
-    return with_token(html, request)
 
 
 def clear() -> None:

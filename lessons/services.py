@@ -17,7 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .free_text import FREE_TEXT_MAX_LENGTH, free_text_answer_queue
+from .free_text import (
+    FREE_TEXT_MAX_LENGTH,
+    free_text_answer_queue,
+    free_text_mark_new_pending,
+    free_text_send_after_commit,
+)
 from .grading import WRONG, Grade, grade_multiple, grade_short_text, grade_single, grade_true_false
 from .markdown import RenderedLesson, render_lesson
 from .models import Answer, Attempt, Lesson, LessonRead, Question, Quiz
@@ -313,7 +318,15 @@ def quiz_attempt_submit(
     for question_id, answer in answers.items():
         answer_validate(question=by_id[question_id], answer=answer)
         cleaned[question_id] = AnswerInput(choice_ids=answer.choice_ids, text=answer.text.strip())
+    # Graded before the transaction: the write lock is held for the writes only.
+    grades = {
+        question.pk: answer_grade(question=question, answer=cleaned.get(question.pk, AnswerInput()))
+        for question in questions
+    }
 
+    # A handful of statements whatever the quiz's length: the compare-and-set, the answers
+    # checked inline, one insert of the new answers and one of their choices, the score, the
+    # read mark. (SQLite serialises writers: every statement held here makes others wait.)
     with transaction.atomic():
         now = timezone.now()
         won = Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.OPEN).update(
@@ -330,6 +343,8 @@ def quiz_attempt_submit(
             )
         }
         scores: list[float] = []
+        new: list[tuple[Answer, AnswerInput]] = []
+        pending = False
         for question in questions:
             answer = cleaned.get(question.pk, AnswerInput())
             existing = saved.get(question.pk)
@@ -339,19 +354,43 @@ def quiz_attempt_submit(
                         f"You already checked question {question.key}; its answer is locked."
                     )
                 scores.append(existing.score)
+                # Provisional while a free-text answer waits for its grade (lessons.free_text).
+                pending = pending or (
+                    existing.grading_status == Answer.GradingStatus.PENDING
+                    or (
+                        existing.grading_status == Answer.GradingStatus.FAILED
+                        and existing.reviewed_at is None
+                    )
+                )
                 continue
-            created = _answer_create(
-                attempt=attempt, question=question, answer=answer, checked_inline=False
+            grade = grades[question.pk]
+            created = Answer(
+                attempt=attempt,
+                question=question,
+                text=answer.text,
+                score=grade.score,
+                is_correct=grade.is_correct,
+                checked_inline=False,
             )
+            if question.kind == Question.Kind.FREE_TEXT and not answer.is_blank:
+                free_text_mark_new_pending(created, now=now)  # sent after the commit
+                pending = True
+            new.append((created, answer))
             scores.append(created.score)
+        Answer.objects.bulk_create([created for created, _ in new])
+        through = Answer.selected_choices.through
+        through.objects.bulk_create(
+            [
+                through(answer_id=created.pk, choice_id=choice_id)
+                for created, answer in new
+                for choice_id in sorted(answer.choice_ids)
+            ]
+        )
+        for created, _ in new:
+            if created.grading_status == Answer.GradingStatus.PENDING:
+                free_text_send_after_commit(created)
 
         score = math.fsum(scores) / len(scores) if scores else 0.0
-        # Provisional while a free-text answer waits for its grade (lessons.free_text).
-        pending = Answer.objects.filter(
-            Q(grading_status=Answer.GradingStatus.PENDING)
-            | Q(grading_status=Answer.GradingStatus.FAILED, reviewed_at__isnull=True),
-            attempt=attempt,
-        ).exists()
         Attempt.objects.filter(pk=attempt.pk).update(score=score, grading_pending=pending)
         lesson_mark_read(lesson=attempt.quiz.lesson, user=attempt.user, anon_id=attempt.anon_id)
 

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -94,35 +95,77 @@ def _reader_slots(shared: SharedLesson, *, is_read: bool) -> dict[str, str]:
     }
 
 
+# Where the signed-in learner's name goes in a kept page (escaped on the way in).
+NAV_USERNAME_SLOT = "__nav-username__"
+
+
+@dataclass(frozen=True)
+class _NavUser:
+    """What base.html asks of ``user``, for a page kept for every reader of one kind."""
+
+    is_authenticated: bool
+    is_staff: bool
+
+    def get_username(self) -> str:
+        return NAV_USERNAME_SLOT
+
+
+def _kept_page(shared: SharedLesson, *, is_read: bool, nav: str) -> str:
+    """The whole page for one kind of reader (``visitor``, ``learner`` signed in, ``staff``)
+    who has or hasn't read the lesson, with the name and token left as placeholders."""
+
+    def make() -> str:
+        article = shared.article_html
+        for slot, value in _reader_slots(shared, is_read=is_read).items():
+            article = article.replace(slot, value)
+        context = {
+            "shared": shared,
+            "article": mark_safe(article),  # noqa: S308 - sanitized on save + our templates
+            "user": _NavUser(is_authenticated=nav != "visitor", is_staff=nav == "staff"),
+            "messages": (),
+            "csrf_token": page_cache.CSRF_PLACEHOLDER,
+        }
+        # No request: nothing of this reader's may reach the kept page.
+        return render_to_string("lessons/lesson_detail.html", context)
+
+    page = page_cache.kept(("page", shared.slug, facade.example_set_version(), is_read, nav), make)
+    assert page is not None  # noqa: S101 - make always renders
+    return page
+
+
 @require_GET
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """Every reader gets the kept article; only the read mark, the navigation bar and the
-    CSRF token are theirs (page_cache). Visitors without a session get the kept page."""
+    """Every reader gets a kept page: the article every reader shares, around it the page
+    for their kind of reader (a visitor, a signed-in learner, staff) who has or hasn't read
+    the lesson; only their name and CSRF token go in per request (page_cache). A learner
+    costs their session, their user and one "read?" lookup. A flash message waiting (just
+    after logging in, say) gets the page rendered for that request."""
     shared = _shared_lesson(slug)
     if shared is None:
         raise Http404("No lesson with that address.")
     if page_cache.shareable(request):
-
-        def render_shared(placeholder: str) -> str:
-            article = shared.article_html
-            for slot, value in _reader_slots(shared, is_read=False).items():
-                article = article.replace(slot, value)
-            context = {"shared": shared, "article": mark_safe(article), "csrf_token": placeholder}  # noqa: S308
-            return render_to_string("lessons/lesson_detail.html", context, request=request)
-
-        key = ("lesson", slug, facade.example_set_version())
-        response = HttpResponse(page_cache.page(key, request, render_shared))
+        response = HttpResponse(
+            page_cache.with_token(_kept_page(shared, is_read=False, nav="visitor"), request)
+        )
         patch_vary_headers(response, ("Cookie",))
         return response
     learner = learner_for_request(request, create=False)
     is_read = lesson_is_read(lesson_id=shared.lesson_id, user=learner.user, anon_id=learner.anon_id)
-    slots = _reader_slots(shared, is_read=is_read)
-    article = page_cache.with_token(shared.article_html, request, slots)
-    return render(
-        request,
-        "lessons/lesson_detail.html",
-        {"shared": shared, "article": mark_safe(article)},  # noqa: S308 - our templates
-    )
+    if len(messages.get_messages(request)):
+        slots = _reader_slots(shared, is_read=is_read)
+        article = page_cache.with_token(shared.article_html, request, slots)
+        return render(
+            request,
+            "lessons/lesson_detail.html",
+            {"shared": shared, "article": mark_safe(article)},  # noqa: S308 - our templates
+        )
+    user = request.user
+    nav = "staff" if user.is_staff else "learner" if user.is_authenticated else "visitor"
+    slots = {NAV_USERNAME_SLOT: escape(user.get_username())} if user.is_authenticated else {}
+    page = page_cache.with_token(_kept_page(shared, is_read=is_read, nav=nav), request, slots)
+    response = HttpResponse(page)
+    patch_vary_headers(response, ("Cookie",))
+    return response
 
 
 @require_POST

@@ -19,6 +19,12 @@ from tests.factories import (
 )
 from tests.quiz_support import start_attempt
 
+# Inside the transaction: the compare-and-set, the answers checked inline, one insert of the
+# answers and one of their choices, the score, the read mark (7); around it the session, the
+# user, the attempt, the questions with their four prefetches, the saved answers, the graded
+# attempt, and savepoints (the test runs inside a transaction). 25 for 4 questions or 12.
+SUBMIT_QUERIES = 25
+
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -516,6 +522,23 @@ def test_quiz_and_result_pages_use_a_constant_number_of_queries(
     client.post(submit_url(attempt), {})
     with django_assert_max_num_queries(9):
         assert client.get(result_url(attempt)).status_code == 200
+
+
+@pytest.mark.parametrize("extra_questions", [0, 8])
+def test_a_submit_costs_the_same_few_queries_however_long_the_quiz(
+    client, learner, extra_questions, django_assert_max_num_queries
+):
+    quiz = quiz_with_questions()
+    for index in range(extra_questions):
+        single_choice_question(quiz=quiz, key=f"extra-{index}", order=10 + index)
+    _, attempt = open_quiz(client, quiz)
+    answers = full_answers(quiz)
+    with django_assert_max_num_queries(SUBMIT_QUERIES):
+        response = client.post(submit_url(attempt), answers)
+    assert response.status_code in (200, 302)
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.SUBMITTED
+    assert attempt.answers.count() == quiz.questions.filter(is_active=True).count()
 
 
 def test_quiz_with_zero_attempts_allowed_is_closed(client, learner):

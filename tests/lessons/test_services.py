@@ -290,19 +290,17 @@ def test_submit_rejects_tampered_answers_before_saving_anything(tamper):
 def test_submit_is_one_transaction_an_error_midway_leaves_nothing(monkeypatch):
     quiz = quiz_with_questions()
     attempt = quiz_attempt_open(quiz=quiz, user=UserFactory(), anon_id="")
-    real_create = services._answer_create
-    calls = {"n": 0}
+    written = {}
 
-    def create_then_fail(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("disk full")
-        return real_create(**kwargs)
+    def fail_at_the_last_step(**kwargs):
+        # the answers, their choices and the score are written by now
+        written["answers"] = Answer.objects.filter(attempt=attempt).count()
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_answer_create", create_then_fail)
+    monkeypatch.setattr(services, "lesson_mark_read", fail_at_the_last_step)
     with pytest.raises(RuntimeError, match="disk full"):
         quiz_attempt_submit(attempt=attempt, answers=_all_right(quiz))
-    assert calls["n"] == 3  # two answers were written before the failure...
+    assert written["answers"] == quiz.questions.count()  # all were written before the failure...
     attempt.refresh_from_db()
     assert attempt.status == Attempt.Status.OPEN  # ...and all of it rolled back
     assert attempt.score is None
