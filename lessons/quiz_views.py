@@ -43,6 +43,7 @@ from .services import (
     question_check,
     quiz_attempt_open,
     quiz_attempt_submit,
+    quiz_submit_grade,
 )
 
 TEMPLATE = "lessons/quiz_detail.html"
@@ -421,14 +422,14 @@ def _submit(request: HttpRequest, attempt: Attempt) -> HttpResponse:
         return reject(400, errors=errors, form_errors=form_errors)
     shown = attempt
     try:
+        # Graded before the transaction (on SQLite every transaction holds the one write lock).
+        graded = quiz_submit_grade(questions=questions, answers=form.answers())
         # A first answer starts the attempt in the same transaction: refused, it starts nothing.
         with transaction.atomic():
             started = _saved(request, shown)
             if started is None:
                 return _no_attempt_left(request, shown.quiz)
-            result = quiz_attempt_submit(
-                attempt=started, answers=form.answers(), questions=questions
-            )
+            result = quiz_attempt_submit(attempt=started, graded=graded)
     except AnswerLocked as exc:
         return reject(409, errors={}, form_errors=[exc.message])
     except QuizError as exc:

@@ -286,11 +286,44 @@ def question_check(*, attempt: Attempt, question: Question, answer: AnswerInput)
             raise AnswerLocked("You already checked this question; its answer is locked.") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class GradedSubmit:
+    """A submit's answers checked and graded, before anything is written
+    (``quiz_submit_grade``): a caller that holds a transaction open around the submit
+    grades first, so the database's write lock is held for the writes only."""
+
+    questions: list[Question]
+    cleaned: dict[int, AnswerInput]
+    grades: dict[int, Grade]
+
+
+def quiz_submit_grade(
+    *, questions: list[Question], answers: Mapping[int, AnswerInput]
+) -> GradedSubmit:
+    """Check and grade a submit's answers on the server; raises :class:`InvalidAnswer`."""
+    if not questions:
+        raise InvalidAnswer("This quiz has no questions yet, so there is nothing to submit.")
+    by_id = {question.pk: question for question in questions}
+    unknown = set(answers) - set(by_id)
+    if unknown:
+        raise InvalidAnswer("That question is not part of this quiz.")
+    cleaned: dict[int, AnswerInput] = {}
+    for question_id, answer in answers.items():
+        answer_validate(question=by_id[question_id], answer=answer)
+        cleaned[question_id] = AnswerInput(choice_ids=answer.choice_ids, text=answer.text.strip())
+    grades = {
+        question.pk: answer_grade(question=question, answer=cleaned.get(question.pk, AnswerInput()))
+        for question in questions
+    }
+    return GradedSubmit(questions=questions, cleaned=cleaned, grades=grades)
+
+
 def quiz_attempt_submit(
     *,
     attempt: Attempt,
-    answers: Mapping[int, AnswerInput],
+    answers: Mapping[int, AnswerInput] | None = None,
     questions: list[Question] | None = None,
+    graded: GradedSubmit | None = None,
 ) -> SubmitResult:
     """Grade every active question of the attempt on the server and close the attempt.
 
@@ -303,26 +336,15 @@ def quiz_attempt_submit(
     Double submits are safe: an atomic compare-and-set moves the attempt from
     open to submitted, and only the request that wins it grades. The others get
     ``already_submitted=True`` and the attempt as graded by the winner. ``questions`` are the
-    quiz's active questions when the caller has loaded them already (the quiz page's
-    submit, which validated its form against them), so a submit loads them once.
+    quiz's active questions when the caller has loaded them already; ``graded`` is
+    ``quiz_submit_grade``'s result when the caller graded before opening a transaction
+    (the quiz page's submit, which loads the questions once and grades outside the lock).
     """
-    if questions is None:
-        questions = quiz_active_questions(quiz=attempt.quiz)
-    if not questions:
-        raise InvalidAnswer("This quiz has no questions yet, so there is nothing to submit.")
-    by_id = {question.pk: question for question in questions}
-    unknown = set(answers) - set(by_id)
-    if unknown:
-        raise InvalidAnswer("That question is not part of this quiz.")
-    cleaned: dict[int, AnswerInput] = {}
-    for question_id, answer in answers.items():
-        answer_validate(question=by_id[question_id], answer=answer)
-        cleaned[question_id] = AnswerInput(choice_ids=answer.choice_ids, text=answer.text.strip())
-    # Graded before the transaction: the write lock is held for the writes only.
-    grades = {
-        question.pk: answer_grade(question=question, answer=cleaned.get(question.pk, AnswerInput()))
-        for question in questions
-    }
+    if graded is None:
+        if questions is None:
+            questions = quiz_active_questions(quiz=attempt.quiz)
+        graded = quiz_submit_grade(questions=questions, answers=answers or {})
+    questions, cleaned, grades = graded.questions, graded.cleaned, graded.grades
 
     # A handful of statements whatever the quiz's length: the compare-and-set, the answers
     # checked inline, one insert of the new answers and one of their choices, the score, the
