@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
-from bench.common import PYTHON, ROOT, Config, ratio, target
-from bench.stack import Worker, base_env, memory_of, worker_pids
+from bench.common import Config, ratio, target
+from bench.stack import Worker, base_env, memory_of, run_python, worker_pids
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 MEMORY_FACTOR = 1.5
@@ -54,18 +53,8 @@ def weights_bytes(heartbeat: dict) -> tuple[int, dict]:
 
 def baseline(cfg: Config) -> dict:
     """Memory of a process with the worker's imports and no models (a subprocess)."""
-    out = subprocess.run(
-        [PYTHON, "-m", "bench.footprint", "--baseline"],
-        env=base_env(cfg),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"baseline process failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = run_python(base_env(cfg), "-m", "bench.footprint", "--baseline", timeout=180)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def analyse(*, worker: Worker, samples: list[dict], base: dict) -> dict:

@@ -24,13 +24,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import PYTHON, ROOT, Config, log, ratio, target
+from bench.common import Config, log, ratio, target
 from bench.load import CSRF_TOKEN, WRK_THREADS, run_python_load, run_wrk, wrk_path
-from bench.stack import base_env, scratch_sqlite, start_web
+from bench.stack import base_env, run_python, scratch_sqlite, start_web
 
 LESSON_RATIO_TARGET = 0.5  # visitor without a session
 LEARNER_RATIO_TARGET = 0.4  # learner with a session
@@ -146,21 +145,6 @@ def _count_main() -> None:
     )
 
 
-def _manage(cfg: Config, env: dict, *args: str, timeout: float = 300) -> str:
-    out = subprocess.run(
-        [PYTHON, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
-    return out.stdout
-
-
 # --- Databases -------------------------------------------------------------------------------
 
 
@@ -196,7 +180,7 @@ def _pool(path: Path) -> list[tuple[str, ...]]:
 
 
 def _count(cfg: Config, env: dict) -> dict:
-    return json.loads(_manage(cfg, env, "-m", "bench.pages", "--count").splitlines()[-1])
+    return json.loads(run_python(env, "-m", "bench.pages", "--count").splitlines()[-1])
 
 
 # --- One database ----------------------------------------------------------------------------
@@ -205,14 +189,13 @@ def _count(cfg: Config, env: dict) -> dict:
 def measure_database(cfg: Config, *, label: str, database_url: str) -> dict:
     env = base_env(cfg, database_url=database_url)
     log(f"pages on {label}: migrate, load the course, create {cfg.quiz_pool} open attempts")
-    _manage(cfg, env, "manage.py", "migrate", "--noinput")
-    _manage(cfg, env, "manage.py", "load_course")
+    run_python(env, "manage.py", "migrate", "--noinput")
+    run_python(env, "manage.py", "load_course")
     warm_pool = max(50, cfg.quiz_pool // 20)
     pool_file = cfg.work_dir / f"quiz-pool-{label}.tsv"
     warm_file = cfg.work_dir / f"quiz-pool-{label}-warmup.tsv"
     info = json.loads(
-        _manage(
-            cfg,
+        run_python(
             env,
             "-m",
             "bench.pages",

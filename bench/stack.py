@@ -54,21 +54,28 @@ def base_env(cfg: Config, *, database_url: str | None = None, **extra: str) -> d
     return env
 
 
+def run_python(env: dict, *args: str, timeout: float = 300) -> str:
+    """``python *args`` in the project root with ``env``; its stdout, or RuntimeError with
+    the end of its output when it fails."""
+    out = subprocess.run(
+        [PYTHON, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
+    return out.stdout
+
+
 def collect_static(cfg: Config) -> None:
     """The hashed, compressed static files production's manifest storage needs (once a run)."""
     if (cfg.work_dir / "static" / "staticfiles.json").is_file():
         return
-    out = subprocess.run(
-        [PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-        env=base_env(cfg),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"collectstatic failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
+    run_python(base_env(cfg), "manage.py", "collectstatic", "--noinput", "-v", "0", timeout=600)
 
 
 def flush_redis(cfg: Config) -> None:

@@ -509,14 +509,20 @@ def test_anonymous_attempt_shows_up_after_login_via_password(client, quiz):
     assert client.get(result_url(attempt)).status_code == 200
 
 
-@pytest.mark.parametrize("extra_questions", [0, 8])
-def test_quiz_and_result_pages_use_a_constant_number_of_queries(
-    client, learner, extra_questions, django_assert_max_num_queries
-):
+@pytest.fixture(params=[0, 8], ids=["4 questions", "12 questions"])
+def long_or_short_quiz(request, client, learner):
+    """A quiz of 4 questions or 12, and the learner's open attempt of it."""
     quiz = quiz_with_questions()
-    for index in range(extra_questions):
+    for index in range(request.param):
         single_choice_question(quiz=quiz, key=f"extra-{index}", order=10 + index)
     _, attempt = open_quiz(client, quiz)
+    return quiz, attempt
+
+
+def test_quiz_and_result_pages_use_a_constant_number_of_queries(
+    client, long_or_short_quiz, django_assert_max_num_queries
+):
+    quiz, attempt = long_or_short_quiz
     with django_assert_max_num_queries(14):
         assert client.get(quiz_url(quiz)).status_code == 200
     client.post(submit_url(attempt), {})
@@ -524,14 +530,10 @@ def test_quiz_and_result_pages_use_a_constant_number_of_queries(
         assert client.get(result_url(attempt)).status_code == 200
 
 
-@pytest.mark.parametrize("extra_questions", [0, 8])
 def test_a_submit_costs_the_same_few_queries_however_long_the_quiz(
-    client, learner, extra_questions, django_assert_max_num_queries
+    client, long_or_short_quiz, django_assert_max_num_queries
 ):
-    quiz = quiz_with_questions()
-    for index in range(extra_questions):
-        single_choice_question(quiz=quiz, key=f"extra-{index}", order=10 + index)
-    _, attempt = open_quiz(client, quiz)
+    quiz, attempt = long_or_short_quiz
     answers = full_answers(quiz)
     with django_assert_max_num_queries(SUBMIT_QUERIES):
         response = client.post(submit_url(attempt), answers)
