@@ -40,6 +40,11 @@ MASK = "[MASK]"
 
 ROLE_LABELS = {"bert": "BERT", "gpt": "GPT", "encoder": "the sentence encoder"}
 
+# Direction controls (embeddings, overrides, isolates, marks): invisible, and an override
+# left in a result page flips the text around it. Dropped from every demo input.
+_BIDI_CONTROLS = frozenset(
+    chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)
+)
 _MASK_RE = re.compile(r"\[\s*mask\s*\]|<\s*mask\s*>", re.IGNORECASE)
 _INT_RE = re.compile(r"^[+-]?\d{1,20}$")
 _TRUE = frozenset({"true", "1", "on", "yes"})
@@ -66,7 +71,8 @@ def demo_limits() -> dict[str, int]:
 
 
 def clean_text(value: Any, *, field: str, label: str, empty_message: str) -> str:
-    """Text as a model should see it: control characters removed, NFC, stripped, bounded."""
+    """Text as a model should see it: control and direction characters removed, NFC,
+    stripped, bounded; text with no visible character is refused as empty."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -75,10 +81,15 @@ def clean_text(value: Any, *, field: str, label: str, empty_message: str) -> str
     # Control characters (other than newline and tab) and lone surrogates are invisible
     # or unencodable; dropping them keeps what the learner meant to type.
     value = "".join(
-        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs"}
+        ch
+        for ch in value
+        if ch in "\n\t"
+        or (unicodedata.category(ch) not in {"Cc", "Cs"} and ch not in _BIDI_CONTROLS)
     )
     value = unicodedata.normalize("NFC", value).strip()
-    if not value:
+    # Nothing but spaces and invisible format characters (zero-width space, joiners, BOM)
+    # is as empty as nothing.
+    if not any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in value):
         raise DemoInputError(empty_message, field=field)
     max_chars = demo_limits()["max_chars"]
     if len(value) > max_chars:

@@ -29,7 +29,19 @@ def error_of(func, **kwargs) -> DemoInputError:
 # --- Text -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [None, "", "   ", "\n\t ", "\x00\x07\x1b"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "   ",
+        "\n\t ",
+        "\x00\x07\x1b",
+        "\u202e\u202e",  # right-to-left overrides only
+        "\u200b \u200d\ufeff",  # zero-width space, joiner, byte-order mark
+        "\u2066\u2069\u200f",  # an isolate and a mark
+    ],
+)
 def test_empty_text_asks_for_a_sentence(text):
     exc = error_of(validation.validate_tokenize, text=text)
     assert exc.message == "Type a sentence first."
@@ -54,6 +66,14 @@ def test_character_limit_follows_settings(settings):
 def test_control_characters_are_removed_but_newlines_and_tabs_kept():
     cleaned = validation.validate_tokenize(text="The\x00 cat\x07\tsat\r\non\x1b the\x7f mat\u0085.")
     assert cleaned["text"] == "The cat\tsat\non the mat."
+
+
+def test_direction_controls_are_removed_and_visible_text_kept():
+    cleaned = validation.validate_tokenize(text="The \u202ecat\u202c sat \u2067on\u2069 the mat.")
+    assert cleaned["text"] == "The cat sat on the mat."
+    # joiners inside an emoji are part of visible text and stay
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert validation.validate_tokenize(text=f"A {family} here.")["text"] == f"A {family} here."
 
 
 def test_lone_surrogates_are_removed():
