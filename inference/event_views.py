@@ -33,6 +33,15 @@ def _sse(event: str, data: Any, entry_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def _event_data(event: dict) -> Any:
+    kind = event.get("type", "message")
+    if kind == "done":
+        return event.get("result") or {}
+    if kind == "error":
+        return {"code": event.get("code"), "message": event.get("message")}
+    return event
+
+
 KEEP_ALIVE = ": keep-alive\n\n"
 RETRY = "retry: 2000\n\n"
 
@@ -47,13 +56,16 @@ def sse_frames(task_id: str, after: str) -> Iterator[str]:
                 continue
             entry_id, event = item
             kind = event.get("type", "message")
-            if kind == "done":
-                data: Any = event.get("result") or {}
-            elif kind == "error":
-                data = {"code": event.get("code"), "message": event.get("message")}
-            else:
-                data = event
-            yield _sse(kind, data, entry_id)
+            yield _sse(kind, _event_data(event), entry_id)
+            if kind in streams.TERMINAL_TYPES:
+                return
+        # Resumed after the last event (a client that reconnects once it has everything):
+        # say again how it ended, or the client reconnects every `retry` forever.
+        outcome = demo_outcome(task_id=task_id)
+        if outcome.state in streams.TERMINAL_TYPES and outcome.entries:
+            entry_id, event = outcome.entries[-1]
+            if event.get("type") in streams.TERMINAL_TYPES:
+                yield _sse(str(event["type"]), _event_data(event), entry_id)
     except DemoNotFound as exc:
         yield _sse("error", {"code": "not_found", "message": exc.message})
     except DemoUnavailable as exc:

@@ -419,6 +419,20 @@ def test_sse_resumes_from_last_event_id(client, demo_env):
     assert [f["event"] for f in sse_frames(response)] == ["done"]
 
 
+def test_sse_resumed_after_the_last_event_says_again_how_it_ended(client, demo_env):
+    # A client that reconnects with the id of the final event must not be left to
+    # reconnect every two seconds forever: it gets the final event again, and the end.
+    task_id = demo_env.stream(started("w@h"), done_event())
+    entries = streams.read_events(demo_env.client, task_id)
+    response = client.get(
+        reverse("inference:demo-events", args=[task_id]), HTTP_LAST_EVENT_ID=entries[-1][0]
+    )
+    frames = sse_frames(response)
+    assert [f["event"] for f in frames] == ["done"]
+    assert frames[0]["id"] == entries[-1][0]
+    assert json.loads(frames[0]["data"])["model"]["name"] == "tiny bert"
+
+
 def test_sse_for_an_unknown_task_is_404(client, demo_env):
     assert client.get(reverse("inference:demo-events", args=["a" * 32])).status_code == 404
 
