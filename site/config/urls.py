@@ -14,5 +14,8 @@ urlpatterns = [
     path("", include("lessons.urls", namespace="lessons")),
 ]
 
-# A database outage answers 503 with a clear page instead of a bare 500 (config.error_views).
+# A database outage answers 503 with a clear page instead of a bare 500, and the JSON API
+# gets its errors as JSON (config.error_views).
+handler400 = "config.error_views.bad_request"
+handler404 = "config.error_views.page_not_found"
 handler500 = "config.error_views.server_error"

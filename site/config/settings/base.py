@@ -104,6 +104,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The JSON API's refusals are JSON too (config.error_views).
+CSRF_FAILURE_VIEW = "config.error_views.csrf_failure"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "lessons:progress"
 LOGOUT_REDIRECT_URL = "lessons:home"
