@@ -350,7 +350,9 @@ def free_text_answer_review(
     """Accept the automatic score, or override it (0..1) with a comment the learner sees.
 
     The review score takes precedence over the automatic one from then on (also over a
-    grade that arrives later); the attempt is rescored at once.
+    grade that arrives later); the attempt is rescored at once. A score that is the one the
+    review form showed (the counting score, to the whole percent) is no change: it keeps the
+    exact score and needs no comment (saving 83 for an automatic 82.7% is not an override).
     """
     comment = (comment or "").strip()
     if len(comment) > 2000:
@@ -378,7 +380,11 @@ def free_text_answer_review(
         else:
             if score is None or not math.isfinite(score) or not 0.0 <= score <= 1.0:
                 raise ReviewError("Give a score between 0 and 100%.")
-            if not comment:
+            shown = locked.review_score if locked.review_score is not None else locked.auto_score
+            unchanged = shown is not None and round(shown * 100) == round(score * 100)
+            if unchanged:
+                score = shown
+            elif not comment:
                 raise ReviewError(
                     "Say in a comment why you changed the score: the learner sees it."
                 )

@@ -691,6 +691,20 @@ def test_invalid_reviews_say_why_with_422(client, graded_answer):
     assert Answer.objects.get(pk=graded_answer.pk).reviewed_at is None
 
 
+def test_saving_the_score_the_form_showed_is_no_change_and_needs_no_comment(client, graded_answer):
+    # The form shows the counting score to the whole percent: 82.7% is pre-filled as 83.
+    Answer.objects.filter(pk=graded_answer.pk).update(auto_score=0.827, score=0.827)
+    client.force_login(StaffUserFactory())
+    url = reverse("lessons:answer-review", kwargs={"answer_id": graded_answer.pk})
+    response = client.post(url, {"action": "override", "score": "83"}, **HX)
+    assert response.status_code == 200 and "Review saved" in response.content.decode()
+    saved = Answer.objects.get(pk=graded_answer.pk)
+    assert saved.review_score == 0.827 and saved.score == 0.827  # the exact score kept
+    # a real change still needs a comment
+    response = client.post(url, {"action": "override", "score": "84"}, **HX)
+    assert response.status_code == 422 and "Say in a comment why" in response.content.decode()
+
+
 def test_the_learner_sees_the_instructors_review(client, graded_answer):
     free_text_answer_review(
         answer=graded_answer,
