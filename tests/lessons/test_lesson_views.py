@@ -436,3 +436,11 @@ def test_a_new_quiz_question_shows_at_once_in_the_kept_page(client, lessons):
 
 def test_an_unknown_lesson_is_a_404_for_a_visitor_without_a_session(client, lessons):
     assert client.get("/lessons/no-such-lesson/").status_code == 404
+
+
+def test_every_page_names_its_icon_so_browsers_dont_ask_for_a_missing_one(client, lessons):
+    from django.contrib.staticfiles import finders
+
+    for url in (reverse("lessons:home"), lessons[1].get_absolute_url()):
+        assert 'rel="icon" href="/static/favicon.svg"' in client.get(url).content.decode()
+    assert finders.find("favicon.svg")
