@@ -300,6 +300,9 @@ def embeddings_view(result: dict) -> dict[str, Any]:
     }
 
 
+NSP_UNSURE_MARGIN = 0.1
+
+
 def next_sentence_view(result: dict) -> dict[str, Any]:
     is_next = result.get("is_next")
     not_next = result.get("not_next")
@@ -307,4 +310,6 @@ def next_sentence_view(result: dict) -> dict[str, Any]:
         "is_next": {"value": is_next, "width": bar_width(is_next)},
         "not_next": {"value": not_next, "width": bar_width(not_next)},
         "follows": is_next is not None and not_next is not None and is_next >= not_next,
+        # between 40% and 60%: the verdict is no better than a coin flip, and the page says so
+        "unsure": is_next is not None and abs(is_next - 0.5) < NSP_UNSURE_MARGIN,
     }

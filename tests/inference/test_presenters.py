@@ -195,3 +195,24 @@ def test_model_cards_name_each_role():
 
 def test_printable_shows_control_characters():
     assert printable("a\x00b\x7fc\nd\te") == "a␀b␡c\nd\te"
+
+
+@pytest.mark.parametrize(
+    ("is_next", "unsure"), [(0.52, True), (0.41, True), (0.35, False), (0.9, False)]
+)
+def test_a_next_sentence_verdict_near_50_50_is_called_a_coin_flip(is_next, unsure):
+    from django.template.loader import render_to_string
+
+    from inference.result_shapes import next_sentence_view
+
+    result = {
+        "available": True,
+        "sentence_a": "The cat sat on the mat.",
+        "sentence_b": "It was very comfortable.",
+        "is_next": is_next,
+        "not_next": 1 - is_next,
+    }
+    nsp = next_sentence_view(result)
+    assert nsp["unsure"] is unsure
+    html = render_to_string("inference/results/next_sentence.html", {"result": result, "nsp": nsp})
+    assert ("a coin flip would do about as well" in html) is unsure
