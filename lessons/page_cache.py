@@ -81,11 +81,16 @@ def kept(key: tuple, make: Callable[[], T | None]) -> T | None:
     return value
 
 
+def fill(html: str, slots: Mapping[str, str]) -> str:
+    """``html`` with each slot replaced by its value."""
+    for slot, value in slots.items():
+        html = html.replace(slot, value)
+    return html
+
+
 def with_token(html: str, request: HttpRequest, slots: Mapping[str, str] | None = None) -> str:
     """``html`` with each slot filled and this request's CSRF token where the placeholder is."""
-    for slot, value in (slots or {}).items():
-        html = html.replace(slot, value)
-    return html.replace(CSRF_PLACEHOLDER, escape(get_token(request)))
+    return fill(html, slots or {}).replace(CSRF_PLACEHOLDER, escape(get_token(request)))
 
 
 def clear() -> None:

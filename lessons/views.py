@@ -60,7 +60,7 @@ class SharedLesson:
     article_html: str  # with the two slots and page_cache.CSRF_PLACEHOLDER
 
 
-def _shared_lesson(slug: str) -> SharedLesson | None:
+def _shared_lesson(slug: str, version: object) -> SharedLesson | None:
     def make() -> SharedLesson | None:
         page = lesson_page(slug=slug)
         if page is None:
@@ -82,7 +82,7 @@ def _shared_lesson(slug: str) -> SharedLesson | None:
             article_html=render_to_string("lessons/lesson_article.html", context),
         )
 
-    return page_cache.kept(("article", slug, facade.example_set_version()), make)
+    return page_cache.kept(("article", slug, version), make)
 
 
 def _reader_slots(shared: SharedLesson, *, is_read: bool) -> dict[str, str]:
@@ -110,14 +110,12 @@ class _NavUser:
         return NAV_USERNAME_SLOT
 
 
-def _kept_page(shared: SharedLesson, *, is_read: bool, nav: str) -> str:
+def _kept_page(shared: SharedLesson, version: object, *, is_read: bool, nav: str) -> str:
     """The whole page for one kind of reader (``visitor``, ``learner`` signed in, ``staff``)
     who has or hasn't read the lesson, with the name and token left as placeholders."""
 
     def make() -> str:
-        article = shared.article_html
-        for slot, value in _reader_slots(shared, is_read=is_read).items():
-            article = article.replace(slot, value)
+        article = page_cache.fill(shared.article_html, _reader_slots(shared, is_read=is_read))
         context = {
             "shared": shared,
             "article": mark_safe(article),  # noqa: S308 - sanitized on save + our templates
@@ -128,7 +126,7 @@ def _kept_page(shared: SharedLesson, *, is_read: bool, nav: str) -> str:
         # No request: nothing of this reader's may reach the kept page.
         return render_to_string("lessons/lesson_detail.html", context)
 
-    page = page_cache.kept(("page", shared.slug, facade.example_set_version(), is_read, nav), make)
+    page = page_cache.kept(("page", shared.slug, version, is_read, nav), make)
     assert page is not None  # noqa: S101 - make always renders
     return page
 
@@ -140,13 +138,13 @@ def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     the lesson; only their name and CSRF token go in per request (page_cache). A learner
     costs their session, their user and one "read?" lookup. A flash message waiting (just
     after logging in, say) gets the page rendered for that request."""
-    shared = _shared_lesson(slug)
+    version = facade.example_set_version()  # part of every key: the examples shown
+    shared = _shared_lesson(slug, version)
     if shared is None:
         raise Http404("No lesson with that address.")
     if page_cache.shareable(request):
-        response = HttpResponse(
-            page_cache.with_token(_kept_page(shared, is_read=False, nav="visitor"), request)
-        )
+        page = _kept_page(shared, version, is_read=False, nav="visitor")
+        response = HttpResponse(page_cache.with_token(page, request))
         patch_vary_headers(response, ("Cookie",))
         return response
     learner = learner_for_request(request, create=False)
@@ -162,8 +160,8 @@ def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     user = request.user
     nav = "staff" if user.is_staff else "learner" if user.is_authenticated else "visitor"
     slots = {NAV_USERNAME_SLOT: escape(user.get_username())} if user.is_authenticated else {}
-    page = page_cache.with_token(_kept_page(shared, is_read=is_read, nav=nav), request, slots)
-    response = HttpResponse(page)
+    page = _kept_page(shared, version, is_read=is_read, nav=nav)
+    response = HttpResponse(page_cache.with_token(page, request, slots))
     patch_vary_headers(response, ("Cookie",))
     return response
 
