@@ -60,6 +60,7 @@ WORKER_PREFIXES = (
     "inference.worker",
     "inference.runtime",
     "inference.loading",
+    "inference.batcher",
     "inference.batching",
     "inference.engine",
     "inference.runners",

@@ -1,8 +1,10 @@
 """The whole demo-model build: corpus -> tokenizers -> BERT -> GPT -> eval -> saving.
 
 What each model trains on, its step and learning rates, and what training.json records of
-it are the two stages in ``stages.py``; this module runs them against the time budget,
-resumes, publishes the early checkpoint, judges the result and swaps it in.
+it are in ``stages.py``; publishing (staging folders, the probes run on them, the atomic
+swap-in) is ``release.py``. This module runs the training stages in one loop
+(`TrainingStage`: bert-early, gpt-early, publish, bert, gpt) against the time budget, resumes
+an interrupted build from its checkpoints, and writes training.json.
 
 Layout under MODELS_DIR/demo/:
   bert/ gpt/        the finished Hugging Face folders (model + tokenizer), swapped in atomically
@@ -25,7 +27,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,13 +35,33 @@ from inference.training import bert as bert_stage
 from inference.training import corpus as corpus_mod
 from inference.training import gpt as gpt_stage
 from inference.training import probes as probes_mod
-from inference.training import stages
+from inference.training import release, stages
 from inference.training.data import SentencePairs, TextBlocks
 from inference.training.loop import BuildInterrupted, LoopSettings, train_loop
 from inference.training.recipes import FULL, QUICK
 from inference.training.records import ProgressWriter, read_json, write_json_atomic
 
 FORMAT_VERSION = 2
+
+# What training.json says of each model's class and examples, beyond what every model has
+MODEL_RECORDS: dict[str, Callable[..., dict]] = {
+    "bert": lambda recipe: {"cls": "BertForPreTraining"},
+    "gpt": lambda recipe: {
+        "cls": "BertLMHeadModel (is_decoder=True: the causal mask)",
+        "tokens_per_example": recipe.gpt.block_size,
+    },
+}
+
+
+@dataclass(frozen=True)
+class TrainingStage:
+    """One step of the build's loop: train `model` for `budget(plan)` seconds, or (model
+    None) publish the early checkpoint. `says` is logged first, with the budget filled in."""
+
+    name: str  # the progress and timing key: bert-early, gpt-early, publish, bert, gpt
+    model: str | None
+    budget: Callable[[dict], float] | None = None
+    says: str = ""
 
 
 class BuildError(Exception):
@@ -350,6 +371,46 @@ class _Build:
         job.runs.append((name, settings, result))
         return result
 
+    def training_stages(self) -> list[TrainingStage]:
+        """The training stages in order: the early checkpoint (when the recipe has one), then
+        BERT's and GPT's main stages. Each model is one `stages.Job` trained on by its stages."""
+        recipe = self.recipe
+        early = []
+        if recipe.early_bert_seconds and recipe.early_gpt_seconds:
+            early = [
+                TrainingStage(
+                    "bert-early",
+                    "bert",
+                    lambda plan: recipe.early_bert_seconds,
+                    says=(
+                        f"Early stage: BERT {recipe.early_bert_seconds:.0f} s, GPT "
+                        f"{recipe.early_gpt_seconds:.0f} s, then the demos go live"
+                    ),
+                ),
+                TrainingStage("gpt-early", "gpt", lambda plan: recipe.early_gpt_seconds),
+                TrainingStage("publish", None),
+            ]
+        return [
+            *early,
+            TrainingStage(
+                "bert",
+                "bert",
+                lambda plan: plan["bert_seconds"],
+                says="BERT: {budget} of MLM + NSP",
+            ),
+            TrainingStage("gpt", "gpt", self._gpt_budget, says="GPT: {budget} of causal LM"),
+        ]
+
+    def _gpt_budget(self, plan: dict) -> float:
+        """Whatever the earlier stages overran (or saved) comes out of (or goes to) GPT's
+        share, so the whole build keeps to --minutes; fixed once, so a resumed build keeps it."""
+        if "gpt_seconds_final" not in plan:
+            elapsed = self.earlier_runs + (time.time() - self.wall_start)
+            left = self.total_seconds - elapsed - self.recipe.reserve_seconds
+            plan["gpt_seconds_final"] = round(max(left, 0.5 * plan["gpt_seconds"]), 1)
+            write_json_atomic(self.work / "plan.json", plan)
+        return plan["gpt_seconds_final"]
+
     def run(self) -> dict:
         import torch
 
@@ -358,8 +419,8 @@ class _Build:
         self.load_at_start = [round(x, 2) for x in os.getloadavg()]
         torch.set_num_threads(self.threads)
         plan = self.load_plan()
-        wall_start = time.time()
-        earlier_runs = self._spent()  # stage time of the runs this one resumes
+        self.wall_start = time.time()
+        self.earlier_runs = self._spent()  # stage time of the runs this one resumes
 
         corpus = self.build_corpus()
         train_docs, held_docs = corpus.split(recipe.holdout_percent)
@@ -367,180 +428,93 @@ class _Build:
             f"Corpus: {corpus.stats()['chars']:,} characters in {len(corpus.documents):,} "
             f"documents ({corpus.excluded.get('sentences', 0)} probe sentences kept out)"
         )
-        bert_tok, gpt_tok = self.build_tokenizers()
+        tokenizers = dict(zip(release.MODEL_NAMES, self.build_tokenizers(), strict=True))
         plan = self.plan_budgets(plan)
-        precision = plan["precision"]
-        bert = stages.bert_job(
-            recipe,
-            source=options.source,
-            seed=options.seed,
-            tokenizer=bert_tok,
-            train_docs=train_docs,
-        )
-        gpt = stages.gpt_job(
-            recipe,
-            source=options.source,
-            seed=options.seed,
-            tokenizer=gpt_tok,
-            train_docs=train_docs,
-        )
-        gpt_tok = gpt.tokenizer  # the smaller vocabulary, when the recipe prunes it
+        new_job = {"bert": stages.bert_job, "gpt": stages.gpt_job}
+        jobs = {
+            name: new_job[name](
+                recipe,
+                source=options.source,
+                seed=options.seed,
+                tokenizer=tokenizers[name],
+                train_docs=train_docs,
+            )
+            for name in release.MODEL_NAMES
+        }
+        tokenizers["gpt"] = jobs["gpt"].tokenizer  # the smaller vocabulary, when pruned
         self.log(
-            f"BERT and GPT both start from all-MiniLM-L6-v2 ({bert.model.num_parameters():,} "
-            f"parameters each, {precision['chosen']}); GPT trains on {gpt.data.tokens:,} tokens"
+            f"BERT and GPT both start from all-MiniLM-L6-v2 "
+            f"({jobs['bert'].model.num_parameters():,} parameters each, "
+            f"{plan['precision']['chosen']}); GPT trains on {jobs['gpt'].data.tokens:,} tokens"
         )
 
-        # --- early checkpoint: a short stage each, published so the demos can start ---
-        if recipe.early_bert_seconds and recipe.early_gpt_seconds:
-            self.log(
-                f"Early stage: BERT {recipe.early_bert_seconds:.0f} s, GPT "
-                f"{recipe.early_gpt_seconds:.0f} s, then the demos go live"
-            )
+        for stage in self.training_stages():
+            if stage.says:
+                budget_text = self._budget_text(stage.budget(plan)) if stage.budget else ""
+                self.log(stage.says.format(budget=budget_text))
+            if stage.model is None:  # the early checkpoint: publish once, even on resume
+                if not plan.get("early_published"):
+                    with self.stage(stage.name):
+                        self.publish_early(jobs, tokenizers, corpus)
+                    plan["early_published"] = time.time()
+                    write_json_atomic(self.work / "plan.json", plan)
+                continue
             self.train_model(
-                "bert-early", bert, budget=recipe.early_bert_seconds, precision=precision
+                stage.name,
+                jobs[stage.model],
+                budget=stage.budget(plan),
+                precision=plan["precision"],
             )
-            self.train_model("gpt-early", gpt, budget=recipe.early_gpt_seconds, precision=precision)
-            if not plan.get("early_published"):
-                with self.stage("publish"):
-                    self.publish_early(bert, gpt, bert_tok, gpt_tok, corpus)
-                plan["early_published"] = time.time()
-                write_json_atomic(self.work / "plan.json", plan)
-
-        # --- the main stages ---
-        self.log(f"BERT: {self._budget_text(plan['bert_seconds'])} of MLM + NSP")
-        self.train_model("bert", bert, budget=plan["bert_seconds"], precision=precision)
-        if "gpt_seconds_final" not in plan:
-            # whatever the earlier stages overran (or saved) comes out of (or goes to) GPT's
-            # share, so the whole build keeps to --minutes
-            elapsed = earlier_runs + (time.time() - wall_start)
-            left = self.total_seconds - elapsed - recipe.reserve_seconds
-            plan["gpt_seconds_final"] = round(max(left, 0.5 * plan["gpt_seconds"]), 1)
-            write_json_atomic(self.work / "plan.json", plan)
-        self.log(f"GPT: {self._budget_text(plan['gpt_seconds_final'])} of causal LM")
-        self.train_model("gpt", gpt, budget=plan["gpt_seconds_final"], precision=precision)
 
         # --- held-out evaluation (float32, like the CPU worker) ---
         with self.stage("eval"):
             self.log("Evaluating on held-out documents ...")
-            heldout = self.heldout(bert, gpt, bert_tok, gpt_tok, held_docs)
+            heldout = self.heldout(jobs, tokenizers, held_docs)
 
         # --- saving: temp folders, probes and examples through the demo engines, swap in ---
         with self.stage("saving"):
-            staging = self.save_staging(bert, gpt, bert_tok, gpt_tok)
-            release = _new_release("final")
-            judged = self.judge(staging, heldout, release=release)
+            staging = release.save_staging(
+                self.root, {name: job.model for name, job in jobs.items()}, tokenizers
+            )
+            this_release = release.new_release("final")
+            judged = release.judge(
+                staging,
+                heldout,
+                release=this_release,
+                encoder_source=options.source,
+                lessons_dir=options.lessons_dir,
+                record_examples=not options.quick,
+                log=self.log,
+            )
+        models = {
+            name: stages.model_record(
+                jobs[name],
+                tokenizers[name],
+                heldout[name],
+                judged["samples"][name],
+                head_lr_multiplier=recipe.bert.head_lr_multiplier,
+                **MODEL_RECORDS[name](recipe),
+            )
+            for name in release.MODEL_NAMES
+        }
+        models["gpt"]["objective"] = stages.gpt_objective(recipe.gpt)
         record = self._record(
             corpus=corpus,
             plan=plan,
-            models={
-                "bert": stages.model_record(
-                    bert,
-                    bert_tok,
-                    heldout["bert"],
-                    judged["samples"]["bert"],
-                    cls="BertForPreTraining",
-                    head_lr_multiplier=recipe.bert.head_lr_multiplier,
-                ),
-                "gpt": {
-                    **stages.model_record(
-                        gpt,
-                        gpt_tok,
-                        heldout["gpt"],
-                        judged["samples"]["gpt"],
-                        cls="BertLMHeadModel (is_decoder=True: the causal mask)",
-                        tokens_per_example=recipe.gpt.block_size,
-                        head_lr_multiplier=recipe.bert.head_lr_multiplier,
-                    ),
-                    "objective": stages.gpt_objective(recipe.gpt),
-                },
-            },
+            models=models,
             evaluation=judged["evaluation"],
-            release=release,
+            release=this_release,
             state="done",
-            wall_this_run=time.time() - wall_start,
+            wall_this_run=time.time() - self.wall_start,
         )
-        self._swap_all(staging)
+        release.swap_all(self.root, staging)
         write_json_atomic(self.root / "training.json", record)
         self._clear_work()
         return record
 
-    # --- publishing ---
-    def save_staging(self, bert: stages.Job, gpt: stages.Job, bert_tok, gpt_tok) -> dict[str, Path]:
-        for leftover in [*self.root.glob(".*.staging-*"), *self.root.glob(".*.old-*")]:
-            shutil.rmtree(leftover, ignore_errors=True)  # from a build that died here
-        staging = {
-            "bert": self.root / f".bert.staging-{os.getpid()}",
-            "gpt": self.root / f".gpt.staging-{os.getpid()}",
-        }
-        with _quiet_transformers():
-            bert.model.save_pretrained(str(staging["bert"]))
-            bert_tok.save_pretrained(str(staging["bert"]))
-            gpt.model.save_pretrained(str(staging["gpt"]))
-            gpt_tok.save_pretrained(str(staging["gpt"]))
-        for path in staging.values():
-            _make_readable(path)
-        return staging
-
-    def _swap_all(self, staging: dict[str, Path]) -> None:
-        for name, path in staging.items():
-            _swap_in(path, self.root / name)
-        examples = self.root / f".examples.staging-{os.getpid()}.json"
-        if examples.exists():
-            examples.replace(self.root / "examples.json")
-
-    def _loaded_roles(self, staging: dict[str, Path]):
-        """The staged folders loaded exactly as the worker loads them, plus the encoder."""
-        from inference.loading import load_role
-        from inference.registry import ModelSpec
-        from inference.runtime import Runtime
-
-        def spec(role: str, name: str, folder: Path) -> ModelSpec:
-            return ModelSpec(role, name, str(folder), None, "float32", Path(folder))
-
-        roles = {
-            "bert": load_role(spec("bert", "demo BERT", staging["bert"]), device="cpu"),
-            "gpt": load_role(spec("gpt", "demo GPT", staging["gpt"]), device="cpu"),
-            "encoder": load_role(
-                spec("encoder", "all-MiniLM-L6-v2", self.options.source), device="cpu"
-            ),
-        }
-        return Runtime(profile="demo", device="cpu", roles=roles)
-
-    def judge(self, staging: dict[str, Path], heldout: dict, *, release: dict) -> dict:
-        """Probes, samples and stored examples, all from the staged folders."""
-        from inference.training.evaluate import evaluate_roles, targets_met
-
-        with _quiet_transformers():
-            runtime = self._loaded_roles(staging)
-            self.log("Running the probes ...")
-            report = evaluate_roles(runtime.bert, runtime.gpt, runtime.encoder)
-            samples = {
-                "bert": bert_stage.fill_mask_samples(staging["bert"]),
-                "gpt": gpt_stage.generation_samples(staging["gpt"]),
-            }
-            if not self.options.quick:
-                self.log("Recording the stored examples from these models ...")
-                self._record_examples(runtime, staging, release)
-        evaluation = {
-            "heldout": heldout,
-            "probes": report,
-            "targets": targets_met(heldout, report),
-            "evaluated_at": time.time(),
-        }
-        return {"evaluation": evaluation, "samples": samples}
-
-    def _record_examples(self, runtime, staging: dict[str, Path], release: dict) -> None:
-        """Every stored example (playground, form defaults, lesson demos) from these models;
-        the file swaps in with them, so the examples shown are the served build's own."""
-        from inference.examples.recording import record_to_file
-
-        out = staging["bert"].parent / f".examples.staging-{os.getpid()}.json"
-        record_to_file(
-            runtime, out, build=release, lessons_dir=self.options.lessons_dir, log=lambda _: None
-        )
-
-    def heldout(self, bert: stages.Job, gpt: stages.Job, bert_tok, gpt_tok, held_docs) -> dict:
+    def heldout(self, jobs: dict[str, stages.Job], tokenizers: dict, held_docs) -> dict:
         recipe = self.recipe
+        bert_tok, gpt_tok = tokenizers["bert"], tokenizers["gpt"]
         bert_held = corpus_mod.Corpus.for_bert(held_docs)
         held_pairs = SentencePairs(
             bert_stage.encode_documents(bert_tok, bert_held),
@@ -550,7 +524,7 @@ class _Build:
             kinds=[doc.kinds for doc in bert_held],
         )
         bert_metrics = bert_stage.evaluate(
-            bert.model, held_pairs, tokenizer=bert_tok, examples=recipe.bert_eval_pairs
+            jobs["bert"].model, held_pairs, tokenizer=bert_tok, examples=recipe.bert_eval_pairs
         )
         self.progress.update("eval", 0.5, eta_seconds=self._eta(), force=True)
         held_blocks = TextBlocks(
@@ -560,19 +534,23 @@ class _Build:
             bos_id=gpt_stage.bos_id(gpt_tok),
             seed=self.options.seed,
         )
-        gpt_metrics = gpt_stage.evaluate(gpt.model, held_blocks, max_blocks=recipe.gpt_eval_blocks)
+        gpt_metrics = gpt_stage.evaluate(
+            jobs["gpt"].model, held_blocks, max_blocks=recipe.gpt_eval_blocks
+        )
         return {"bert": bert_metrics, "gpt": gpt_metrics}
 
-    def publish_early(self, bert: stages.Job, gpt: stages.Job, bert_tok, gpt_tok, corpus) -> None:
+    def publish_early(self, jobs: dict[str, stages.Job], tokenizers: dict, corpus) -> None:
         """Swap the early models in and say so in training.json (state "early")."""
-        staging = self.save_staging(bert, gpt, bert_tok, gpt_tok)
-        release = _new_release("early")
+        staging = release.save_staging(
+            self.root, {name: job.model for name, job in jobs.items()}, tokenizers
+        )
+        this_release = release.new_release("early")
         record = {
             "state": "early",
             "format": FORMAT_VERSION,
             "mode": self.recipe.mode,
-            "release": release,
-            "built_at": release["published_at"],
+            "release": this_release,
+            "built_at": this_release["published_at"],
             "budget_minutes": self.options.minutes,
             "note": (
                 "An early checkpoint: each model trained for about half a minute. The demos "
@@ -585,10 +563,10 @@ class _Build:
                     "parameters": job.model.num_parameters(),
                     "training": stages.training_summary(job),
                 }
-                for name, job in (("bert", bert), ("gpt", gpt))
+                for name, job in jobs.items()
             },
         }
-        self._swap_all(staging)
+        release.swap_all(self.root, staging)
         write_json_atomic(self.root / "training.json", record)
         self.log("Early checkpoint published: the demos can start.")
 
@@ -639,43 +617,6 @@ class _Build:
             "models": models,
             "evaluation": evaluation,
         }
-
-
-def _new_release(stage: str) -> dict:
-    return {"id": uuid.uuid4().hex[:16], "stage": stage, "published_at": time.time()}
-
-
-def _make_readable(folder: Path) -> None:
-    """safetensors writes 0600 files; a worker running as another user must read them."""
-    folder.chmod(0o755)
-    for path in folder.iterdir():
-        path.chmod(0o644)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Loading BertForPreTraining weights into the fill-mask pipeline's BertForMaskedLM
-    reports the (expected) unused NSP head; keep the console to our own output."""
-    from transformers.utils import logging as hf_logging
-
-    previous = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(previous)
-        hf_logging.enable_progress_bar()
-
-
-def _swap_in(staging: Path, final: Path) -> None:
-    """Replace `final` by `staging` with renames, so readers see the old or the new folder."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def build_demo_models(options: BuildOptions) -> dict:

@@ -17,8 +17,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from inference import batcher as batcher_mod
 from inference import batching, kinds, streams, tasks
-from inference.batching import Batcher, BatcherStopped, BatchTimeout, split_by_length
+from inference.batcher import Batcher, BatcherStopped, BatchTimeout, split_by_length
 from inference.engine import embeddings as embeddings_engine
 from inference.engine import fill_mask as fill_mask_engine
 from inference.engine import next_token as next_token_engine
@@ -355,12 +356,12 @@ def test_settings_come_from_the_environment(monkeypatch):
         "enabled": False,
         "max_batch": 8,
         "max_wait_ms": 2.5,
-        "split_tokens": batching.DEFAULT_SPLIT_TOKENS,
+        "split_tokens": batcher_mod.DEFAULT_SPLIT_TOKENS,
     }
     monkeypatch.delenv("INFERENCE_BATCHING")
     monkeypatch.setenv("INFERENCE_MAX_BATCH", "lots")
     assert batching.batching_enabled() is True
-    assert batching.max_batch_size() == batching.DEFAULT_MAX_BATCH
+    assert batching.max_batch_size() == batcher_mod.DEFAULT_MAX_BATCH
 
 
 # --- Real (tiny) models: batched results equal unbatched ones -------------------------

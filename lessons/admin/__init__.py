@@ -1,0 +1,20 @@
+"""Admin for the course: lessons, quizzes and questions with history and revert.
+
+Lesson, Quiz and Question use django-simple-history's ``SimpleHistoryAdmin``: the
+History button lists who changed what, and a version can be reverted. Every save
+of a lesson (including a revert, which goes through ``save_model``) re-renders its
+HTML with ``lessons.services.lesson_render``. Attempts are read-only here.
+"""
+
+from .course import CourseAdmin, LessonAdmin
+from .grading import AttemptAdmin, CalibrationRunAdmin
+from .questions import QuestionAdmin, QuizAdmin
+
+__all__ = [
+    "AttemptAdmin",
+    "CalibrationRunAdmin",
+    "CourseAdmin",
+    "LessonAdmin",
+    "QuestionAdmin",
+    "QuizAdmin",
+]
