@@ -7,7 +7,7 @@ median and p95 latency beside it. Two stacks run side by side: a web and a model
 with ``INFERENCE_BATCHING=0``, and the same with ``=1`` (same pool size, each pair on a
 queue of its own), and every point is measured for both back to back, in alternating
 order, so a change in the machine's background load hits both alike. The batcher itself
-belongs to the worker (``inference/batching.py``); while that module doesn't exist, only
+belongs to the worker (``inference/worker/batching.py``); while that module doesn't exist, only
 "off" is measured and the section says "not implemented".
 
 For scale, ``engine_batch_potential`` times the engines' own padded batch functions
@@ -32,7 +32,7 @@ LATENCY_SLACK_MS = 5.0
 
 
 def batcher_implemented() -> bool:
-    return importlib.util.find_spec("inference.batching") is not None
+    return importlib.util.find_spec("inference.worker.batching") is not None
 
 
 def throughput(port: int, kind: str, concurrency: int, seconds: float, seed: int) -> dict:
@@ -161,8 +161,8 @@ def run(cfg: Config, *, inproc, samples: list[dict]) -> dict:
 def engine_potential(runtime, *, batch: int = 16, reps: int = 2) -> dict:
     """In-process: one padded batch of ``batch`` inputs vs the same inputs one at a time."""
     from bench.inputs import fill_mask_inputs, next_token_inputs
-    from inference.engine.fill_mask import fill_mask, fill_mask_batch
-    from inference.engine.next_token import next_token, next_token_batch
+    from inference.worker.engine.fill_mask import fill_mask, fill_mask_batch
+    from inference.worker.engine.next_token import next_token, next_token_batch
 
     cases = {
         "fill-mask": (
@@ -247,7 +247,7 @@ def analyse(modes: dict, cfg: Config, implemented: bool) -> tuple[dict, list[dic
                 f">= {SPEEDUP_TARGET:g}x unbatched",
                 None,
                 None,
-                note="not implemented: inference/batching.py does not exist yet",
+                note="not implemented: inference/worker/batching.py does not exist yet",
             )
         )
     return comparison, targets

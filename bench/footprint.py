@@ -105,7 +105,8 @@ def _baseline_main() -> None:
 
     django.setup()
     from config.celery_app import app  # noqa: F401
-    from inference import loading, runtime, tasks, worker  # noqa: F401
+    from inference import worker  # noqa: F401
+    from inference.worker import loading
 
     loading.set_offline_env()
     import torch  # noqa: F401

@@ -23,8 +23,8 @@ from typing import Any
 
 class InProcess:
     def __init__(self) -> None:
-        from inference.loading import choose_device, configure_threads
-        from inference.runtime import load_runtime
+        from inference.worker.loading import choose_device, configure_threads
+        from inference.worker.runtime import load_runtime
 
         device = choose_device()
         self.threads = configure_threads() if device == "cpu" else None

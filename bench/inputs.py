@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Iterator
 
-from inference import tiny
+from inference.worker import tiny
 
 
 def _lines(seed: int) -> Iterator[str]:

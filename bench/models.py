@@ -70,7 +70,7 @@ def ensure_models(models_dir: Path, *, smoke: bool) -> dict:
     if root.exists():
         shutil.rmtree(root)
     if smoke:
-        from inference.tiny import build_tiny_models
+        from inference.worker.tiny import build_tiny_models
 
         build_tiny_models(root)
         description = _describe(root, notes=["tiny profile models (random weights)"])
@@ -92,7 +92,7 @@ def _build_full_size(root: Path) -> dict:
         GPT2LMHeadModel,
     )
 
-    from inference.tiny import build_bpe_tokenizer, build_wordpiece_tokenizer, corpus_lines
+    from inference.worker.tiny import build_bpe_tokenizer, build_wordpiece_tokenizer, corpus_lines
 
     notes = []
     lines = corpus_lines()

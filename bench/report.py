@@ -415,7 +415,7 @@ def _batching(results: dict, plots: dict) -> list[str]:
     lines = ["## Dynamic batching", "", bt["description"], ""]
     if not bt.get("implemented"):
         lines += [
-            "**Not implemented yet**: `inference/batching.py` does not exist, so only "
+            "**Not implemented yet**: `inference/worker/batching.py` does not exist, so only "
             "batching off was measured. Run `make bench` again once it exists.",
             "",
         ]

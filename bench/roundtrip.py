@@ -44,9 +44,9 @@ class RoundTripError(RuntimeError):
 
 
 def inprocess_call(runtime, kind: str, params: dict) -> dict:
-    from inference.engine.embeddings import embeddings
-    from inference.engine.fill_mask import fill_mask
-    from inference.engine.next_token import next_token
+    from inference.worker.engine.embeddings import embeddings
+    from inference.worker.engine.fill_mask import fill_mask
+    from inference.worker.engine.next_token import next_token
 
     if kind == "fill-mask":
         return fill_mask(runtime.bert, **params)

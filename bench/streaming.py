@@ -94,7 +94,7 @@ def _generate_once(runtime, prompt: str, max_new_tokens: int) -> dict:
 
 
 def _engine_once(runtime, prompt: str, max_new_tokens: int) -> dict:
-    from inference.engine.generate import generate
+    from inference.worker.engine.generate import generate
 
     stamps: list[float] = []
     start = time.perf_counter()

@@ -10,7 +10,7 @@ class InferenceConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects Celery worker signal handlers only (no torch import); they load models
-        # in workers that consume the inference queue. See inference/worker.py.
-        from inference import worker
+        # in workers that consume the inference queue. See inference/worker/process.py.
+        from inference.worker import process as worker
 
         worker.connect_signals()

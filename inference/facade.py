@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference import gateway, heartbeat, kinds, streams
+from inference.contract import gateway, heartbeat, kinds, streams
 
 GRADING_TASK = "inference.tasks.grade_short_answer"
 GRADING_EVENT_KIND = "grade-short-answer"
@@ -36,7 +36,7 @@ def demo_titles() -> dict[str, str]:
 
 def example_set_version() -> tuple[str, int, str] | None:
     """Changes whenever the stored demo examples change (for page-cache keys)."""
-    from inference.examples import example_set_version as version
+    from inference.contract.examples import example_set_version as version
 
     return version()
 
@@ -66,8 +66,8 @@ def worker_alive(name: str) -> bool:
 
 def load_encoder(profile: str | None = None) -> Any:
     """The profile's sentence encoder, loaded in this process on the CPU."""
-    from inference import registry
-    from inference.loading import load_role
+    from inference.contract import registry
+    from inference.worker.loading import load_role
 
     spec = registry.profile_specs(profile)["encoder"]
     return load_role(spec, device="cpu", profile=profile or "")
@@ -76,6 +76,6 @@ def load_encoder(profile: str | None = None) -> Any:
 def similarities(encoder: Any, **answer: Any) -> dict[str, Any]:
     """What the grading task computes for one answer (``text``, ``references``,
     ``concepts``, ``question``), on ``encoder`` in this process."""
-    from inference.engine.short_answer import short_answer_similarities
+    from inference.worker.engine.short_answer import short_answer_similarities
 
     return short_answer_similarities(encoder, **answer)

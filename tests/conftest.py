@@ -82,7 +82,7 @@ def test_redis(settings):
 
 @pytest.fixture
 def fake_ready_worker(test_redis, settings):
-    from inference import heartbeat
+    from inference.contract import heartbeat
 
     hostname = f"security-{uuid.uuid4().hex[:8]}@localhost"
     heartbeat.beat(

@@ -6,7 +6,7 @@ import math
 
 from django import template
 
-from inference import charts
+from inference.web import charts
 
 register = template.Library()
 
@@ -75,7 +75,7 @@ def ln(value: object) -> float | str:
 @register.filter(name="printable")
 def printable_filter(value: object) -> str:
     """Control characters as their visible pictures (a model can emit them)."""
-    from inference.result_shapes import printable
+    from inference.web.result_shapes import printable
 
     return printable("" if value is None else value)
 

@@ -17,7 +17,7 @@ def demo_widgets(context: template.Context, html: str) -> SafeString:
 
     Usage: ``{% demo_widgets lesson.body_html %}`` (the HTML was sanitized on save).
     """
-    from inference.widgets import embed_demo_widgets
+    from inference.web.widgets import embed_demo_widgets
 
     token = context.get("csrf_token")  # a shared page's placeholder, else this request's token
     return embed_demo_widgets(

@@ -16,7 +16,7 @@ from inference.training import probes as probes_mod
 from inference.training import wordnet as wordnet_mod
 
 if TYPE_CHECKING:
-    from inference.loading import Loaded
+    from inference.worker.loading import Loaded
 
 
 def _word_checker() -> Callable[[str], bool]:
@@ -29,7 +29,7 @@ def _rate(results: list[dict]) -> float:
 
 
 def run_fill_mask(bert: Loaded, probes: probes_mod.Probes) -> list[dict]:
-    from inference.engine.fill_mask import fill_mask_batch
+    from inference.worker.engine.fill_mask import fill_mask_batch
 
     outputs = fill_mask_batch(bert, [p.text for p in probes.fill_mask], top_k=probes_mod.TOP_K)
     results = []
@@ -50,7 +50,7 @@ def run_fill_mask(bert: Loaded, probes: probes_mod.Probes) -> list[dict]:
 
 
 def run_next_sentence(bert: Loaded, probes: probes_mod.Probes) -> list[dict]:
-    from inference.engine.next_sentence import next_sentence_batch
+    from inference.worker.engine.next_sentence import next_sentence_batch
 
     pairs = [(p.a, p.b) for p in probes.next_sentence]
     outputs = next_sentence_batch(bert, pairs)
@@ -72,8 +72,8 @@ def run_next_sentence(bert: Loaded, probes: probes_mod.Probes) -> list[dict]:
 
 
 def run_generate(gpt: Loaded, probes: probes_mod.Probes) -> list[dict]:
-    from inference.engine.generate import generate
-    from inference.engine.next_token import next_token_batch
+    from inference.worker.engine.generate import generate
+    from inference.worker.engine.next_token import next_token_batch
 
     is_word = _word_checker()
     firsts = next_token_batch(gpt, [p.prompt for p in probes.generate], top_k=probes_mod.TOP_K)
@@ -100,7 +100,7 @@ def run_generate(gpt: Loaded, probes: probes_mod.Probes) -> list[dict]:
 
 def run_shown(bert: Loaded, gpt: Loaded, encoder: Loaded, probes: probes_mod.Probes) -> list:
     """Attention, tokenize and embeddings inputs: the engine answers; no [UNK] for BERT."""
-    from inference.engine import attention, embeddings, tokenize
+    from inference.worker.engine import attention, embeddings, tokenize
 
     results = []
     for probe in probes.shown:

@@ -89,9 +89,9 @@ def _examples_staging(root: Path) -> Path:
 
 def loaded_runtime(staging: dict[str, Path], encoder_source: Path):
     """The staged folders loaded exactly as the worker loads them, plus the encoder."""
-    from inference.loading import load_role
-    from inference.registry import ModelSpec
-    from inference.runtime import Runtime
+    from inference.contract.registry import ModelSpec
+    from inference.worker.loading import load_role
+    from inference.worker.runtime import Runtime
 
     def spec(role: str, name: str, folder: Path) -> ModelSpec:
         return ModelSpec(role, name, str(folder), None, "float32", Path(folder))
@@ -128,7 +128,7 @@ def judge(
             "gpt": gpt_stage.generation_samples(staging["gpt"]),
         }
         if record_examples:
-            from inference.examples.recording import record_to_file
+            from inference.worker.recording import record_to_file
 
             log("Recording the stored examples from these models ...")
             record_to_file(

@@ -91,7 +91,7 @@ def check_redis(client: redis.Redis) -> dict[str, Any]:
 
 def check_inference_workers(client: redis.Redis) -> dict[str, Any]:
     """Ready model workers on the inference queue, from their heartbeat keys."""
-    from inference.heartbeat import live_workers  # the worker-side module, no torch
+    from inference.contract.heartbeat import live_workers  # the worker-side module, no torch
 
     queue = settings.INFERENCE_QUEUE
     on_queue = [info for info in live_workers(client) if queue in (info.get("queues") or [])]

@@ -10,7 +10,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls", namespace="accounts")),
-    path("demos/", include("inference.urls", namespace="inference")),
+    path("demos/", include("inference.web.urls", namespace="inference")),
     path("", include("lessons.urls", namespace="lessons")),
 ]
 

@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from inference import streams
+from inference.contract import streams
 from lessons.loader import course_load
 from tests.inference import conftest as inference_fixtures
 from tests.inference import widget_support
@@ -296,8 +296,8 @@ def test_gpt2s_tokenizer_row_lines_up_at_phone_width(
 ):
     """A GPT on BERT's WordPiece (the demo profile's): GPT-2's real tokenizer is a third row,
     under the other two in every column, and the result still fits a phone."""
-    from inference.engine.tokenize import tokenize
-    from tests.inference.test_gpt2_tokenizer import installed_tokenizer
+    from inference.worker.engine.tokenize import tokenize
+    from tests.inference.worker.test_gpt2_tokenizer import installed_tokenizer
     from tests.inference.web_support import done_event, started
 
     installed_tokenizer()
@@ -351,7 +351,7 @@ def test_training_page_draws_the_curves(live_server, page, settings, tmp_path):
 def test_with_the_worker_stopped_a_widget_says_so_and_keeps_its_stored_result(
     live, page, celery_worker_proc
 ):
-    from inference import heartbeat
+    from inference.contract import heartbeat
 
     # Stop the shared worker; the next test that needs one gets a fresh one.
     celery_worker_proc.stop()

@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from config.health import check_inference_workers, readiness_report
-from inference.heartbeat import beat, clear
+from inference.contract.heartbeat import beat, clear
 
 UNREACHABLE = "redis://:s3cret-pass@127.0.0.1:1/0"
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from inference.heartbeat import beat, clear
+from inference.contract.heartbeat import beat, clear
 
 from .helpers import OPERATOR_ENV, healthcheck_python_snippets, interpolate, load_compose
 

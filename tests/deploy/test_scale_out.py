@@ -25,7 +25,7 @@ from django.test import override_settings
 
 from config.health import check_default_workers, readiness_report
 from config.request_id import reset_request_id, set_request_id
-from inference.heartbeat import beat, clear
+from inference.contract.heartbeat import beat, clear
 
 from .helpers import ROOT
 

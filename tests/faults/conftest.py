@@ -56,7 +56,7 @@ def fault_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fault_models(fault_dir) -> Path:
-    from inference.tiny import build_tiny_models
+    from inference.worker.tiny import build_tiny_models
 
     base = fault_dir / "models"
     build_tiny_models(base / "tiny")

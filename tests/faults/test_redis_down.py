@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from inference.errors import SERVICE_DOWN
+from inference.contract.errors import SERVICE_DOWN
 
 from .conftest import STAFF
 from .flows import demo_follow, demo_submit, quiz_open

@@ -13,8 +13,8 @@ import time
 import pytest
 import redis
 
-from inference import kinds
-from inference.selectors import WORKER_LOST
+from inference.contract import kinds
+from inference.web.selectors import WORKER_LOST
 
 from .flows import demo_follow, demo_submit, result_state, still_polling, task_id_from
 from .stack import Browser, ModelWorker

@@ -16,7 +16,7 @@ import pytest
 import redis
 from django.utils.html import escape
 
-from inference.selectors import NO_WORKER, WORKER_LOST
+from inference.web.selectors import NO_WORKER, WORKER_LOST
 
 from .flows import demo_follow, demo_submit, result_state, still_polling
 from .stack import Browser, wait_for

@@ -70,14 +70,14 @@ def _inference_redis():
 
 @pytest.fixture
 def redis_client(_inference_redis):
-    from inference import streams
+    from inference.contract import streams
 
     return streams.redis_client(TEST_REDIS_URL)
 
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
-    from inference.tiny import build_tiny_models
+    from inference.worker.tiny import build_tiny_models
 
     base = tmp_path_factory.mktemp("models")
     build_tiny_models(base / "tiny")
@@ -93,7 +93,7 @@ def tiny_settings(settings, tiny_models_dir):
 
 @pytest.fixture(scope="session")
 def tiny_runtime(tiny_models_dir):
-    from inference import runtime
+    from inference.worker import runtime
 
     with override_settings(MODELS_DIR=tiny_models_dir, INFERENCE_PROFILE="tiny"):
         loaded = runtime.load_runtime(profile="tiny", device="cpu")
@@ -117,9 +117,9 @@ def wordpiece_gpt(tiny_runtime, tiny_models_dir):
 
 
 def _load_runtime(profile: str, models_dir: Path):
-    from inference import registry
-    from inference.loading import load_role
-    from inference.runtime import Runtime
+    from inference.contract import registry
+    from inference.worker.loading import load_role
+    from inference.worker.runtime import Runtime
 
     with override_settings(MODELS_DIR=models_dir):
         specs = registry.profile_specs(profile)
@@ -182,7 +182,8 @@ def publish_demo(
 def tiny_demo(settings, tiny_models_dir, tmp_path, monkeypatch) -> Path:
     """Settings for the ``demo`` profile on copies of the tiny models (release "early-1");
     the process's runtime is restored afterwards."""
-    from inference import registry, runtime
+    from inference.contract import registry
+    from inference.worker import runtime
 
     models_dir = tmp_path / "models"
     publish_demo(models_dir, tiny_models_dir, release_id="early-1", stage="early")
@@ -213,7 +214,7 @@ def demo_runtime(request):
     profile's own tokenizers and architectures."""
     from django.conf import settings
 
-    from inference import registry
+    from inference.contract import registry
 
     models_dir = Path(settings.MODELS_DIR)
     with override_settings(MODELS_DIR=models_dir):
@@ -251,7 +252,7 @@ class WorkerProcess:
             return ""
 
     def heartbeat(self) -> dict | None:
-        from inference import heartbeat, streams
+        from inference.contract import heartbeat, streams
 
         client = streams.redis_client(self.redis_url)
         for info in heartbeat.live_workers(client):

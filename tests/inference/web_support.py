@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from inference import heartbeat, streams
+from inference.contract import heartbeat, streams
 
 
 @dataclass

@@ -41,7 +41,7 @@ def serve_demo_build(
 
 def shipped_demo_examples() -> list:
     """The committed demo examples (as read from the file, not marked in any way)."""
-    from inference.examples import _read
+    from inference.contract.examples import _read
 
     return _read(str(SHIPPED_DEMO), SHIPPED_DEMO.stat().st_mtime_ns).examples
 
@@ -69,7 +69,7 @@ def recorded_examples_dir(models_dir: Path, out: Path) -> Path:
 @pytest.fixture
 def stored_examples(settings, tiny_models_dir, tmp_path_factory):
     """The tiny profile's recorded examples, served as the site's stored examples."""
-    from inference.examples import example_set
+    from inference.contract.examples import example_set
 
     out = recorded_examples_dir(tiny_models_dir, tmp_path_factory.mktemp("examples"))
     settings.DEMO_EXAMPLES_DIR = out

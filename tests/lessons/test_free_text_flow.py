@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from inference import heartbeat, streams
+from inference.contract import heartbeat, streams
 from lessons import free_text, free_text_reads
 from lessons.free_text import (
     ReviewError,
@@ -122,8 +122,8 @@ def grading_env(settings):
 @pytest.fixture(scope="module")
 def minilm_models_dir(tmp_path_factory) -> Path:
     """A ``tiny`` profile whose encoder is the real all-MiniLM-L6-v2 (tiny BERT and GPT)."""
-    from inference.registry import _minilm_dir
-    from inference.tiny import build_tiny_models
+    from inference.contract.registry import _minilm_dir
+    from inference.worker.tiny import build_tiny_models
 
     base = tmp_path_factory.mktemp("ft-models")
     build_tiny_models(base / "tiny")
@@ -138,9 +138,9 @@ def minilm_models_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def minilm_runtime():
     """The grading task runs in this process on the real MiniLM (restored afterwards)."""
-    from inference import runtime
-    from inference.loading import load_role
-    from inference.registry import _local_spec, _minilm_dir
+    from inference.contract.registry import _local_spec, _minilm_dir
+    from inference.worker import runtime
+    from inference.worker.loading import load_role
 
     spec = _local_spec("encoder", "all-MiniLM-L6-v2", _minilm_dir())  # the demo profile's
     encoder = load_role(spec, device="cpu", profile="demo")
@@ -152,7 +152,7 @@ def minilm_runtime():
 
 def run_grading_task(answer: Answer) -> tuple[str, dict]:
     """Run the real grading task in this process for the answer's current task id."""
-    from inference.tasks import grade_short_answer
+    from inference.worker.tasks import grade_short_answer
 
     answer.refresh_from_db()
     kwargs = free_text_task_kwargs(answer=answer)
@@ -425,7 +425,7 @@ def test_invalid_input_fails_at_once(grading_env, quiz_setup, django_capture_on_
 
 
 def test_the_task_refuses_arguments_it_cannot_grade(grading_env, minilm_runtime):
-    from inference.tasks import grade_short_answer
+    from inference.worker.tasks import grade_short_answer
 
     result = grade_short_answer.apply(
         kwargs={"answer_id": 1, "text": "x", "references": [], "concepts": []},

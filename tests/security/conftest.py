@@ -16,7 +16,7 @@ from django.test import override_settings
 
 @pytest.fixture(scope="session")
 def tiny_models_for_security(tmp_path_factory) -> Path:
-    from inference.tiny import build_tiny_models
+    from inference.worker.tiny import build_tiny_models
 
     base = tmp_path_factory.mktemp("security-models")
     build_tiny_models(base / "tiny")
@@ -25,7 +25,7 @@ def tiny_models_for_security(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tiny_runtime_loaded(tiny_models_for_security, settings):
-    from inference import runtime
+    from inference.worker import runtime
 
     previous = getattr(runtime, "_runtime", None)  # another package's tests may hold one
     settings.MODELS_DIR = tiny_models_for_security

@@ -23,7 +23,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference import kinds
+from inference.contract import kinds
 
 # No database here (demos don't touch it), so no test transaction either: the service
 # enqueues at once instead of on a commit that a rolled-back test never reaches.

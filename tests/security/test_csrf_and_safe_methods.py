@@ -29,7 +29,7 @@ from django.test import Client
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from inference import streams
+from inference.contract import streams
 from tests.factories import (
     AnswerFactory,
     StaffUserFactory,
@@ -51,7 +51,7 @@ GET_MAY_CREATE = {"django_session"}
 @pytest.fixture
 def world(test_redis, tiny_runtime_loaded):
     """Sample objects for every URL parameter, and a finished next-token demo."""
-    from inference import tasks
+    from inference.worker import tasks
 
     learner = UserFactory()
     staff = StaffUserFactory()

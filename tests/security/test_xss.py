@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from inference import streams
+from inference.contract import streams
 from lessons.models import Choice, Question
 from lessons.services import lesson_render
 from tests.factories import (
@@ -289,7 +289,7 @@ SSE_DATA = re.compile(r"^data: ?(.*)$", re.M)
 
 def run_in_process(kind: str, params: dict) -> str:
     """Run the demo's real Celery task in this process, as the worker would."""
-    from inference import tasks
+    from inference.worker import tasks
 
     task_id = uuid.uuid4().hex
     client = streams.redis_client()
@@ -389,7 +389,7 @@ def test_poisoned_error_message_and_worker_name_are_escaped(client, test_redis):
 def test_streamed_tokens_reach_the_page_escaped(client, test_redis):
     """Generate streams tokens to the page over SSE as ready-to-append HTML: a model that
     emits markup token by token must still not get it run."""
-    from inference import heartbeat
+    from inference.contract import heartbeat
 
     redis_client = streams.redis_client()
     worker = f"sse-{uuid.uuid4().hex[:6]}@localhost"

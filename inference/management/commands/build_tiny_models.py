@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from inference import registry
+from inference.contract import registry
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from inference.tiny import build_tiny_models
+        from inference.worker.tiny import build_tiny_models
 
         base = options["dir"] or registry.models_dir()
         started = time.monotonic()

@@ -9,7 +9,7 @@
   finished (an early checkpoint, a quick build), ``build_demo_models`` runs (resumes) in
   the background unless a build is already running. It publishes an early checkpoint
   after about 2 minutes, which the model worker starts serving, and the finished models
-  after about 15, which the worker swaps in while it serves (``inference/worker.py``).
+  after about 15, which the worker swaps in while it serves (``inference/worker/process.py``).
 - ``runserver`` in the foreground. Ctrl-C (or SIGTERM) stops every child cleanly.
 
 Children run in their own process groups, so one Ctrl-C reaches devstack only and it
@@ -271,8 +271,8 @@ class Command(BaseCommand):
         )
 
     def start_build(self, *, no_build: bool) -> str:
-        from inference import registry
-        from inference.selectors import build_progress
+        from inference.contract import registry
+        from inference.web.selectors import build_progress
 
         try:
             profile = registry.active_profile_name()
@@ -382,7 +382,7 @@ class Command(BaseCommand):
     def watch_worker(self) -> None:
         """Print one line when the model worker is ready (it loads models for a while), and
         one more when it swaps the demo build's early checkpoint for the finished models."""
-        from inference import heartbeat, streams
+        from inference.contract import heartbeat, streams
 
         client = streams.redis_client(self.env.get("REDIS_URL"))
         queue = str(settings.INFERENCE_QUEUE)

@@ -2,7 +2,7 @@
 
 The only code in the project that touches the network: ``huggingface_hub.snapshot_download``
 of bert-base-uncased, gpt2 and all-MiniLM-L6-v2 at the commits pinned in
-``inference/registry.py`` into ``MODELS_DIR/full/<name>``. Workers then load them offline.
+``inference/contract/registry.py`` into ``MODELS_DIR/full/<name>``. Workers then load them offline.
 Each model is downloaded into ``<name>.partial`` and renamed when complete, so a worker
 never sees half a model. Models already present are skipped unless ``--force``.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference import registry
+from inference.contract import registry
 
 ALLOW_PATTERNS = [
     "config.json",

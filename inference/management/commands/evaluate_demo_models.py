@@ -47,14 +47,14 @@ class Command(BaseCommand):
             self.save(models_dir, options["profile"], report)
 
     def evaluate(self, profile: str, models_dir: Path) -> dict:
-        from inference import registry
-        from inference.loading import ModelsMissing, load_role, set_offline_env
+        from inference.contract import registry
         from inference.training import corpus as corpus_mod
         from inference.training import probes as probes_mod
         from inference.training.evaluate import evaluate_roles, heldout_metrics, targets_met
         from inference.training.recipes import FULL, QUICK
         from inference.training.records import read_json
         from inference.training.wordnet import WordNetMissing
+        from inference.worker.loading import ModelsMissing, load_role, set_offline_env
 
         set_offline_env()
         specs = registry.profile_specs(profile)

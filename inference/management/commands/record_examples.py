@@ -1,6 +1,6 @@
 """Record the stored example results the playground and lessons show before a worker answers.
 
-    manage.py record_examples                 # the active profile, into inference/examples/
+    manage.py record_examples                 # the active profile (inference/contract/examples/)
     manage.py record_examples --profile demo  # after manage.py build_demo_models
 
 Runs the real engine functions in this process on the profile's models (loaded once) for
@@ -18,14 +18,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.test import override_settings
 
-from inference import registry
+from inference.contract import registry
 
 
 class Command(BaseCommand):
     help = (
         "Run every demo example on a profile's models in this process and store the results "
-        "as JSON (inference/examples/<profile>.json), so pages can show them before a worker "
-        "answers."
+        "as JSON (inference/contract/examples/<profile>.json), so pages can show them before a "
+        "worker answers."
     )
 
     def add_arguments(self, parser) -> None:
@@ -50,11 +50,11 @@ class Command(BaseCommand):
                 self.record(profile, options)
 
     def record(self, profile: str, options: dict) -> None:
-        from inference.examples import examples_dir, examples_path
-        from inference.examples.builds import demo_build
-        from inference.examples.recording import record_to_file
-        from inference.loading import ModelsMissing
-        from inference.runtime import load_runtime, reset_runtime
+        from inference.contract.examples import examples_dir, examples_path
+        from inference.contract.examples.builds import demo_build
+        from inference.worker.loading import ModelsMissing
+        from inference.worker.recording import record_to_file
+        from inference.worker.runtime import load_runtime, reset_runtime
 
         started = time.monotonic()
         build = demo_build() if profile == "demo" else None

@@ -272,7 +272,7 @@ DEMO_LIMITS = {
 DEMO_RESULT_TTL = CELERY_RESULT_EXPIRES
 # Seconds a demo may wait in the queue before Celery drops it (the task's `expires`).
 DEMO_QUEUE_EXPIRES = env.int("DEMO_QUEUE_EXPIRES", default=60)
-# Where the stored demo examples live; None: the ones shipped in inference/examples/.
+# Where the stored demo examples live; None: the ones shipped in inference/contract/examples/.
 DEMO_EXAMPLES_DIR = env("DEMO_EXAMPLES_DIR", default=None)
 # A page's demo submit waits this long for a quick demo to finish and answers with the
 # result itself, saving the follow-up request (0: always answer at once with the running

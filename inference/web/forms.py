@@ -1,0 +1,310 @@
+"""One form per demo kind; every rule lives in ``inference.validation``.
+
+Fields are deliberately loose (``CharField(required=False)``) so that ``clean()`` hands the
+raw values to the same validator the worker runs, and the learner reads the same message
+on the page, in the JSON API and from the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django import forms
+
+from inference.contract import kinds
+from inference.contract.validation import (
+    MAX_SEED,
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    DemoInputError,
+    demo_limits,
+    parse_int,
+    parse_temperature,
+    parse_top_p,
+)
+
+
+def _textarea(*, rows: int = 3, placeholder: str = "") -> forms.Textarea:
+    return forms.Textarea(
+        attrs={
+            "rows": rows,
+            "maxlength": demo_limits()["max_chars"],
+            "placeholder": placeholder,
+            "spellcheck": "false",
+        }
+    )
+
+
+def _text_input(*, placeholder: str = "") -> forms.TextInput:
+    return forms.TextInput(
+        attrs={"maxlength": demo_limits()["max_chars"], "placeholder": placeholder}
+    )
+
+
+def _number(*, lo: float, hi: float, step: float | str = 1) -> forms.NumberInput:
+    inputmode = "numeric" if step == 1 else "decimal"
+    return forms.NumberInput(attrs={"min": lo, "max": hi, "step": step, "inputmode": inputmode})
+
+
+class DemoForm(forms.Form):
+    """Base: ``clean()`` runs ``kinds.validate(kind, ...)`` and keeps the result."""
+
+    kind: ClassVar[str] = ""  # its row in ``inference.kinds`` names this class
+    submit_label: ClassVar[str] = "Run"
+
+    # Fields grouped under "Sampling settings" on the page (GenerateForm only).
+    sampling_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params: dict[str, Any] | None = None
+
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in self.sampling_fields]
+
+    def sampling_bound_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.sampling_fields]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        fields = kinds.require(self.kind).fields
+        raw = {name: cleaned.get(name) for name in fields if name in self.fields}
+        try:
+            self.params = kinds.validate(self.kind, raw)
+        except DemoInputError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+
+def text_field(
+    label: str, initial: str = "", *, help_text: str = "", rows: int = 3, line: bool = False
+) -> forms.CharField:
+    """A loose text field (the validator cleans it): a textarea whose placeholder is the
+    starting value, or one line (``line``)."""
+    widget = _text_input() if line else _textarea(rows=rows, placeholder=initial)
+    return forms.CharField(
+        required=False,
+        strip=False,
+        label=label,
+        initial=initial or None,
+        help_text=help_text,
+        widget=widget,
+    )
+
+
+def number_field(
+    label: str,
+    initial: float | None,
+    *,
+    lo: float,
+    hi: float,
+    step: float | str = 1,
+    help_text: str = "",
+) -> forms.CharField:
+    """A loose number field (kept as text, so the validator words every refusal)."""
+    return forms.CharField(
+        required=False,
+        label=label,
+        initial=initial,
+        help_text=help_text,
+        widget=_number(lo=lo, hi=hi, step=step),
+    )
+
+
+TOP_K_MAX = demo_limits()["top_k_max"]
+
+
+class FillMaskForm(DemoForm):
+    kind = "fill-mask"
+    submit_label = "Guess the missing words"
+
+    text = text_field(
+        "Sentence with [MASK]",
+        "The cat sat on the [MASK].",
+        help_text="Write [MASK] where BERT should guess a word (up to 5 masks).",
+    )
+    top_k = number_field(
+        "Guesses per mask (top-k)",
+        5,
+        lo=1,
+        hi=TOP_K_MAX,
+        help_text="How many of BERT's best guesses to show for each [MASK].",
+    )
+
+
+class GenerateForm(DemoForm):
+    kind = "generate"
+    submit_label = "Generate"
+
+    prompt = text_field(
+        "Prompt",
+        "Once upon a time",
+        help_text="GPT writes what comes next, one token at a time, left to right.",
+    )
+    max_new_tokens = number_field(
+        "New tokens",
+        20,
+        lo=1,
+        hi=demo_limits()["max_new_tokens"],
+        help_text=f"How many tokens to add (1 to {demo_limits()['max_new_tokens']}).",
+    )
+    do_sample = forms.BooleanField(
+        required=False,
+        label="Sample instead of always taking the most likely token",
+        help_text="Off: greedy decoding, the same text every time. "
+        "On: the settings below shape the randomness.",
+    )
+    temperature = number_field(
+        "Temperature",
+        1.0,
+        lo=MIN_TEMPERATURE,
+        hi=MAX_TEMPERATURE,
+        step="any",
+        help_text=f"{MIN_TEMPERATURE} to {MAX_TEMPERATURE:g}. Lower is safer and more "
+        "repetitive, higher is more surprising.",
+    )
+    top_k = number_field(
+        "Top-k",
+        0,
+        lo=0,
+        hi=TOP_K_MAX,
+        help_text="Sample only among the k most likely tokens (0 turns it off).",
+    )
+    top_p = number_field(
+        "Top-p",
+        1.0,
+        lo=0,
+        hi=1,
+        step="any",
+        help_text="Sample among the most likely tokens whose probabilities add up to p "
+        "(1 turns it off).",
+    )
+    seed = number_field(
+        "Seed (optional)",
+        None,
+        lo=0,
+        hi=MAX_SEED,
+        help_text="The same seed and settings give the same text again.",
+    )
+
+    sampling_fields: ClassVar[tuple[str, ...]] = ("temperature", "top_k", "top_p", "seed")
+
+
+class NextTokenForm(DemoForm):
+    kind = "next-token"
+    submit_label = "Show the next-token probabilities"
+
+    prompt = text_field(
+        "Prompt",
+        "The capital of France is",
+        help_text="GPT scores every token in its vocabulary as the next one.",
+    )
+    top_k = number_field(
+        "Candidates to show", 20, lo=1, hi=TOP_K_MAX, help_text=f"1 to {TOP_K_MAX}."
+    )
+
+
+class AttentionForm(DemoForm):
+    kind = "attention"
+    submit_label = "Show attention"
+
+    text = text_field(
+        "Sentence",
+        "The cat sat on the mat because it was tired.",
+        rows=2,
+        help_text=f"Keep it short: at most {demo_limits()['attention_max_tokens']} tokens.",
+    )
+
+
+class TokenizeForm(DemoForm):
+    kind = "tokenize"
+    submit_label = "Tokenize"
+
+    text = text_field(
+        "Text",
+        "Tokenizers split unbelievable words into pieces.",
+        help_text="Any text: try rare words, numbers, emoji or other scripts.",
+    )
+
+
+class EmbeddingsForm(DemoForm):
+    kind = "embeddings"
+    submit_label = "Compare"
+
+    word = forms.CharField(
+        required=False,
+        strip=False,
+        label="Word",
+        initial="bank",
+        help_text="A single word that appears in both sentences.",
+        widget=forms.TextInput(attrs={"maxlength": 50, "autocapitalize": "none"}),
+    )
+    sentence_a = text_field("Sentence A", "She sat on the bank of the river.", line=True)
+    sentence_b = text_field("Sentence B", "He paid the cheque into the bank.", line=True)
+
+
+class NextSentenceForm(DemoForm):
+    kind = "next-sentence"
+    submit_label = "Ask BERT"
+
+    sentence_a = text_field("Sentence A", "The cat sat on the mat.", line=True)
+    sentence_b = text_field(
+        "Sentence B",
+        "It was very comfortable.",
+        line=True,
+        help_text="BERT was pre-trained to tell a real next sentence from a random one.",
+    )
+
+
+def form_class(kind: str) -> type[DemoForm]:
+    """The form of demo ``kind`` (named in its row); KeyError for an unknown kind."""
+    row = kinds.get(kind)
+    if row is None:
+        raise KeyError(kind)
+    return row.form_class()
+
+
+class ReshapeForm(forms.Form):
+    """Knobs for re-shaping a next-token distribution (no task is queued)."""
+
+    temperature = forms.CharField(
+        required=False,
+        label="Temperature",
+        initial=1.0,
+        widget=_number(lo=MIN_TEMPERATURE, hi=MAX_TEMPERATURE, step="any"),
+    )
+    top_k = forms.CharField(
+        required=False,
+        label="Top-k (0 = off)",
+        initial=0,
+        widget=_number(lo=0, hi=demo_limits()["top_k_max"]),
+    )
+    top_p = forms.CharField(
+        required=False,
+        label="Top-p (1 = off)",
+        initial=1.0,
+        widget=_number(lo=0, hi=1, step="any"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.knobs: dict[str, Any] | None = None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            self.knobs = {
+                "temperature": parse_temperature(cleaned.get("temperature")),
+                "top_k": parse_int(
+                    cleaned.get("top_k"),
+                    field="top_k",
+                    label="Top-k",
+                    lo=0,
+                    hi=demo_limits()["top_k_max"],
+                    default=0,
+                ),
+                "top_p": parse_top_p(cleaned.get("top_p")),
+            }
+        except DemoInputError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned

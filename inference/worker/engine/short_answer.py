@@ -1,0 +1,225 @@
+"""Short answers by meaning: how close a learner's answer is to the reference answers.
+
+One batch through the sentence encoder (all-MiniLM-L6-v2 in the ``demo`` and ``full``
+profiles: mean pooling over the last hidden state, then L2 normalisation, exactly like the
+embeddings demo) embeds the answer and its clauses. The reference answers and key-concept
+phrases are the same for every answer to a question, so each worker embeds them once and
+keeps their vectors (:class:`_VectorCache`, bounded, shared by the worker's threads). The
+result is plain numbers:
+
+- ``similarities``: the cosine of the answer to each reference answer;
+- ``concepts``: for each key concept, the best cosine between one of its phrases and the
+  answer or one of its clauses (with which phrase and clause gave it).
+
+Question demoting (a classic trick of short-answer grading): for the answer-to-reference
+similarity, the question's own content words are dropped from the answer and the references
+before embedding (function words stay, so the text still reads as a sentence). An answer that
+only restates the question ("BERT can't generate text because it is too small") then no
+longer looks like a reference that also talks about BERT generating text: what is compared is
+what the answer adds. Without it the encoder's cosine mostly measures the topic. Key concepts
+are matched against the answer as written: their phrases are the author's own words for
+what a right answer must contain.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from inference.worker.engine.common import Stopwatch, model_card
+from inference.worker.engine.embeddings import sentence_embeddings_batch
+
+if TYPE_CHECKING:
+    from inference.worker.loading import Loaded
+
+MAX_CLAUSES = 16
+MIN_CLAUSE_WORDS = 2
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# Function words are never demoted (without them an answer stops reading as a sentence) and
+# don't count when looking for a phrase's words. Negations are not among them: "no labels"
+# and "labels" must not match each other.
+_FUNCTION_WORDS_TEXT = """
+    a an the and or but of to in on at for from by with about into over under as than then so
+    if it it's its this that these those there here is are was were be been being am do does
+    did done have has had can could may might must shall should will would i you your we our
+    they their he she his her them us me my what why how when where which who whom whose own
+    just also simply really very
+"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+# Sentence ends, semicolons, colons, commas and dashes; and the connectives that usually
+# start a new idea in an explanation ("..., so it ...", "... because ...").
+_SPLIT = re.compile(
+    r"(?<=[.!?;:])\s+|\s*[,;:()\u2013\u2014]\s*|\s+-\s+"
+    r"|\s+(?=\b(?:because|so|since|while|whereas|but|which|therefore|thus|otherwise|"
+    r"and then|so that)\b)",
+    flags=re.IGNORECASE,
+)
+
+
+def answer_clauses(text: str) -> list[str]:
+    """The answer's sentences and clauses (two words or more), at most ``MAX_CLAUSES``.
+
+    Key concepts are short phrases; comparing them with a long answer as a whole dilutes
+    the match, so each is also compared with the answer's pieces.
+    """
+    pieces = []
+    for part in _SPLIT.split(text):
+        part = (part or "").strip(" .!?;:,-")
+        if len(part.split()) >= MIN_CLAUSE_WORDS and part not in pieces:
+            pieces.append(part)
+    return pieces[:MAX_CLAUSES]
+
+
+def _word_key(word: str) -> str:
+    """A word compared loosely: casefolded, without a possessive, plural or -ing/-ed ending
+    ("Masked", "masks", "masking" all give "mask"). Crude, but the same on both sides."""
+    key = word.casefold().replace("’", "'").removesuffix("'s")
+    for suffix, keep in (("ing", 3), ("ed", 3), ("es", 3), ("s", 3)):
+        if key.endswith(suffix) and len(key) - len(suffix) >= keep and not key.endswith("ss"):
+            return key[: -len(suffix)]
+    return key
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The loose keys of ``text``'s words, function words left out."""
+    function = {_word_key(word) for word in FUNCTION_WORDS}
+    return frozenset(key for key in map(_word_key, _WORD.findall(text)) if key not in function)
+
+
+def phrase_in_text(phrase: str, text: str) -> bool:
+    """True when every content word of ``phrase`` occurs in one sentence of ``text``, in any
+    order and form ("read the answer" is in "...cheating by reading the answer")."""
+    wanted = content_words(phrase)
+    if not wanted:
+        return False
+    return any(wanted <= content_words(sentence) for sentence in _SENTENCE.split(text))
+
+
+def question_words(question: str) -> frozenset[str]:
+    """The question's content words, compared loosely ("token's" also demotes "tokens")."""
+    return content_words(question)
+
+
+def demote(text: str, words: frozenset[str]) -> str:
+    """``text`` without the question's content words ("" when nothing else is left)."""
+    if not words:
+        return text.strip()
+    kept = [word for word in _WORD.findall(text) if _word_key(word) not in words]
+    if not content_words(" ".join(kept)):
+        return ""
+    return " ".join(kept)
+
+
+class _VectorCache:
+    """Sentence vectors of texts that recur (references, phrases), per encoder, LRU-bounded."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._vectors: OrderedDict[tuple[int, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, encoder: Loaded, texts: Sequence[str]):
+        """The vectors of ``texts`` (a tensor, one row each), embedding only the new ones."""
+        import torch
+
+        keys = [(id(encoder.model), text) for text in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(key for key in keys if key not in self._vectors))
+        if missing:
+            fresh = sentence_embeddings_batch(encoder, [text for _, text in missing])
+            with self._lock:
+                for key, vector in zip(missing, fresh, strict=True):
+                    self._vectors[key] = vector
+                    self._vectors.move_to_end(key)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        found = []
+        for key in keys:
+            with self._lock:
+                vector = self._vectors.get(key)
+            if vector is None:  # evicted meanwhile by another thread: embed it again
+                vector = sentence_embeddings_batch(encoder, [key[1]])[0]
+            found.append(vector)
+        return torch.stack(found)
+
+
+_cache = _VectorCache()
+
+
+def short_answer_similarities(
+    encoder: Loaded,
+    *,
+    text: str,
+    references: Sequence[str],
+    concepts: Sequence[dict[str, Any]] = (),
+    question: str = "",
+) -> dict:
+    """Cosine similarities of ``text`` to each reference and to each concept's phrases.
+
+    ``concepts`` are ``{"label": str, "phrases": [str, ...]}``; ``question`` is the prompt
+    whose words are demoted (see the module docstring). Returns ``{"similarities": [float
+    per reference], "concepts": [{"label", "similarity", "phrase", "clause", "words"}],
+    "clauses": [str], "model": {...}, "elapsed_ms": float}``: per concept the best cosine
+    (with the phrase and the piece of the answer that gave it) and ``words``, a phrase all
+    of whose content words occur in one sentence of the answer ("" when none). An answer
+    with nothing left after demoting scores 0 against every reference.
+    """
+    if not references:
+        raise ValueError("at least one reference answer is needed")
+    words = question_words(question)
+    answer_text = demote(text, words)
+    clauses = [clause for clause in answer_clauses(text) if clause != text.strip()]
+    phrases = [(index, phrase) for index, c in enumerate(concepts) for phrase in c["phrases"]]
+    fixed = [
+        *(demote(reference, words) or reference for reference in references),
+        *(phrase for _, phrase in phrases),
+    ]
+
+    watch = Stopwatch()
+    with watch.running():
+        answer_vectors = sentence_embeddings_batch(encoder, [text, answer_text or text, *clauses])
+        fixed_vectors = _cache.get(encoder, fixed)
+        similarities = (fixed_vectors[: len(references)] @ answer_vectors[1]).tolist()
+        pieces = answer_vectors[[0, *range(2, 2 + len(clauses))]]
+        phrase_vectors = fixed_vectors[len(references) :]
+        # rows: phrases, columns: the whole answer then each clause
+        matrix = (phrase_vectors @ pieces.T).tolist() if phrases else []
+
+    if not answer_text:  # nothing but the question's own words
+        similarities = [0.0] * len(references)
+    piece_texts = [text, *clauses]
+    found = []
+    for index, concept in enumerate(concepts):
+        best, best_phrase, best_piece = -1.0, "", ""
+        for row, (owner, phrase) in zip(matrix, phrases, strict=True):
+            if owner != index:
+                continue
+            column = max(range(len(row)), key=row.__getitem__)
+            if row[column] > best:
+                best, best_phrase, best_piece = row[column], phrase, piece_texts[column]
+        in_words = next((p for p in concept["phrases"] if phrase_in_text(p, text)), "")
+        found.append(
+            {
+                "label": concept["label"],
+                "similarity": _unit(best),
+                "phrase": best_phrase,
+                "clause": best_piece,
+                "words": in_words,
+            }
+        )
+    return {
+        "similarities": [_unit(value) for value in similarities],
+        "concepts": found,
+        "clauses": clauses,
+        "model": model_card(encoder),
+        "elapsed_ms": round(watch.elapsed_ms, 3),
+    }
+
+
+def _unit(value: float) -> float:
+    return round(max(-1.0, min(1.0, float(value))), 6)
