@@ -1,4 +1,5 @@
-"""Throttling the account pages: sign-up per address, and how long a login lockout lasts.
+"""Throttling the account pages: sign-up and password reset per address, the mails they send
+per mailbox, and how long a login lockout lasts.
 
 Logins are throttled by django-axes (settings ``AXES_*``): five wrong passwords for one
 username from one address lock that username *from that address* for
@@ -11,6 +12,14 @@ generous enough for a class behind one school NAT). The counters live in the cac
 (Redis); when the cache is down the limit fails open (sign-up keeps working, a warning
 is logged), since the rest of the site keeps working without Redis too. Both count
 against ``accounts.client.client_ip``, the learner's own address behind a proxy too.
+
+Password resets are counted the same way twice: per client address
+(``PASSWORD_RESET_RATE_LIMIT_IP``; over it the page says to wait, 429) and per mailbox
+(``PASSWORD_RESET_RATE_LIMIT_EMAIL``; over it the page says "check your email" as always and
+no mail goes out, so nobody can flood a learner's inbox and the answer still reveals nothing).
+The notice a sign-up with an already registered address sends its owner is capped per
+mailbox too (``SIGNUP_NOTICE_RATE_LIMIT_EMAIL``). Mailbox counters are keyed by the address
+in lower case; django-ratelimit stores only a hash of the key.
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SIGNUP_GROUP = "lessons.signup.ip"
+SIGNUP_NOTICE_GROUP = "accounts.signup-notice.email"
+RESET_IP_GROUP = "accounts.password-reset.ip"
+RESET_EMAIL_GROUP = "accounts.password-reset.email"
 
 
 def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
@@ -49,17 +61,62 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
 
 def signup_wait_seconds(*, ip: str | None) -> int:
     """Count one sign-up attempt from ``ip``; seconds to wait when over the limit, else 0."""
-    rate = settings.SIGNUP_RATE_LIMIT_IP
+    return _count(
+        group=SIGNUP_GROUP, key=_ip_key(ip), rate=settings.SIGNUP_RATE_LIMIT_IP, what="Sign-up"
+    )
+
+
+def password_reset_wait_seconds(*, ip: str | None) -> int:
+    """Count one password-reset request from ``ip``; seconds to wait when over the limit,
+    else 0."""
+    return _count(
+        group=RESET_IP_GROUP,
+        key=_ip_key(ip),
+        rate=settings.PASSWORD_RESET_RATE_LIMIT_IP,
+        what="Password-reset",
+    )
+
+
+def password_reset_mail_allowed(*, email: str) -> bool:
+    """Count one reset asked for ``email`` (whether an account uses it or not, so counting
+    reveals nothing); False when that mailbox had its share of reset mails for now."""
+    return not _count(
+        group=RESET_EMAIL_GROUP,
+        key=_email_key(email),
+        rate=settings.PASSWORD_RESET_RATE_LIMIT_EMAIL,
+        what="Password-reset mail",
+    )
+
+
+def signup_notice_allowed(*, email: str) -> bool:
+    """Count one "someone signed up with your address" notice to ``email``; False when that
+    mailbox had its share of them for now."""
+    return not _count(
+        group=SIGNUP_NOTICE_GROUP,
+        key=_email_key(email),
+        rate=settings.SIGNUP_NOTICE_RATE_LIMIT_EMAIL,
+        what="Sign-up notice",
+    )
+
+
+def _ip_key(ip: str | None) -> str:
+    return f"ip:{ip or 'unknown'}"
+
+
+def _email_key(email: str) -> str:
+    return f"email:{email.strip().lower()}"
+
+
+def _count(*, group: str, key: str, rate: str, what: str) -> int:
+    """Count one event under ``key`` in django-ratelimit's cache counters; seconds to wait
+    when over ``rate``, else 0. Fails open: the cache is Redis, and an outage there must
+    not block the account pages (a warning is logged instead)."""
     try:
         usage = get_usage(
-            None,
-            group=SIGNUP_GROUP,
-            key=lambda _group, _request: f"ip:{ip or 'unknown'}",
-            rate=rate,
-            increment=True,
+            None, group=group, key=lambda _group, _request: key, rate=rate, increment=True
         )
-    except Exception:  # the cache is Redis: an outage there must not block sign-up
-        logger.warning("Sign-up rate limit skipped: the cache is unreachable", exc_info=True)
+    except Exception:
+        logger.warning("%s rate limit skipped: the cache is unreachable", what, exc_info=True)
         return 0
     if not usage or not usage["should_limit"]:
         return 0

@@ -1,4 +1,5 @@
-"""Accounts at /accounts/: sign up, log in/out, password change and reset (Django's views).
+"""Accounts at /accounts/: sign up, log in/out, password change and reset (Django's views;
+the reset request throttled, ``accounts.views.PasswordResetView``).
 
 Templates have ``account_`` names under ``registration/`` because the admin
 ships its own ``registration/password_*.html`` and comes first in INSTALLED_APPS.
@@ -40,7 +41,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(
+        accounts_views.PasswordResetView.as_view(
             template_name="registration/account_password_reset_form.html",
             email_template_name="registration/account_password_reset_email.txt",
             subject_template_name="registration/account_password_reset_subject.txt",

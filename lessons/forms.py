@@ -17,6 +17,11 @@ from .services import SHORT_TEXT_MAX_LENGTH, AnswerInput
 
 FIELD_PREFIX = "q-"
 _FIELD_NAME = re.compile(r"^q-(?P<id>.*)$")
+# The quiz form's hidden field (lessons/templates/lessons/quiz_detail.html). A browser sends
+# nothing for radio buttons and checkboxes left alone, nor for a checked question (its
+# inputs are disabled), so the form of a quiz answered by Check alone, or with nothing
+# picked, carries no answer field: this field says it is the form all the same.
+QUIZ_FORM_FIELD = "quiz-form"
 
 
 def question_field_name(question_id: int) -> str:
@@ -85,6 +90,13 @@ class QuizAnswersForm(forms.Form):
         return forms.ChoiceField(
             label=label, required=False, choices=choices, error_messages=messages
         )
+
+    def is_the_quiz_form(self) -> bool:
+        """Whether the data is the quiz form: its hidden field, or an answer field of one of
+        the quiz's questions. An empty body, or one with other fields only, is not: grading
+        it would close the attempt with nothing answered. (Django reads only form bodies, so
+        a JSON body arrives here empty.)"""
+        return QUIZ_FORM_FIELD in self.data or any(name in self.data for name in self.fields)
 
     def _submitted_names(self) -> list[str]:
         return [str(key) for key in self.data if str(key).startswith(FIELD_PREFIX)]

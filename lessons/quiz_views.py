@@ -51,6 +51,10 @@ DRAFTS_KEY = "quiz_drafts"
 MAX_DRAFT_ATTEMPTS = 10
 ALREADY_SUBMITTED = "You already submitted this attempt; here is its result."
 NO_ATTEMPTS_LEFT = "You have used every attempt at this quiz."
+NOT_THE_QUIZ_FORM = (
+    "The submission carried none of this quiz's answers, so your attempt is still open. "
+    "Answer the questions below, then press “Submit answers”."
+)
 
 
 # --- Drafts: answers typed before a no-JavaScript "Check" reloads the page ---------------------
@@ -420,6 +424,10 @@ def _submit(request: HttpRequest, attempt: Attempt) -> HttpResponse:
     if not form.is_valid():
         errors, form_errors = _form_errors(form)
         return reject(400, errors=errors, form_errors=form_errors)
+    if not form.is_the_quiz_form():
+        # An empty or foreign body (a JSON one, a replayed request cut short) would close
+        # the attempt with nothing answered; blanks the learner left in the form still count.
+        return reject(400, errors={}, form_errors=[NOT_THE_QUIZ_FORM])
     shown = attempt
     try:
         # Graded before the transaction (on SQLite every transaction holds the one write lock).

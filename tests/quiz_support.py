@@ -14,9 +14,14 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from lessons.forms import QUIZ_FORM_FIELD
 from lessons.learners import SESSION_KEY
 from lessons.models import Attempt
 from lessons.services import quiz_attempt_open
+
+# What the quiz form sends when nothing is picked: its own hidden field and no answer field
+# (radio buttons and checkboxes left alone send nothing).
+NOTHING_PICKED = {QUIZ_FORM_FIELD: "1"}
 
 
 def start_attempt(client, quiz) -> Attempt:

@@ -7,9 +7,11 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.html_support import without_csrf_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -69,12 +71,92 @@ def test_signup_errors_rerender_with_400_and_create_nothing(client, overrides, m
     assert "_auth_user_id" not in client.session
 
 
-def test_signup_refuses_a_taken_username_or_email(client):
+def test_signup_refuses_a_taken_username(client):
     UserFactory(username="grace", email="grace@example.com")
-    assert signup(client).status_code == 400
-    response = signup(client, username="grace2", email="GRACE@example.com")
+    response = signup(client)
     assert response.status_code == 400
-    assert "already exists" in response.content.decode()
+    assert "A user with that username already exists." in response.content.decode()
+    assert get_user_model().objects.count() == 1
+
+
+# --- A sign-up never tells whether an address has an account ----------------------------------
+
+OWNER_ADDRESS = "owner@example.com"
+
+
+def seen_by_the_visitor(response, client, *, username: str, email: str) -> tuple:
+    """What a sign-up shows its visitor: the status, where it goes, and the page there (or the
+    form again), with CSRF tokens and what the visitor typed blanked out."""
+    html = response.content.decode()
+    location = response.get("Location", "")
+    if response.status_code == 302:
+        html = client.get(location).content.decode()
+    html = without_csrf_tokens(html).replace(username, "NAME").replace(email, "EMAIL")
+    return response.status_code, location, html
+
+
+@pytest.mark.parametrize(
+    "password2", [NEW_PASSWORD, "something-else-entirely"], ids=["accepted", "refused"]
+)
+def test_signup_answers_the_same_whether_the_address_has_an_account_or_not(password2):
+    owner = UserFactory(username="owner", email=OWNER_ADDRESS)
+    fresh, taken = Client(), Client()
+    new_address = signup(
+        fresh, username="visitor-one", email="new@example.com", password2=password2
+    )
+    registered = signup(
+        taken, username="visitor-two", email="OWNER@example.com", password2=password2
+    )
+    assert seen_by_the_visitor(
+        new_address, fresh, username="visitor-one", email="new@example.com"
+    ) == seen_by_the_visitor(registered, taken, username="visitor-two", email="OWNER@example.com")
+    assert "already" not in registered.content.decode()
+    owner.refresh_from_db()
+    assert owner.email == OWNER_ADDRESS  # the owner's account is untouched
+
+
+def test_signup_with_a_registered_address_creates_the_account_and_mails_its_owner(client):
+    UserFactory(username="owner", email=OWNER_ADDRESS)
+    response = signup(client, username="newcomer", email="Owner@Example.com")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("lessons:progress")
+    newcomer = get_user_model().objects.get(username="newcomer")
+    assert int(client.session["_auth_user_id"]) == newcomer.pk
+    assert newcomer.email == ""  # the address stays the owner's alone
+    assert len(mail.outbox) == 1
+    notice = mail.outbox[0]
+    assert notice.to == [OWNER_ADDRESS]
+    assert "signed up" in notice.subject and "your email address" in notice.subject
+    assert '"owner"' in notice.body
+    assert "http://testserver" + reverse("accounts:password-reset") in notice.body
+    assert "newcomer" not in notice.body  # nothing the stranger typed reaches the owner
+
+    # The way back the notice shows: a reset link for the owner's account, and only that.
+    client.post(reverse("accounts:logout"))
+    client.post(reverse("accounts:password-reset"), {"email": OWNER_ADDRESS})
+    assert len(mail.outbox) == 2
+    assert mail.outbox[1].to == [OWNER_ADDRESS]
+    assert "Hello owner," in mail.outbox[1].body
+
+
+def test_signup_with_a_new_address_sends_no_mail_and_keeps_the_address(client):
+    UserFactory(username="owner", email=OWNER_ADDRESS)
+    assert signup(client, email="grace@example.com").status_code == 302
+    assert get_user_model().objects.get(username="grace").email == "grace@example.com"
+    assert mail.outbox == []
+
+
+def test_a_notice_that_cannot_be_sent_does_not_stop_the_signup(client, monkeypatch, caplog):
+    UserFactory(username="owner", email=OWNER_ADDRESS)
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("no mail server")
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
+    response = signup(client, email=OWNER_ADDRESS)
+    assert response.status_code == 302
+    assert get_user_model().objects.get(username="grace").email == ""
+    assert "Failed to send the sign-up notice" in caplog.text
 
 
 def test_login_and_logout_by_post(client):

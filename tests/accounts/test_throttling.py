@@ -3,7 +3,8 @@
 Logins: five wrong passwords for one username from one address pause that pair for 15
 minutes with a page that says so; the same username from another address still logs in
 (an attacker can't lock a learner out), the pause ends on its own and failing during it
-doesn't extend it. Sign-ups and demos are counted per address (demos per user too).
+doesn't extend it. Sign-ups, password resets and demos are counted per address (demos per
+user too); the mails the account pages send are capped per mailbox.
 """
 
 from __future__ import annotations
@@ -138,6 +139,98 @@ def test_sign_up_still_works_when_the_rate_limit_cache_is_down(settings):
     }
     for n in range(3):
         assert signup(Client(), f"cacheless{n}", ATTACKER).status_code == 302
+
+
+def test_notices_to_one_mailbox_are_capped_and_the_sign_ups_look_the_same(test_redis, settings):
+    from django.core import mail
+
+    settings.SIGNUP_NOTICE_RATE_LIMIT_EMAIL = "2/h"
+    UserFactory(username="owner", email="owner@example.com")
+    password = "Quite-long-passphrase-2024"
+    for n in range(4):
+        response = Client().post(
+            reverse("accounts:signup"),
+            {
+                "username": f"stranger{n}",
+                "email": "owner@example.com",
+                "password1": password,
+                "password2": password,
+            },
+            REMOTE_ADDR=ATTACKER,
+        )
+        assert response.status_code == 302, n
+        assert response["Location"] == reverse("lessons:progress")
+    assert [m.to for m in mail.outbox] == [["owner@example.com"]] * 2
+    assert get_user_model().objects.filter(username__startswith="stranger", email="").count() == 4
+
+
+# --- Password reset ----------------------------------------------------------------------------
+
+
+def reset(client: Client, email: str, ip: str):
+    return client.post(reverse("accounts:password-reset"), {"email": email}, REMOTE_ADDR=ip)
+
+
+def test_reset_mails_to_one_address_are_capped_and_the_page_says_the_same(test_redis, settings):
+    from django.core import mail
+
+    settings.PASSWORD_RESET_RATE_LIMIT_EMAIL = "3/h"
+    UserFactory(username="lin", email="lin@example.com")
+    UserFactory(username="max", email="max@example.com")
+    done = reverse("accounts:password-reset-done")
+    # Six requests in a row, from six addresses, in any case: three mails, six equal answers.
+    for n, email in enumerate(["lin@example.com", "LIN@example.com"] * 3):
+        response = reset(Client(), email, f"198.51.100.{n + 1}")
+        assert response.status_code == 302, n
+        assert response["Location"] == done
+    assert [m.to for m in mail.outbox] == [["lin@example.com"]] * 3
+    page = Client().get(done)
+    assert "Check your email" in page.content.decode()
+    # Another mailbox has its own count; an address without an account answers the same.
+    assert reset(Client(), "max@example.com", LEARNER_HOME)["Location"] == done
+    assert mail.outbox[-1].to == ["max@example.com"]
+    for n in range(5):
+        assert reset(Client(), "nobody@example.com", LEARNER_HOME)["Location"] == done, n
+    assert len(mail.outbox) == 4
+
+
+def test_reset_requests_are_rate_limited_per_client_address(test_redis, settings):
+    from django.core import mail
+
+    settings.PASSWORD_RESET_RATE_LIMIT_IP = "2/h"
+    for n in range(2):
+        UserFactory(username=f"user{n}", email=f"user{n}@example.com")
+        assert reset(Client(), f"user{n}@example.com", ATTACKER).status_code == 302
+    UserFactory(username="user2", email="user2@example.com")
+    refused = reset(Client(), "user2@example.com", ATTACKER)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    html = refused.content.decode()
+    assert "Too many password resets were asked for from your network" in html
+    assert "try again in" in html and "minute" in html
+    assert 'value="user2@example.com"' in html  # the form keeps what was typed
+    assert len(mail.outbox) == 2
+    # A learner elsewhere gets their link as usual.
+    assert reset(Client(), "user2@example.com", LEARNER_HOME).status_code == 302
+    assert len(mail.outbox) == 3 and mail.outbox[-1].to == ["user2@example.com"]
+
+
+def test_password_reset_still_works_when_the_rate_limit_cache_is_down(settings):
+    from django.core import mail
+
+    settings.PASSWORD_RESET_RATE_LIMIT_IP = "1/h"
+    settings.PASSWORD_RESET_RATE_LIMIT_EMAIL = "1/h"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    UserFactory(username="lin", email="lin@example.com")
+    for _ in range(2):
+        assert reset(Client(), "lin@example.com", ATTACKER).status_code == 302
+    assert len(mail.outbox) == 2
 
 
 # --- Demos -------------------------------------------------------------------------------------

@@ -360,6 +360,10 @@ def test_compose_defaults_equal_the_settings_defaults():
         "DEMO_MAX_NEW_TOKENS": settings.DEMO_LIMITS["max_new_tokens"],
         "DEMO_RATE_LIMIT_USER": settings.DEMO_RATE_LIMIT_USER,
         "DEMO_RATE_LIMIT_IP": settings.DEMO_RATE_LIMIT_IP,
+        "SIGNUP_RATE_LIMIT_IP": settings.SIGNUP_RATE_LIMIT_IP,
+        "SIGNUP_NOTICE_RATE_LIMIT_EMAIL": settings.SIGNUP_NOTICE_RATE_LIMIT_EMAIL,
+        "PASSWORD_RESET_RATE_LIMIT_EMAIL": settings.PASSWORD_RESET_RATE_LIMIT_EMAIL,
+        "PASSWORD_RESET_RATE_LIMIT_IP": settings.PASSWORD_RESET_RATE_LIMIT_IP,
         "WORKER_HEARTBEAT_TTL": settings.WORKER_HEARTBEAT_TTL,
     }
     for name, value in expected.items():

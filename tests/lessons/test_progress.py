@@ -16,6 +16,7 @@ from tests.factories import (
     UserFactory,
     quiz_with_questions,
 )
+from tests.quiz_support import NOTHING_PICKED
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +129,10 @@ def test_progress_page_for_an_anonymous_learner_after_a_quiz(client):
     page = client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
     assert not quiz.attempts.exists()  # reading the quiz starts nothing
     seed = page.context["attempt"].shuffle_seed
-    client.post(reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug]), {"seed": seed})
+    client.post(
+        reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug]),
+        {"seed": seed, **NOTHING_PICKED},
+    )
     assert quiz.attempts.get().status == "submitted"
     html = client.get(reverse("lessons:progress")).content.decode()
     assert "Quiz not passed yet" in html

@@ -17,7 +17,7 @@ from tests.factories import (
     quiz_with_questions,
     single_choice_question,
 )
-from tests.quiz_support import start_attempt
+from tests.quiz_support import NOTHING_PICKED, start_attempt
 
 # Inside the transaction: the compare-and-set, the answers checked inline, one insert of the
 # answers and one of their choices, the score, the read mark (7); around it the session, the
@@ -419,6 +419,103 @@ def test_tampered_submissions_are_rejected_and_nothing_is_saved(
     assert not Answer.objects.exists()
 
 
+# --- A submit that isn't the quiz form ------------------------------------------------------
+
+
+def attempt_state(attempt):
+    """Everything a submit could change: the attempt's status and score, and its answers."""
+    attempt.refresh_from_db()
+    answers = sorted(
+        (a.question_id, a.text, a.score, tuple(sorted(c.pk for c in a.selected_choices.all())))
+        for a in Answer.objects.filter(attempt=attempt)
+    )
+    return attempt.status, attempt.score, attempt.submitted_at, answers
+
+
+def post_body(client, url, body, htmx):
+    """POST ``url`` with a body that is not the quiz form."""
+    extra = HX if htmx else {}
+    if body == "empty":  # what `curl -X POST -d ''` sends
+        return client.generic(
+            "POST", url, b"", content_type="application/x-www-form-urlencoded", **extra
+        )
+    if body == "json":
+        return client.post(url, {"answers": {"1": "2"}}, content_type="application/json", **extra)
+    # Fields the quiz form never names (and no answer field).
+    return client.post(url, {"answer": "1", "seed": "7", "q": "x"}, **extra)
+
+
+@pytest.mark.parametrize("body", ["empty", "json", "unknown-fields"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_submit_that_is_not_the_quiz_form_is_refused_and_changes_nothing(
+    client, quiz, learner, body, htmx
+):
+    _, attempt = open_quiz(client, quiz)
+    single = questions(quiz)["single"]
+    client.post(check_url(attempt, single), {f"q-{single.pk}": wrong_ids(single)[0]}, **HX)
+    before = attempt_state(attempt)
+    response = post_body(client, submit_url(attempt), body, htmx)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "carried none of this quiz" in html and "still open" in html
+    assert 'role="alert"' in html
+    assert ("<html" in html) is not htmx  # htmx gets the form partial back
+    assert attempt_state(attempt) == before  # still open, the one checked answer as it was
+    assert before[0] == Attempt.Status.OPEN and len(before[3]) == 1
+
+
+@pytest.mark.parametrize("body", ["empty", "json", "unknown-fields"])
+def test_a_first_submit_that_is_not_the_quiz_form_starts_no_attempt(client, quiz, body):
+    client.get(quiz_url(quiz))
+    url = reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug])
+    response = post_body(client, url, body, htmx=False)
+    assert response.status_code == 400
+    assert "carried none of this quiz" in response.content.decode()
+    assert not Attempt.objects.exists() and not Answer.objects.exists()
+
+
+def test_the_quiz_form_sends_its_own_field(client, quiz, learner):
+    html, _ = open_quiz(client, quiz)
+    form = re.search(r'<form id="quiz-form".*?</form>', html.content.decode(), re.S).group(0)
+    assert '<input type="hidden" name="quiz-form" value="1">' in form
+
+
+def test_a_partly_answered_form_still_grades_with_blanks_scoring_0(client, quiz, learner):
+    _, attempt = open_quiz(client, quiz)
+    qs = questions(quiz)
+    # As a browser sends it: the picked radio, the empty text box, nothing for the rest.
+    data = {
+        **NOTHING_PICKED,
+        f"q-{qs['single'].pk}": right_ids(qs["single"])[0],
+        f"q-{qs['short-text'].pk}": "",
+    }
+    response = client.post(submit_url(attempt), data)
+    assert response.status_code == 302
+    assert response["Location"] == result_url(attempt)
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.SUBMITTED
+    assert attempt.score == pytest.approx(0.25)
+    assert Answer.objects.filter(attempt=attempt).count() == 4
+
+
+def test_a_quiz_answered_by_check_alone_submits_with_only_the_forms_field(client, quiz, learner):
+    _, attempt = open_quiz(client, quiz)
+    qs = questions(quiz)
+    for key in ("single", "multiple", "true-false"):
+        question = qs[key]
+        answer = right_ids(question) if key == "multiple" else right_ids(question)[0]
+        response = client.post(check_url(attempt, question), {f"q-{question.pk}": answer})
+        assert response.status_code == 302
+    text = qs["short-text"]
+    assert client.post(check_url(attempt, text), {f"q-{text.pk}": "MLM"}).status_code == 302
+    # Every question is locked (its inputs disabled): the form sends only its own field.
+    response = client.post(submit_url(attempt), NOTHING_PICKED, **HX)
+    assert response["HX-Redirect"] == result_url(attempt)
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.SUBMITTED
+    assert attempt.score == pytest.approx(1.0)
+
+
 def test_someone_elses_attempt_is_404_everywhere(client, quiz):
     owner = UserFactory()
     client.force_login(owner)
@@ -470,7 +567,7 @@ def test_unknown_token_is_404(client, learner):
 def test_result_hides_correct_answers_when_not_revealed_and_try_again_when_used_up(client, learner):
     quiz = quiz_with_questions(reveal_answers=False, attempts_allowed=1)
     _, attempt = open_quiz(client, quiz)
-    client.post(submit_url(attempt), {})
+    client.post(submit_url(attempt), NOTHING_PICKED)
     html = client.get(result_url(attempt)).content.decode()
     assert "Not answered" in html
     assert "Correct answer" not in html
@@ -525,7 +622,7 @@ def test_quiz_and_result_pages_use_a_constant_number_of_queries(
     quiz, attempt = long_or_short_quiz
     with django_assert_max_num_queries(14):
         assert client.get(quiz_url(quiz)).status_code == 200
-    client.post(submit_url(attempt), {})
+    client.post(submit_url(attempt), NOTHING_PICKED)
     with django_assert_max_num_queries(9):
         assert client.get(result_url(attempt)).status_code == 200
 
@@ -555,7 +652,7 @@ def test_quiz_without_active_questions_says_so_and_cannot_be_submitted(client, l
     quiz = single_choice_question(is_active=False).quiz
     response, attempt = open_quiz(client, quiz)
     assert "no questions yet" in response.content.decode()
-    response = client.post(submit_url(attempt), {})
+    response = client.post(submit_url(attempt), NOTHING_PICKED)
     assert response.status_code == 400
     attempt.refresh_from_db()
     assert attempt.status == Attempt.Status.OPEN

@@ -7,13 +7,14 @@ from django.urls import reverse
 
 from lessons.models import Attempt, LessonRead
 from tests.factories import DEFAULT_PASSWORD, UserFactory, quiz_with_questions
+from tests.quiz_support import NOTHING_PICKED
 
 pytestmark = pytest.mark.django_db
 
 
 def take_quiz_anonymously(client, quiz):
     client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
-    client.post(reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug]), {})
+    client.post(reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug]), NOTHING_PICKED)
     return Attempt.objects.get(anon_id=client.session["learner_id"])
 
 

@@ -18,7 +18,7 @@ from tests.factories import (
     quiz_with_questions,
     single_choice_question,
 )
-from tests.quiz_support import start_attempt
+from tests.quiz_support import NOTHING_PICKED, start_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +97,7 @@ def test_a_submitted_attempt_is_private_to_its_learner_and_staff(quiz, intruder)
     attempt = open_attempt(owner, quiz)
     question = quiz.questions.get(key="single")
     urls = attempt_urls(attempt, question.pk)
-    assert owner.post(urls["submit"], {}).status_code == 302
+    assert owner.post(urls["submit"], NOTHING_PICKED).status_code == 302
     before = snapshot(attempt)
 
     other = Client()

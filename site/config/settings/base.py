@@ -141,6 +141,13 @@ CLIENT_IPV6_PREFIX = env.int("CLIENT_IPV6_PREFIX", default=64)
 RATELIMIT_IP_META_KEY = "accounts.client.client_ip"
 # Sign-ups per address (a class behind one school NAT signs up at once: keep it roomy).
 SIGNUP_RATE_LIMIT_IP = env("SIGNUP_RATE_LIMIT_IP", default="50/h")
+# A sign-up with an address that already has an account mails its owner a notice (with the
+# password-reset link), at most this often per mailbox (accounts/notices.py).
+SIGNUP_NOTICE_RATE_LIMIT_EMAIL = env("SIGNUP_NOTICE_RATE_LIMIT_EMAIL", default="3/h")
+# Password resets: mails per target address (over it the page says "check your email" as
+# always, and sends nothing) and requests per client address (over it: 429, wait).
+PASSWORD_RESET_RATE_LIMIT_EMAIL = env("PASSWORD_RESET_RATE_LIMIT_EMAIL", default="3/h")
+PASSWORD_RESET_RATE_LIMIT_IP = env("PASSWORD_RESET_RATE_LIMIT_IP", default="30/h")
 
 # --- i18n / static ------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
