@@ -297,8 +297,8 @@ def test_gpt2s_tokenizer_row_lines_up_at_phone_width(
     """A GPT on BERT's WordPiece (the demo profile's): GPT-2's real tokenizer is a third row,
     under the other two in every column, and the result still fits a phone."""
     from inference.worker.engine.tokenize import tokenize
-    from tests.inference.worker.test_gpt2_tokenizer import installed_tokenizer
     from tests.inference.web_support import done_event, started
+    from tests.inference.worker.test_gpt2_tokenizer import installed_tokenizer
 
     installed_tokenizer()
     text = "Unbelievable tokenization, isn't it? 🙂"
