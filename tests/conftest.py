@@ -7,17 +7,43 @@
 - ``fake_ready_worker``: a heartbeat saying a ready worker consumes the test's queue, so
   ``demo_submit`` gets as far as enqueueing (messages go to the private queue, where
   nothing consumes them; the queue is deleted afterwards).
+
+The suite's database is SQLite unless DATABASE_URL says otherwise; a DATABASE_URL naming a
+PostgreSQL that doesn't answer stops the run at once with one line saying so. Tests that
+need a local PostgreSQL besides it are skipped where none answers
+(``tests/postgres_support.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 
 import pytest
 import redis
 
+from tests.postgres_support import answers
 from tests.redis_support import TEST_REDIS_URL
+
+
+def pytest_sessionstart(session) -> None:
+    """DATABASE_URL=postgres://... with nothing answering there: one clear line, instead of
+    an error in every test that touches the database."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        return
+    import environ
+
+    config = environ.Env.db_url_config(url)
+    host, port = str(config.get("HOST") or ""), int(config.get("PORT") or 5432)
+    over_tcp = host and not host.startswith("/")  # not a Unix socket's folder
+    if "postgresql" in config["ENGINE"] and over_tcp and not answers(host, port, timeout=2):
+        pytest.exit(
+            f"DATABASE_URL names PostgreSQL at {host}:{port}, and nothing answers there: "
+            "start it (.ci/run does), or unset DATABASE_URL to run the suite on SQLite",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """Real-browser fixtures: Debian's chromium driven by Playwright's Python API.
 
 `playwright install` can't download browsers here, so the tests launch the
-system chromium (`make browser` / `.ci/run` install it). Screenshots go to
+system chromium (`make browser` installs it; ``CHROMIUM_PATH`` points at another). Where
+there is none (`make browser` can't install it without root), the browser tests are
+skipped, and pytest's summary says what to install. Screenshots go to
 test-artifacts/screenshots/ (ignored by git) so people can look at them.
 """
 
@@ -18,7 +20,10 @@ import pytest
 # from the test body are still synchronous and safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+MISSING_CHROMIUM = (
+    "needs chromium: apt-get install chromium (as root; `make browser` does it where it can), "
+    "or set CHROMIUM_PATH to a Chromium binary"
+)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
@@ -32,14 +37,30 @@ CHROMIUM_ARGS = [
 ]
 
 
+def chromium_executable() -> str | None:
+    """``CHROMIUM_PATH`` when set (None unless it is an executable), else the ``chromium``
+    on PATH, else Debian's /usr/bin/chromium; None when there is none."""
+    configured = os.environ.get("CHROMIUM_PATH")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    found = shutil.which("chromium") or "/usr/bin/chromium"
+    return found if os.access(found, os.X_OK) else None
+
+
 @pytest.fixture(scope="session")
 def chromium_browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        pytest.fail(f"chromium not found at {CHROMIUM}: run `make browser` to install it")
+    executable = chromium_executable()
+    if executable is None:
+        where = os.environ.get("CHROMIUM_PATH")
+        pytest.skip(
+            f"CHROMIUM_PATH={where} is not an executable; {MISSING_CHROMIUM}"
+            if where
+            else MISSING_CHROMIUM
+        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

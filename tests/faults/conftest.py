@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres_support import require_postgres
+
 from .stack import (
     ModelWorker,
     PostgresDatabase,
@@ -30,7 +32,6 @@ from .stack import (
     SiteConfig,
     WebServer,
     manage,
-    postgres_available,
     suite_on_postgres,
 )
 
@@ -106,8 +107,7 @@ def golden_sqlite(fault_dir, fault_models, fault_static) -> Path:
 
 @pytest.fixture(scope="session")
 def golden_postgres(fault_models, fault_static) -> Iterator[PostgresDatabase]:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    require_postgres()
     database = PostgresDatabase(prefix="faults_golden").create()
     try:
         _prepare(

