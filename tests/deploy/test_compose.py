@@ -317,6 +317,20 @@ def test_state_lives_in_named_volumes(compose, services):
     assert {"postgres-data", "redis-data", "models"} <= declared
 
 
+def test_web_reads_the_models_it_never_writes(services):
+    """web counts a demo input's tokens with the served tokenizer and shows the build's
+    training.json: it mounts the models volume, read-only."""
+    models_dir = services["web"]["environment"]["MODELS_DIR"]
+    assert f"models:{models_dir}:ro" in services["web"]["volumes"]
+
+
+def test_the_torch_build_is_chosen_on_purpose():
+    raw = load_compose()["x-django"]["build"]["args"]["TORCH_VARIANT"]
+    without = {k: v for k, v in OPERATOR_ENV.items() if k != "TORCH_VARIANT"}
+    with pytest.raises(MissingVariable, match="TORCH_VARIANT"):
+        interpolate(raw, without)
+
+
 # --- Environment variables -------------------------------------------------------------------
 
 

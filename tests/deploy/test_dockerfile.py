@@ -69,12 +69,21 @@ def test_runs_as_a_non_root_user_after_installing(instructions):
     assert f"--uid {uid}" in created  # the user exists in the image
 
 
+def test_fetches_no_buildkit_frontend():
+    """A `# syntax=` line makes BuildKit pull a frontend image at build time, unpinned."""
+    first = (ROOT / "Dockerfile").read_text().splitlines()[0]
+    assert not first.lower().startswith("# syntax=")
+
+
 def test_installs_the_pinned_requirements_with_torch_from_a_build_arg(instructions):
     runs = " ".join(args_of(instructions, "RUN"))
 
     assert "pip install -r requirements.txt" in runs
-    assert "TORCH_INDEX_URL" in build_args(instructions)
-    assert '--index-url "${TORCH_INDEX_URL}"' in runs
+    assert "TORCH_VARIANT" in build_args(instructions)
+    # torch of that variant only, from PyTorch's index for it; no variant, no image
+    assert '--index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"' in runs
+    assert '"torch==${TORCH_VERSION}+${TORCH_VARIANT}"' in runs
+    assert 'test -n "${TORCH_VARIANT}"' in runs
     # The version the image installs is the one requirements.txt pins.
     match = re.search(r'TORCH_VERSION="\$\((sed [^)]*)\)"', runs)
     pinned = subprocess.run(
