@@ -21,7 +21,9 @@ import pytest
 from django.core.management import call_command
 
 _RECORDED: dict[Path, Path] = {}
-SHIPPED_DEMO = Path(__file__).resolve().parents[2] / "inference" / "examples" / "demo.json"
+SHIPPED_DEMO = (
+    Path(__file__).resolve().parents[2] / "inference" / "contract" / "examples" / "demo.json"
+)
 
 
 def serve_demo_build(

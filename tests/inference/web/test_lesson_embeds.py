@@ -192,7 +192,7 @@ def test_re_recorded_examples_show_without_a_restart(client, course, settings, t
     settings.MODELS_DIR = tmp_path / "models"  # nor any the demo build recorded
     url = course["bert"].get_absolute_url()
     assert "Stored example" not in body(client.get(url))
-    source = Path(django_settings.BASE_DIR) / "inference" / "examples" / "demo.json"
+    source = Path(django_settings.BASE_DIR) / "inference" / "contract" / "examples" / "demo.json"
     target = tmp_path / "demo.json"
     shutil.copy(source, target)
     os.utime(target, ns=(1, 1))
