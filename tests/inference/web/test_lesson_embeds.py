@@ -69,8 +69,9 @@ def test_a_widget_is_prefilled_with_the_block_defaults(client, course, stored_ex
     assert 'name="max_new_tokens" value="30"' in generate
     assert re.search(r'name="do_sample"[^>]*checked', generate)
     assert 'name="temperature" value="0.8"' in generate and 'name="seed" value="42"' in generate
-    # Lesson widgets have their own ids and no playground chips.
-    assert 'id="demo-2-prompt"' in generate and 'class="demo-chip"' not in generate
+    # Lesson widgets have their own ids (the generate block is the lesson's third demo, after
+    # the top-p and beam-search next-token blocks) and no playground chips.
+    assert 'id="demo-3-prompt"' in generate and 'class="demo-chip"' not in generate
 
 
 def test_the_side_by_side_lesson_embeds_attention_and_tokenization(client, course):
