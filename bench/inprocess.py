@@ -1,6 +1,6 @@
 """The in-process baseline: the same models, loaded the same way, called directly.
 
-The models are loaded with the worker's own code (``inference.runtime.load_runtime``: same
+The models are loaded with the worker's own code (``inference.worker.runtime.load_runtime``: same
 folders, loader, device, dtype and torch thread count, then ``warm_up``) in this process's
 main thread, as the worker does at start-up, and every timed call runs in one long-lived
 other thread, as the worker's pool threads run them. Timings are taken inside that thread,

@@ -1,7 +1,7 @@
 """Distinct, realistic demo inputs (deterministic), so no request is answered from the
 site's result cache unless a benchmark asks for that on purpose.
 
-Sentences come from ``inference.tiny.corpus_lines`` (simple English built from a word
+Sentences come from ``inference.worker.tiny.corpus_lines`` (simple English built from a word
 list). The same lists feed the site and the in-process baseline.
 """
 

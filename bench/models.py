@@ -3,7 +3,7 @@
 A model worker started with ``INFERENCE_PROFILE=tiny MODELS_DIR=<work>/models`` loads
 ``<work>/models/tiny/{bert,gpt,encoder}``, so that is where they go.
 
-- smoke: the ``tiny`` profile itself (``inference.tiny.build_tiny_models``, seconds).
+- smoke: the ``tiny`` profile itself (``inference.worker.tiny.build_tiny_models``, seconds).
 - full: random-weight models of the real sizes, no download needed:
 
   * ``bert``: ``BertForPreTraining(BertConfig())`` = BERT-base (12 layers, 768 hidden,

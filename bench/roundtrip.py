@@ -2,7 +2,7 @@
 
 For fill-mask and next-token, each repetition times, on fresh inputs (never a cache hit):
 
-- ``inprocess``: the engine function (``inference.engine.<kind>``) on the same model files,
+- ``inprocess``: the engine function (``inference.worker.engine.<kind>``) on the same model files,
   loaded in this process with the same loader and torch thread count as the worker: what
   every tutorial does (see ``bench/inprocess.py``);
 - ``api``: ``POST /demos/api/<kind>/`` (JSON) then ``GET /demos/api/results/<id>/?wait=10``

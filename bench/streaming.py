@@ -6,7 +6,7 @@ Each repetition, on a fresh prompt (greedy, ``max_new_tokens`` as configured):
   Events); the client clock stamps every ``token`` event and the ``done`` event;
 - ``generate``: ``model.generate(do_sample=False, max_new_tokens=n)`` in-process on the same
   model files with a streamer that stamps each new token (what a tutorial does);
-- ``engine``: the worker's own token loop (``inference.engine.generate.generate``) called
+- ``engine``: the worker's own token loop (``inference.worker.engine.generate.generate``) called
   in-process, to separate the cost of the loop from the cost of the trip.
 
 Rates: end to end = tokens / (last token - submit or call start); steady = (tokens - 1) /

@@ -3,7 +3,7 @@
 For one question, the labelled examples are its ``GradingExample`` rows (written with the
 course files) plus, unless left out, the answers an instructor reviewed (review score 100%
 is "correct", 0% "wrong", anything between "partial"). Each example is embedded once by the
-encoder (``inference.engine.short_answer``, run in-process by ``manage.py
+encoder (``inference.worker.engine.short_answer``, run in-process by ``manage.py
 calibrate_free_text``); the pure rules of :func:`lessons.grading.grade_free_text` then label
 it at any threshold without touching the model again, so the command can report the
 agreement at the current threshold and search the threshold that agrees most.

@@ -8,7 +8,7 @@ The flow, and why it can't lose an answer:
    the question's prompt, reference answers and key concepts (:func:`free_text_enqueue`).
    A ``queued`` event is published first, so the task's event stream exists.
 2. The model worker embeds the answer with the encoder and returns plain similarities
-   (``inference.engine.short_answer``); it also publishes them as the stream's ``done``.
+   (``inference.worker.engine.short_answer``); it also publishes them as the stream's ``done``.
 3. The result is written by :func:`free_text_answer_record`, which grades it with the pure
    rules of :func:`lessons.grading.grade_free_text` and rescores the attempt. Two roads lead
    there, both idempotent: the task's Celery ``link`` runs ``lessons.tasks.record_free_text
@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 RECORD_TASK_NAME = "lessons.tasks.record_free_text_grade"
 FREE_TEXT_MAX_LENGTH = 500
-# The grading task's hard time limit (inference.tasks) plus slack: running longer is lost.
+# The grading task's hard time limit (inference.worker.tasks) plus slack: running longer is lost.
 RUNNING_LIMIT_S = 30 + 15
 
 PENDING = Answer.GradingStatus.PENDING

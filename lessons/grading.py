@@ -216,7 +216,7 @@ def percent_label(score: float | None) -> str:
 # The worker embeds the learner's answer with the sentence encoder (all-MiniLM-L6-v2, the
 # embeddings demo's model) and sends back plain numbers: the cosine similarity of the answer
 # to each reference answer (with the question's own content words demoted, see
-# ``inference.engine.short_answer``), and for each key concept the best cosine between one of
+# ``inference.worker.engine.short_answer``), and for each key concept the best cosine between one of
 # its phrases and the answer or one of its clauses. The rules turning them into a score:
 #
 #   similarity = max over references of the cosine        (closest reference = the argmax)

@@ -15,7 +15,7 @@ So it is built in two layers, each kept in this process for ``TTL_SECONDS``
   flash message waiting is rendered for itself.
 
 This is the one place a placeholder stands for a CSRF token: the demo panels inside the
-article carry the same one (``inference.widgets.embed_demo_widgets`` renders them with the
+article carry the same one (``inference.web.widgets.embed_demo_widgets`` renders them with the
 token the template gives it).
 
 Freshness: a save or delete of a course, lesson, quiz or question (the admin, the loader,

@@ -1,6 +1,6 @@
 """Why a demo request can't be served: each carries a sentence for the learner.
 
-(Bad input is :class:`inference.validation.DemoInputError`, shared with the worker.)
+(Bad input is :class:`inference.contract.validation.DemoInputError`, shared with the worker.)
 """
 
 from __future__ import annotations

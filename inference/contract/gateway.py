@@ -1,6 +1,6 @@
 """The one way a web process hands work to the model workers.
 
-Demo requests (``inference.services``) and free-text grading (``lessons``, through
+Demo requests (``inference.web.services``) and free-text grading (``lessons``, through
 ``inference.facade``) both send their task here: to the inference queue, over a pooled
 broker connection that tries once. The app's default producer retries a dead broker for
 seconds, and a learner should hear about it at once; opening a connection per submit cost

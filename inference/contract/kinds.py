@@ -35,7 +35,7 @@ class DemoKind:
     title: str  # the learner's title, on lesson demo boxes, the playground and the form page
     intro: str  # one line under the title: what the demo shows
     validate: Callable[..., dict[str, Any]]  # keyword arguments -> cleaned ones, or DemoInputError
-    form: str  # dotted path of the web form class (an ``inference.forms.DemoForm``)
+    form: str  # dotted path of the web form class (an ``inference.web.forms.DemoForm``)
     present: str  # dotted path: (result, params) -> extra context for the result template
     run: str  # dotted path of the worker's runner: (runtime, cleaned, job) -> result
     time_limits: tuple[int, int] = (20, 30)  # (soft, hard) seconds of its task

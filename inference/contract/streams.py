@@ -180,7 +180,7 @@ def count_delivery(client: redis.Redis, task_id: str) -> int:
 #
 # A stream holds, in order: one ``queued`` (the web), at most one ``started`` per delivery
 # (the worker), ``token`` events (generation only), then one ``done`` or ``error``. Events
-# read back from Redis are untrusted JSON: readers (inference.selectors.fold) check each
+# read back from Redis are untrusted JSON: readers (inference.web.selectors.fold) check each
 # field they use instead of trusting these types.
 
 

@@ -4,7 +4,7 @@ The web (forms, JSON API) and the worker (tasks re-validate what they receive) c
 same functions, so a learner reads the same sentence wherever a limit is hit. Each
 ``validate_<kind>(**params)`` coerces strings to the right types, cleans text, checks the
 limits in ``settings.DEMO_LIMITS`` and returns the cleaned keyword arguments for the task
-of that name, or raises :class:`DemoInputError`. ``inference.kinds`` names each kind's
+of that name, or raises :class:`DemoInputError`. ``inference.contract.kinds`` names each kind's
 validator and dispatches on the kind (``kinds.validate``).
 
 No torch here. Token counts use the ``tokenizers`` library on the active profile's

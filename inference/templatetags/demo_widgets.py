@@ -29,5 +29,5 @@ def demo_widgets(context: template.Context, html: str) -> SafeString:
 
 @register.simple_tag(takes_context=True)
 def demo_panel(context: template.Context, panel: dict[str, Any]) -> SafeString:
-    """One demo panel from a context built by ``inference.widgets.panel_context``."""
+    """One demo panel from a context built by ``inference.web.widgets.panel_context``."""
     return render_to_string("inference/widget.html#panel", panel, request=context.get("request"))

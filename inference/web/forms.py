@@ -1,4 +1,4 @@
-"""One form per demo kind; every rule lives in ``inference.validation``.
+"""One form per demo kind; every rule lives in ``inference.contract.validation``.
 
 Fields are deliberately loose (``CharField(required=False)``) so that ``clean()`` hands the
 raw values to the same validator the worker runs, and the learner reads the same message
@@ -49,7 +49,7 @@ def _number(*, lo: float, hi: float, step: float | str = 1) -> forms.NumberInput
 class DemoForm(forms.Form):
     """Base: ``clean()`` runs ``kinds.validate(kind, ...)`` and keeps the result."""
 
-    kind: ClassVar[str] = ""  # its row in ``inference.kinds`` names this class
+    kind: ClassVar[str] = ""  # its row in ``inference.contract.kinds`` names this class
     submit_label: ClassVar[str] = "Run"
 
     # Fields grouped under "Sampling settings" on the page (GenerateForm only).

@@ -1,8 +1,8 @@
 """Contexts for the result templates (pure functions, no Redis, no ORM).
 
 Templates stay declarative: which result template a kind uses, the model cards, the status
-line, and each kind's view of its result (``inference.result_shapes``,
-``inference.attention_maps``). :func:`result_context` shapes a live task's
+line, and each kind's view of its result (``inference.web.result_shapes``,
+``inference.web.attention_maps``). :func:`result_context` shapes a live task's
 :class:`Outcome`; :func:`stored_context` shapes a stored example the same way, so one set
 of templates draws both.
 """
@@ -189,7 +189,7 @@ def result_context(
 
 
 def stored_context(example: Any, *, wid: str = "demo-panel") -> dict[str, Any]:
-    """The ``result`` partial's context for a stored example (``inference.examples``)."""
+    """The ``result`` partial's context for a stored example (``inference.contract.examples``)."""
     result = example.result
     context: dict[str, Any] = {
         "outcome": None,

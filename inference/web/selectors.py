@@ -1,6 +1,6 @@
 """Reads for the demo pages: a task's outcome from its event stream, worker status.
 
-A demo's state lives only in Redis (``inference.streams``): the web publishes ``queued``,
+A demo's state lives only in Redis (``inference.contract.streams``): the web publishes ``queued``,
 the worker ``started`` / ``token`` / ``done`` / ``error``. :func:`demo_outcome` folds
 those events into an :class:`Outcome`, long-polls for new ones with XREAD BLOCK, and
 turns silence into a verdict the learner can act on: a worker that died mid-task

@@ -8,7 +8,7 @@ demo block in a lesson, where :func:`embed_demo_widgets` swaps the placeholders
 Each panel has a widget id (``wid``), unique on its page: element ids inside it derive
 from it, and htmx answers carry it back (``widget`` in posts, ``w`` in query strings) so
 the swapped-in panel keeps its ids. Before any model answers, a panel shows the stored
-example for its inputs (``inference.examples``), marked as stored.
+example for its inputs (``inference.contract.examples``), marked as stored.
 """
 
 from __future__ import annotations

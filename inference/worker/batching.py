@@ -185,7 +185,7 @@ def _alone(kind: str, models: tuple, item: Any) -> Row:
 
 
 def fill_mask(bert: Loaded, *, text: str, top_k: int = 5, deadline: float | None = None) -> dict:
-    """:func:`inference.engine.fill_mask.fill_mask`, batched with concurrent requests."""
+    """:func:`inference.worker.engine.fill_mask.fill_mask`, batched with concurrent requests."""
     from inference.worker.engine import fill_mask as engine
 
     if not batching_enabled():
@@ -202,7 +202,7 @@ def fill_mask(bert: Loaded, *, text: str, top_k: int = 5, deadline: float | None
 def next_token(
     gpt: Loaded, *, prompt: str, top_k: int = 20, deadline: float | None = None
 ) -> NextTokenOutput:
-    """:func:`inference.engine.next_token.next_token`, batched with concurrent requests."""
+    """:func:`inference.worker.engine.next_token.next_token`, batched with concurrent requests."""
     from inference.worker.engine import next_token as engine
 
     if not batching_enabled():
@@ -225,7 +225,7 @@ def embeddings(
     sentence_b: str,
     deadline: float | None = None,
 ) -> dict:
-    """:func:`inference.engine.embeddings.embeddings`, batched with concurrent requests."""
+    """:func:`inference.worker.engine.embeddings.embeddings`, batched with concurrent requests."""
     from inference.worker.engine import embeddings as engine
 
     if not batching_enabled():

@@ -2,7 +2,7 @@
 
 Used by ``manage.py record_examples`` and, through :func:`record_to_file`, by the demo
 build once it has published its models. torch and transformers are imported only through
-the engine modules and ``inference.runtime``, inside these functions.
+the engine modules and ``inference.worker.runtime``, inside these functions.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def record_to_file(
 ) -> int:
     """Record every example input (``example_inputs(lessons_dir)``) on ``runtime`` (an
     object with ``.bert``, ``.gpt``, ``.encoder`` and ``.profile``, like
-    ``inference.runtime.Runtime``) and write them to ``out_path`` (atomically) with
+    ``inference.worker.runtime.Runtime``) and write them to ``out_path`` (atomically) with
     ``build`` (``{"id", "stage", "published_at"}``, see ``builds.demo_build``) as the
     file's header; None only for profiles that aren't built here (full, tiny).
 

@@ -1,11 +1,11 @@
 """What the worker runs for each demo kind: cleaned input -> result dict.
 
-One function per kind, named by its row in ``inference.kinds`` (``run``). A runner gets
-the loaded runtime (``inference.runtime.Runtime``), the validated keyword arguments and a
+One function per kind, named by its row in ``inference.contract.kinds`` (``run``). A runner gets
+the loaded runtime (``inference.worker.runtime.Runtime``), the validated keyword arguments and a
 :class:`Job` that says what else it may do: publish intermediate events (generation's
 tokens), keep next-token logits for the reshape view, meet a deadline, share a forward
-pass with concurrent requests. The Celery task envelope (``inference.tasks``), the stored
-example recorder (``inference.examples.recording``) and the worker's warm-up each build
+pass with concurrent requests. The Celery task envelope (``inference.worker.tasks``), the stored
+example recorder (``inference.worker.recording``) and the worker's warm-up each build
 their own Job; the runners don't know which one called them.
 
 Worker side: the engines below import torch inside their functions.

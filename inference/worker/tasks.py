@@ -1,7 +1,7 @@
 """Celery tasks of the model demos: thin wrappers that validate, run an engine, publish.
 
 One task per demo kind (queue ``inference``, named ``inference.tasks.<kind>``, made from
-the kind's row in ``inference.kinds``) plus short-answer grading, all in one envelope
+the kind's row in ``inference.contract.kinds``) plus short-answer grading, all in one envelope
 (:func:`envelope`). Every task takes primitive keyword arguments only and:
 
 1. returns the recorded outcome without running again if the task's event stream already
@@ -11,11 +11,11 @@ the kind's row in ``inference.kinds``) plus short-answer grading, all in one env
 2. reports a task that an earlier delivery already started as lost (``worker_lost``:
    the pages say so as soon as that worker's heartbeat is gone) instead of running it
    twice, then publishes ``started`` (with the worker's hostname);
-3. re-validates its arguments (``inference.kinds.validate``: the same functions as the
+3. re-validates its arguments (``inference.contract.kinds.validate``: the same functions as the
    web forms) and checks token counts with the loaded tokenizer;
-4. runs the kind's runner (``inference.runners``) on the process-global models
-   (``inference.runtime``: loaded once at worker start, never per task; the batched kinds
-   share forward passes with concurrent requests through ``inference.batching``, switched
+4. runs the kind's runner (``inference.worker.runners``) on the process-global models
+   (``inference.worker.runtime``: loaded once at worker start, never per task; the batched kinds
+   share forward passes with concurrent requests through ``inference.worker.batching``, switched
    off with ``INFERENCE_BATCHING=0``) and publishes ``done`` with the result, or ``error``
    with a sentence for the learner (``invalid_input``, ``timeout``, ``unavailable``,
    ``internal``; the traceback of an internal error goes to the log only);
@@ -276,7 +276,7 @@ def grade_short_answer(self, **params) -> dict:
 
     Keyword arguments: ``answer_id`` (echoed back), ``text``, ``question`` (its words are
     demoted), ``references`` (strings) and ``concepts`` (``{"label", "phrases"}``). Returns
-    ``inference.engine.short_answer.short_answer_similarities``'s result plus ``answer_id``
+    ``inference.worker.engine.short_answer.short_answer_similarities``'s result plus ``answer_id``
     and ``references``, or ``{"error": {...}}``.
     """
 

@@ -206,7 +206,9 @@ def test_demo_block_becomes_a_readable_placeholder_card():
     assert 'class="demo-slot" data-demo-kind="fill-mask"' in rendered.html
     assert "data-demo-defaults=" in rendered.html
     assert "Live demo" in rendered.html
-    assert "Fill in the blank with BERT" in rendered.html  # the kind's title (inference.kinds)
+    assert (
+        "Fill in the blank with BERT" in rendered.html
+    )  # the kind's title (inference.contract.kinds)
     assert "The capital of France is [MASK]." in rendered.html
     assert "on the lesson page this box runs the real model" in rendered.html
     assert "<p>demoslot" not in rendered.html

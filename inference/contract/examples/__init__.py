@@ -1,7 +1,7 @@
 """Stored example results: real outputs of the demo engines, kept next to the code.
 
 ``manage.py record_examples`` runs the engine functions in-process on a profile's models
-(never hand-written numbers) for every input in ``inference.examples.inputs`` (the
+(never hand-written numbers) for every input in ``inference.contract.examples.inputs`` (the
 playground's ready examples, each demo form's defaults and every demo block in the
 lessons) and writes ``<DEMO_EXAMPLES_DIR>/<profile>.json``; the demo build records its own
 into ``MODELS_DIR/demo/examples.json`` (``recording.record_to_file``). Pages show these
@@ -323,7 +323,7 @@ def write_example_set(
     """Write atomically, one example per line (readable diffs when re-recorded).
 
     ``build`` names the models' build in the header (``{"id", "stage", "published_at"}``
-    or ``"built_at"``; see ``inference.examples.builds.demo_build``).
+    or ``"built_at"``; see ``inference.contract.examples.builds.demo_build``).
     """
     header_data: dict[str, Any] = {"format": FORMAT, "profile": profile}
     if build is not None:

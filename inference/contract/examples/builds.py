@@ -5,7 +5,7 @@ An examples file's header names its build: ``"build": {"id", "stage", "published
 (``manage.py build_demo_models``) names the build it serves in
 ``MODELS_DIR/demo/training.json``: ``"release": {"id", "stage", "published_at"}``, a new id
 at every publish. A record without a release (an older build) counts as the build
-``str(built_at)`` (``inference.registry.demo_release`` reads it).
+``str(built_at)`` (``inference.contract.registry.demo_release`` reads it).
 
 No torch here: the web process reads these files on every page that shows examples.
 """
@@ -51,7 +51,7 @@ def _release_at(base: str, mtime_ns: int) -> dict[str, Any] | None:
 
 
 def _demo_release(base: Path | None = None) -> dict[str, Any] | None:
-    """``inference.registry.demo_release`` (``id``, ``stage``, ``published_at``, ``state``;
+    """``inference.contract.registry.demo_release`` (``id``, ``stage``, ``published_at``, ``state``;
     ``built_at`` when the record has one), read once per version of training.json: pages
     ask for it for every stored example they look up, and the record holds the loss curves.
     """

@@ -9,7 +9,7 @@ Offsets are character positions in the text ([start, end)); special tokens get [
 Each side also says which tokenizer it is: ``scheme`` ("WordPiece", "byte-level BPE", ...)
 and ``vocab_size``; the GPT side says whether it ``shares_bert_vocabulary``. When the loaded
 GPT's tokenizer is not byte-level (the ``demo`` profile's GPT shares BERT's WordPiece) and
-GPT-2's real tokenizer files are installed (:mod:`inference.gpt2_tokenizer`), the result
+GPT-2's real tokenizer files are installed (:mod:`inference.worker.gpt2_tokenizer`), the result
 gets a third side, ``gpt2``, shaped like the GPT side, so learners still see GPT-2's BPE.
 """
 

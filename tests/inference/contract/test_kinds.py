@@ -1,4 +1,4 @@
-"""A new demo kind is one row in ``inference.kinds`` plus its validator, runner, form,
+"""A new demo kind is one row in ``inference.contract.kinds`` plus its validator, runner, form,
 presenter and template: nothing else in the tree is edited.
 
 The made-up "word-count" demo below is registered for one test and then goes through

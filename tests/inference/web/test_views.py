@@ -633,9 +633,11 @@ def test_web_modules_do_not_import_torch_or_transformers():
         os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
         import django
         django.setup()
-        import inference.contract.errors, inference.forms, inference.presenters, inference.reshape
-        import inference.web.selectors, inference.services, inference.urls, inference.validation
-        import inference.web.views, inference.streams, inference.heartbeat, inference.registry
+        import inference.contract.errors, inference.contract.validation
+        import inference.contract.streams, inference.contract.heartbeat, inference.contract.registry
+        import inference.web.forms, inference.web.presenters, inference.web.reshape
+        import inference.web.selectors, inference.web.services, inference.web.urls
+        import inference.web.views
         from django.test import Client
         from django.test.utils import setup_test_environment
         setup_test_environment()
