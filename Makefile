@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.requirements-dev-installed
 # what it imports, and `make run` reaches its first live demo sooner.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q --no-compile
 
-.PHONY: run test lint format install install-dev browser wordnet gpt2-tokenizer prose clean bench bench-smoke wrk load-test
+.PHONY: run test lint format install install-dev browser axe wordnet gpt2-tokenizer prose clean bench bench-smoke wrk load-test
 
 ## what the site, workers and build need (requirements.txt); tests, lint and bench add
 ## requirements-dev.txt
@@ -34,7 +34,7 @@ run: install wordnet gpt2-tokenizer prose
 ## make test: the whole suite (pytest exits non-zero on failures and when no test ran). When no
 ## Redis answers at 127.0.0.1:6379, tools/with_redis.py starts one there for the run (devstack's
 ## embedded redis-server, keeping nothing) and stops it after; one already running is left alone.
-test: install-dev browser wordnet gpt2-tokenizer prose
+test: install-dev browser axe wordnet gpt2-tokenizer prose
 	@mkdir -p var
 	$(PY) -m tools.with_redis -- $(PY) -m pytest
 
@@ -54,6 +54,17 @@ browser:
 	elif ! command -v chromium >/dev/null 2>&1; then \
 	  $(call apt_install,chromium) || echo "chromium is missing and could not be installed here (that needs root, or sudo without a password): the browser tests will be skipped. To run them: apt-get install chromium (as root), or set CHROMIUM_PATH to a Chromium binary"; \
 	fi
+
+## axe-core (MPL-2.0), the accessibility checker the browser tests run on every kind of page
+## (tests/browser/test_accessibility.py), from npm into var/npm/. Without it those checks are
+## skipped, saying so.
+AXE_VERSION := 4.14.1
+AXE_PACKAGE := axe-core@$(AXE_VERSION)
+axe:
+	@grep -qs '"version": "$(AXE_VERSION)"' var/npm/node_modules/axe-core/package.json || { \
+	  command -v npm >/dev/null 2>&1 || { echo "npm is missing: the accessibility checks (axe-core) will be skipped"; exit 0; }; \
+	  mkdir -p var/npm && npm install --prefix var/npm --no-audit --no-fund --silent $(AXE_PACKAGE) >/dev/null \
+	  || echo "Could not install $(AXE_PACKAGE) from npm: the accessibility checks will be skipped"; }
 
 ## the everyday English the demo models learn from and are judged with: Debian's wordnet-base
 ## (WordNet's glosses, examples, word list and SemCor counts) and dict-gcide (the GCIDE

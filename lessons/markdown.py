@@ -37,6 +37,7 @@ prints them).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -383,10 +384,13 @@ class RenderedLesson:
 
 def _wrap_tables(html: str) -> str:
     # Sanitized output writes every table tag as a bare `<table>`; wrapping lets wide
-    # tables scroll on their own (keyboard reachable) instead of the whole page.
-    return html.replace(
-        "<table>", '<div class="table-scroll" tabindex="0" role="region" aria-label="Table"><table>'
-    ).replace("</table>", "</table></div>")
+    # tables scroll on their own (keyboard reachable) instead of the whole page. Each
+    # region is named apart ("Table 1", "Table 2"), so a screen reader's list of regions
+    # tells them apart.
+    count = itertools.count(1)
+    region = '<div class="table-scroll" tabindex="0" role="region" aria-label="Table {}">'
+    wrapped = re.sub("<table>", lambda _: region.format(next(count)) + "<table>", html)
+    return wrapped.replace("</table>", "</table></div>")
 
 
 def render_lesson(markdown_text: str) -> RenderedLesson:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
@@ -29,6 +30,21 @@ def merge_anonymous_learner(sender: Any, request: Any, user: Any, **kwargs: Any)
     if not anon_id:
         return
     result = learner_merge_into_user(anon_id=anon_id, user=user)
+    if result.attempts or result.reads_moved:
+        # Said on the next page, like every change a learner's action makes.
+        moved = [
+            f"{count} {noun}{'' if count == 1 else 's'}"
+            for count, noun in (
+                (result.attempts, "quiz attempt"),
+                (result.reads_moved, "lesson marked read"),
+            )
+            if count
+        ]
+        messages.info(
+            request,
+            f"What you did in this browser is now in your account: {' and '.join(moved)}.",
+            fail_silently=True,
+        )
     if result.attempts or result.reads_moved or result.reads_dropped:
         logger.info(
             "merged anonymous learner into user %s: %d attempts, %d reads moved, %d dropped",

@@ -330,8 +330,9 @@ def quiz_attempt_submit(
     ``answers`` maps question ids to the learner's answers; questions without one
     score 0. Questions checked inline keep their saved, graded answer (sending a
     different answer for one raises :class:`AnswerLocked`). The attempt's status,
-    score, ``submitted_at`` and all answers are written in one transaction, and
-    the lesson is marked read in it too; any error leaves nothing behind.
+    score, ``submitted_at`` and all answers are written in one transaction; any error
+    leaves nothing behind. The lesson is not marked read: only the learner's "Mark as
+    read" does that (``lesson_mark_read``).
 
     Double submits are safe: an atomic compare-and-set moves the attempt from
     open to submitted, and only the request that wins it grades. The others get
@@ -414,7 +415,7 @@ def quiz_attempt_submit(
 
         score = math.fsum(scores) / len(scores) if scores else 0.0
         Attempt.objects.filter(pk=attempt.pk).update(score=score, grading_pending=pending)
-        lesson_mark_read(lesson=attempt.quiz.lesson, user=attempt.user, anon_id=attempt.anon_id)
+        # Taking the quiz marks nothing read: the learner says so with "Mark as read".
 
     attempt.refresh_from_db()
     return SubmitResult(attempt=attempt, already_submitted=False)

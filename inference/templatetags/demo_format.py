@@ -42,9 +42,45 @@ def number(value: object, digits: int = 3) -> str:
 
 
 @register.filter
-def bar_width(value: object) -> str:
-    """A probability (0–1) as the width of a bar on a 0–100 SVG track: 0.4321 → "43.21"."""
-    return f"{charts.bar_width(value):g}"
+def probability(value: object) -> str:
+    """A probability as the learner reads it: 0.4321 → "43.2%"; one too small to show at
+    one decimal says so (0.00002 → "< 0.1%") instead of claiming "0.0%"."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(number):
+        return ""
+    if 0 < number < 0.0005:
+        return "< 0.1%"
+    return percent(number)
+
+
+@register.filter
+def bar_width(value: object, top: object = None) -> str:
+    """A probability as the width of a bar on a 0–100 SVG track. With ``top`` (the largest
+    value in the chart) the bars are scaled to it, so the largest fills the track and the
+    others keep their proportions: 0.25 with top 0.5 → "50". Without, 0–1: 0.4321 → "43.21"."""
+    scale = charts.scale_top(top)
+    return f"{charts.bar_width(value, hi=scale):g}"
+
+
+@register.filter
+def largest(rows: object, fields: str) -> float:
+    """The largest of ``fields`` (comma-separated keys or attributes) over ``rows``: the
+    ``top`` a chart's bars are scaled to. 0.0 for no rows or no numbers."""
+    found = 0.0
+    names = [name.strip() for name in str(fields).split(",") if name.strip()]
+    for row in rows or []:  # type: ignore[attr-defined]
+        for name in names:
+            value = row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+            try:
+                number = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number) and number > found:
+                found = number
+    return found
 
 
 @register.filter

@@ -31,6 +31,13 @@ def bar_width(value: object, *, lo: float = 0.0, hi: float = 1.0) -> float:
     return round(max(0.0, min(1.0, share)) * BAR_TRACK, 2)
 
 
+def scale_top(top: object) -> float:
+    """The ``hi`` of probability bars scaled to the largest value shown (``top``); 1.0 (the
+    whole 0–1 range) when there is no usable top."""
+    number = _number(top)
+    return number if number is not None and 0 < number <= 1 else 1.0
+
+
 @dataclass(frozen=True)
 class SignedBar:
     """A bar growing left or right from the middle of a track, for values in [-1, 1]."""

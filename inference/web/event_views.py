@@ -118,9 +118,8 @@ def stream_frames(task_id: str, after: str, *, rid: str) -> Iterator[str]:
                 )
                 yield _sse_html("token", html, entry_id)
             elif kind == "started":
-                html = render_to_string(
-                    "inference/result.html#stream-status", {"worker": event.get("worker")}
-                )
+                # The worker's host name stays internal: learners read "a model worker".
+                html = render_to_string("inference/result.html#stream-status", {})
                 yield _sse_html("status", html, entry_id)
             elif kind in streams.TERMINAL_TYPES:
                 yield _sse_html("end", str(kind), entry_id)

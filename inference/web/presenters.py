@@ -80,10 +80,12 @@ def retry_url(kind: str, params: dict | None) -> str:
 
 
 def status_line(outcome: Outcome) -> str:
+    """What the learner reads while a demo runs. Never the worker's host name (an internal
+    detail, "inference@vm"): "a model worker" says all a learner needs."""
     if outcome.state == "queued":
         return STATE_LABELS["queued"]
     if outcome.state in {"running", "streaming"}:
-        where = f" on {outcome.worker}" if outcome.worker else ""
+        where = " on a model worker" if outcome.worker else ""
         if outcome.state == "streaming":
             return f"Generating{where}… {len(outcome.tokens)} tokens so far"
         return f"Running{where}…"

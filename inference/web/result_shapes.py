@@ -103,14 +103,29 @@ def generated_tokens(tokens: list[dict]) -> list[dict[str, Any]]:
 
 
 def token_view(token: dict) -> dict[str, Any]:
+    """One generated token for its tooltip and table row.
+
+    ``alternatives`` are the top of the distribution the token was drawn from. A sampled
+    token that isn't among them is ``outside`` the ``shown`` top: its rank is unknown (only
+    that it is below them all), so the tooltip says "outside the top 5", never a made-up
+    rank."""
     prob = float(token.get("prob") or 0.0)
+    alternatives = token.get("alternatives") or []
     others = [
         {**alt, "width": bar_width(alt.get("prob"))}
-        for alt in token.get("alternatives") or []
+        for alt in alternatives
         if alt.get("token_id") != token.get("token_id")
     ]
+    listed = len(others) < len(alternatives)
+    outside = (
+        bool(alternatives)
+        and not listed
+        and all(prob <= float(alt.get("prob") or 0) for alt in alternatives)
+    )
     rank = 1 + sum(1 for alt in others if float(alt.get("prob") or 0) > prob)
     return {
+        "outside": outside,
+        "shown": len(alternatives),
         "index": int(token.get("index", 0)),
         "number": int(token.get("index", 0)) + 1,
         "text": printable(token.get("token", "")),
@@ -306,7 +321,9 @@ NSP_UNSURE_MARGIN = 0.1
 def next_sentence_view(result: dict) -> dict[str, Any]:
     is_next = result.get("is_next")
     not_next = result.get("not_next")
+    numbers = [float(v) for v in (is_next, not_next) if isinstance(v, int | float)]
     return {
+        "top": max(numbers, default=1.0),  # the bars are scaled to the larger of the two
         "is_next": {"value": is_next, "width": bar_width(is_next)},
         "not_next": {"value": not_next, "width": bar_width(not_next)},
         "follows": is_next is not None and not_next is not None and is_next >= not_next,

@@ -65,8 +65,12 @@ def _curve(points: list[dict], key: str) -> list[tuple[float, float]]:
     return downsample(out)
 
 
-def loss_chart(record: dict) -> LineChart:
-    """BERT's masked-LM and next-sentence losses and GPT's causal-LM loss over time."""
+def loss_chart(record: dict, *, phone: bool = False) -> LineChart:
+    """BERT's masked-LM and next-sentence losses and GPT's causal-LM loss over time.
+
+    ``phone``: the same curves in a narrow viewBox that keeps its text readable at 390 px,
+    with no room on the right for the line-end labels (the page names the lines in a legend
+    under it instead)."""
     bert = (record.get("models") or {}).get("bert") or {}
     gpt = (record.get("models") or {}).get("gpt") or {}
     series = [
@@ -74,6 +78,15 @@ def loss_chart(record: dict) -> LineChart:
         Series("nsp", "BERT next sentence", _curve(bert.get("loss_curve"), "nsp_loss"), True),
         Series("gpt", "GPT causal LM", _curve(gpt.get("loss_curve"), "loss")),
     ]
+    if phone:
+        return line_chart(
+            [s for s in series if s.points],
+            width=360,
+            height=300,
+            x_label="minutes of training",
+            y_label="loss (nats)",
+            margin=(14, 14, 44, 44),
+        )
     return line_chart(
         [s for s in series if s.points],
         width=640,
@@ -212,6 +225,7 @@ def training_report() -> dict[str, Any] | None:
         "bert": model_summary(bert, "bert"),
         "gpt": model_summary(gpt, "gpt"),
         "chart": loss_chart(record),
+        "chart_phone": loss_chart(record, phone=True),
         "evaluation": evaluation_summary(record.get("evaluation")),
         "bert_table": curve_table(bert, ("mlm_loss", "nsp_loss")),
         "gpt_table": curve_table(gpt, ("loss",)),

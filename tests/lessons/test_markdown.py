@@ -85,7 +85,7 @@ def test_no_headings_means_empty_toc():
 def test_tables_render_with_alignment_attributes_in_a_scroll_wrapper():
     rendered = render_lesson("| Model | Params |\n|:--|--:|\n| BERT-base | 110M |\n")
 
-    assert '<div class="table-scroll" tabindex="0" role="region" aria-label="Table"><table>' in (
+    assert '<div class="table-scroll" tabindex="0" role="region" aria-label="Table 1"><table>' in (
         rendered.html
     )
     assert '<th align="right">Params</th>' in rendered.html
@@ -298,3 +298,11 @@ def test_authors_cannot_forge_a_demo_slot():
 
     assert list(iter_demo_slots(rendered.html)) == []
     assert "data-demo-kind" not in rendered.html
+
+
+def test_each_table_region_has_a_name_of_its_own():
+    table = "| A | B |\n|--|--|\n| 1 | 2 |\n"
+    rendered = render_lesson(f"{table}\nBetween.\n\n{table}")
+    assert 'aria-label="Table 1"><table>' in rendered.html
+    assert 'aria-label="Table 2"><table>' in rendered.html
+    assert rendered.html.count("</table></div>") == 2

@@ -136,5 +136,6 @@ def test_progress_page_for_an_anonymous_learner_after_a_quiz(client):
     assert quiz.attempts.get().status == "submitted"
     html = client.get(reverse("lessons:progress")).content.decode()
     assert "Quiz not passed yet" in html
-    assert "Read" in html  # submitting marked the lesson read
+    # Submitting marked nothing read: only the learner's "Mark as read" does.
+    assert "Not read yet" in html and "0 of 1 lesson read" in html
     assert Quiz.objects.count() == 1

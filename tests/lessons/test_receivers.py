@@ -13,8 +13,11 @@ pytestmark = pytest.mark.django_db
 
 
 def take_quiz_anonymously(client, quiz):
+    """Submit the quiz and mark its lesson read (taking the quiz alone marks nothing read)."""
     client.get(reverse("lessons:quiz-detail", kwargs={"slug": quiz.lesson.slug}))
     client.post(reverse("lessons:quiz-start-submit", args=[quiz.lesson.slug]), NOTHING_PICKED)
+    assert not LessonRead.objects.filter(lesson=quiz.lesson, user=None).exists()
+    client.post(reverse("lessons:lesson-mark-read", args=[quiz.lesson.slug]))
     return Attempt.objects.get(anon_id=client.session["learner_id"])
 
 
@@ -34,6 +37,10 @@ def test_sign_up_moves_anonymous_attempts_and_reads_into_the_new_account(client)
 
     progress = client.get(reverse("lessons:progress")).content.decode()
     assert reverse("lessons:attempt-detail", kwargs={"token": attempt.token}) in progress
+    # The move is said on screen, once.
+    assert "is now in your account: 1 quiz attempt and 1 lesson marked read." in progress
+    again = client.get(reverse("lessons:progress")).content.decode()
+    assert "is now in your account" not in again
 
 
 def test_login_to_an_existing_account_merges_and_drops_duplicate_reads(client):

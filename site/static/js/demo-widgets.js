@@ -1,10 +1,17 @@
-/* Demo widgets: the two things htmx can't do on its own.
+/* Demo widgets: the three things htmx can't do on its own.
  *
  * 1. Show a range slider's value next to it while it moves.
  *    Markup: <input type="range" data-output="ID" [data-zero="off"] [data-one="off"]>
  *            <output id="ID">…</output>
  * 2. Say so in the widget when the server can't be reached or answers with an error page
  *    htmx won't swap (a 500 or a proxy's 502), instead of leaving "Running…" forever.
+ * 3. After a run the learner started (a demo's button, a word to mask, a ready example),
+ *    move focus to the result's status line ([data-result-status], tabindex="-1") each
+ *    time a new one is swapped in (queued, running, done), or to the first field the
+ *    server refused, and say the status in the page's polite live region (#live-status in
+ *    base.html): the panel is replaced by the swap, so focus would otherwise fall back to
+ *    the page and a screen reader would hear nothing. Focus is moved only while it is
+ *    nowhere else: on the page itself or on a status line this put it on.
  *
  * Everything else is htmx (forms, partial swaps, SSE) or CSS (token tooltips, heatmap
  * hover). This file is static, so it passes the site's Content-Security-Policy
@@ -74,4 +81,60 @@
     showProblem(event, "The server couldn't answer" + status + ". Please try again in a moment.");
   });
   document.addEventListener("htmx:afterRequest", clearProblem);
+
+  // --- 3. Focus and a spoken status after a run -----------------------------------------
+  var STARTERS = ".demo-form, .demo-mask-form, .demo-chip";
+  var FINISHED = { done: true, error: true, missing: true, unavailable: true };
+  var following = {}; // panel id -> the last status said for it, while a run is followed
+  var placed = typeof WeakSet === "function" ? new WeakSet() : null;
+
+  function say(text) {
+    var region = document.getElementById("live-status");
+    if (!region || !text) return;
+    // A new text node each time, so the same words twice are still read twice.
+    region.textContent = "";
+    region.appendChild(document.createTextNode(text));
+  }
+
+  function words(node) {
+    return (node.textContent || "").replace(/\s+/g, " ").trim();
+  }
+
+  function focusIsFree() {
+    var active = document.activeElement;
+    return !active || active === document.body || active === document.documentElement ||
+      (placed !== null && placed.has(active));
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var origin = event.detail && event.detail.elt;
+    if (!origin || !origin.matches || !origin.matches(STARTERS)) return;
+    var panel = origin.closest(".demo-panel");
+    if (panel && panel.id) following[panel.id] = "";
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var node = event.target;
+    var panel = node && node.closest ? node.closest(".demo-panel") : null;
+    if (!panel || !(panel.id in following)) return;
+    var refused = panel.querySelector(".demo-form .form-errors, .demo-form [aria-invalid=true]");
+    var status = panel.querySelector(".demo-result-region [data-result-status]");
+    var target = refused || status;
+    if (!target) return;
+    if (!(placed && placed.has(target)) && focusIsFree()) {
+      target.focus();
+      if (placed) placed.add(target);
+    }
+    var result = panel.querySelector(".demo-result-region .demo-result");
+    var state = result ? result.getAttribute("data-state") : "";
+    var region = panel.querySelector(".demo-result-region");
+    var title = region ? (region.getAttribute("aria-label") || "") : "";
+    var text = refused
+      ? title + ": not run. " + words(refused)
+      : title + ": " + (result && result.classList.contains("demo-result-stored") ? "stored example shown. " : "") + words(status);
+    // Errors carry role="alert" and are read out already.
+    if (!refused && state !== "error" && following[panel.id] !== text) say(text);
+    following[panel.id] = text;
+    if (refused || !result || FINISHED[state]) delete following[panel.id];
+  });
 })();

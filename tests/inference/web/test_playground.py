@@ -174,7 +174,8 @@ def test_training_page_draws_the_real_loss_curves(client, demo_env, settings, qu
     record = json.loads((quick_models / "demo" / "training.json").read_text())
     html = body(client.get(reverse("inference:training")))
     assert '<svg class="demo-linechart"' in html and 'role="img"' in html
-    assert html.count('<polyline class="chart-line') == 3
+    # Three lines, drawn twice: the wide chart and the phone's narrower one (CSS shows one).
+    assert html.count('<polyline class="chart-line') == 6
     assert 'stroke-dasharray="6 4"' in html  # next-sentence loss, dashed as well as coloured
     last_mlm = record["models"]["bert"]["loss_curve"][-1]["mlm_loss"]
     assert f"BERT masked LM {last_mlm:.2f}" in html
@@ -198,3 +199,43 @@ def test_training_page_notes_when_another_profile_serves_the_demos(
     settings.MODELS_DIR = quick_models
     settings.INFERENCE_PROFILE = "full"
     assert "running the <strong>full</strong> profile" in body(client.get("/demos/training/"))
+
+
+def test_the_status_strip_names_no_worker_host(client, demo_env):
+    """Learners read "Model worker 1", never a worker's host name (an internal detail)."""
+    demo_env.beat(hostname="inference@vm-internal-7")
+    html = body(client.get(reverse("inference:playground")))
+    assert "Model worker 1" in html
+    assert "inference@vm" not in html and "vm-internal" not in html
+    status = body(client.get(reverse("inference:status")))
+    assert "Model worker 1" in status and "vm-internal" not in status
+
+
+def test_a_running_demo_says_a_model_worker_not_its_host(client, demo_env):
+    from tests.inference.web_support import started
+
+    hostname = demo_env.beat(hostname="inference@vm-internal-7")  # alive: still running
+    task_id = demo_env.stream(started(hostname), kind="fill-mask")
+    html = body(client.get(reverse("inference:demo-result", args=[task_id]), **HTMX))
+    assert "Running on a model worker…" in html
+    assert "vm-internal" not in html
+    # The status line is where focus goes after a run (demo-widgets.js).
+    assert re.search(r'<p class="demo-status" tabindex="-1" data-result-status>', html)
+
+
+def test_on_a_phone_the_training_chart_is_narrower_and_names_its_lines_in_a_legend(
+    client, demo_env, settings, tmp_path
+):
+    from tests.inference.web.test_training_report import record, write
+
+    write(settings, tmp_path, record())
+    settings.INFERENCE_PROFILE = "demo"
+    html = body(client.get(reverse("inference:training")))
+    wide = html.split('<svg class="demo-linechart"')[1].split("</svg>")[0]
+    phone = html.split('<svg class="demo-linechart-phone" viewBox="0 0 360 300"')[1]
+    phone = phone.split("</svg>")[0]
+    assert wide.count("<polyline") == phone.count("<polyline") == 3
+    assert "BERT masked LM 1.00" in wide and "chart-end" not in phone  # no room at its end
+    legend = html.split('<ul class="chart-legend">')[1].split("</ul>")[0]
+    assert "BERT masked LM: 1.00 at the end" in legend and "GPT causal LM: 5.00" in legend
+    assert 'id="loss-chart-phone-title"' in phone and 'id="loss-chart-title"' in wide

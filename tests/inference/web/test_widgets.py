@@ -34,11 +34,14 @@ def body(response) -> str:
 
 
 def token(index: int, text: str, prob: float, alternatives: list[tuple[str, float]]) -> dict:
+    """A token event as the worker sends it: a chosen token among the listed top candidates
+    carries the same id there."""
+    ids = {t: 200 + i for i, (t, _) in enumerate(alternatives)}
     return {
         "type": "token",
         "index": index,
         "token": text,
-        "token_id": 100 + index,
+        "token_id": ids.get(text, 100 + index),
         "raw": text.replace(" ", "␣"),
         "prob": prob,
         "alternatives": [
@@ -192,7 +195,10 @@ def test_fill_mask_result_offers_every_word_as_a_mask_button(client, demo_env):
     assert "Mask “cat” (BERT's guess) and ask again" in html
     assert '<input type="hidden" name="widget" value="demo-1">' in html
     assert '<input type="hidden" name="top_k" value="5">' in html  # the default top-k
-    assert 'width="62.5"' in html and "62.5%" in html  # the bar and its number
+    # Bars scaled to the largest shown (62.5% fills the track), each with its real number.
+    assert 'class="demo-bar-fill" x="0" y="0" width="100"' in html and "62.5%" in html
+    assert 'class="demo-bar-fill" x="0" y="0" width="40"' in html and "25.0%" in html
+    assert "(bars scaled to the largest, 62.5%)" in html
 
 
 def test_clicking_a_word_runs_the_masked_sentence(client, demo_env, sent_tasks):
@@ -257,11 +263,13 @@ def test_the_stream_sends_tokens_as_html_then_end(client, demo_env):
         "end",
     ]
     assert all(re.search(r"^id: \d+-\d+$", f, re.M) for f in frames)
-    assert "Generating on " in frames[0]
+    assert "Generating on a model worker" in frames[0]  # never the worker's host name
+    assert "@" not in frames[0]
     assert 'data: <span class="demo-token-wrap"><span class="demo-token" tabindex="0"' in frames[1]
     assert 'id="demo-4-' in frames[1] and "60.0%" in frames[1] and "It beat" in frames[1]
     assert "&lt;b&gt;" in frames[2] and "<b>" not in frames[2].replace("data: ", "")[:0]
-    assert "drawn at rank 2" in frames[2]  # sampled below the top candidate
+    # Sampled below the one listed candidate: its rank isn't known, and the tip says so.
+    assert "outside the top 1: p = 10.0%" in frames[2] and "rank" not in frames[2]
 
 
 def test_the_stream_of_an_unknown_task_just_ends(client, demo_env):
@@ -307,6 +315,23 @@ def test_generated_tokens_show_probability_and_the_tokens_they_beat(client, demo
     assert "40.0%" in tips[0][1] and "It beat" in tips[0][1] and "␣there" in tips[0][1]
     assert "drawn at rank 2" in tips[1][1] and "More likely, not drawn" in tips[1][1]
     assert f'aria-describedby="{tips[0][0]}"' in html
+
+
+def test_a_token_drawn_outside_the_shown_top_says_so_honestly(client, demo_env):
+    """Sampled below the five listed candidates: its rank is unknown and its probability
+    rounds to 0.0%, so the tooltip says "outside the top 5: p < 0.1%" (not "0.0%, drawn at
+    rank 6")."""
+    top5 = [(" the", 0.4), (" a", 0.2), (" one", 0.1), (" his", 0.05), (" her", 0.04)]
+    result = generate_result({"do_sample": True, "temperature": 1.6, "top_k": 0, "top_p": 1.0})
+    result["tokens"].append(token(2, " zebra", 0.00002, top5))
+    task_id = demo_env.stream(started("w@h"), done_event(result), kind="generate")
+    html = body(client.get(reverse("inference:demo-result", args=[task_id]), **HTMX))
+    tip = html.split('id="demo-panel-' + task_id[:12] + '-tip-2">')[1].split("</p>")[0]  # last
+    assert "outside the top 5: p &lt; 0.1%" in tip
+    assert not re.search(r"(?<![\d.])0\.0%", tip) and "rank" not in tip
+    assert "More likely, not drawn" in tip and "␣the" in tip
+    # The table's number says the same.
+    assert "&lt; 0.1%" in html.split("<tbody>")[1]
 
 
 def test_the_compare_form_resubmits_the_same_seed_at_a_new_temperature(client, demo_env):
@@ -395,7 +420,8 @@ def test_next_token_result_has_sliders_and_bars(client, demo_env):
         assert control and f'<label for="{control.group(1)}">' in html
         assert f'<output id="{control.group(1)}-out" for="{control.group(1)}">' in html
     assert "50,257 of 50,257 tokens can be sampled" in html
-    assert 'width="25"' in html and "25.0%" in html and "␣dog" in html
+    assert 'class="demo-bar-fill" x="0" y="0" width="50"' in html  # 12.5% of a 25% top
+    assert "25.0%" in html and "12.5%" in html and "␣dog" in html
 
 
 def test_reshape_bars_show_the_new_and_the_old_probability(client, demo_env):
@@ -601,7 +627,9 @@ def test_next_sentence_bars_and_verdict(client, demo_env):
               "not_next": 0.8}  # fmt: skip
     task_id = demo_env.stream(started("w@h"), done_event(result), kind="next-sentence")
     html = body(client.get(reverse("inference:demo-result", args=[task_id]), **HTMX))
-    assert 'width="20"' in html and 'width="80"' in html
+    # Scaled to the larger of the two (80%): 20% is a quarter of it.
+    assert 'class="demo-bar-fill" x="0" y="0" width="25"' in html and "20.0%" in html
+    assert 'class="demo-bar-fill" x="0" y="0" width="100"' in html and "80.0%" in html
     assert "B doesn't follow A" in html
 
 
