@@ -26,7 +26,7 @@ from django.utils.module_loading import import_string
 from inference.contract import validation
 from inference.contract.validation import DemoInputError
 
-TASK_PREFIX = "inference.tasks."
+TASK_PREFIX = "inference.tasks."  # CELERY_TASK_ROUTES sends inference.tasks.* to the workers
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ embeddings) a :class:`Batcher` per demo kind gathers the requests that arrive to
 runs them as ONE right-padded batch, then hands each caller its own row. On a CPU a batch
 of 16 costs about as much as five single calls, so under load throughput rises ~3×.
 
-How a request flows (one task thread)::
+How a request flows (the task's run thread, ``inference/worker/timebox.py``)::
 
-    with batching.expecting("fill-mask"):       # task start: "a request is on its way"
-        ...redis bookkeeping, validation...
+    with batching.expecting("fill-mask"):       # run start: "a request is on its way"
+        ...validation...
         batching.fill_mask(bert, text=..., top_k=...)
             engine.prepare()   in the caller: checks; a bad input fails here, alone
             batcher.submit()   -> Future        (the caller's expectation is now a request)
@@ -20,7 +20,7 @@ How a request flows (one task thread)::
 The batcher's single consumer thread takes the first queued request, then gathers more
 for at most ``INFERENCE_BATCH_WAIT_MS`` (default 5 ms) or until ``INFERENCE_MAX_BATCH``
 requests (default 16) — but it only waits when company is likely: another caller has
-announced itself (entered :func:`expecting`, which the tasks do as they start) and not
+announced itself (entered :func:`expecting`, which the tasks' runs do as they start) and not
 yet submitted, or the previous batch was larger than what has gathered so far (its
 callers tend to come back with their next requests). A lone request after a lone
 request runs at once: at concurrency 1 batching adds no waiting, only a hand-over

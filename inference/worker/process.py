@@ -21,7 +21,9 @@ tasks running at once. Run the model worker with ``-c`` at least the batch size 
 good default; ``INFERENCE_BATCHING=0`` turns batching off). More threads do not multiply
 the CPU work: torch's intra-op threads (``TORCH_THREADS``, default cores / model workers
 on the machine) are set once here, and batched forward passes run one at a time on the
-batcher's thread; waiting threads cost next to nothing.
+batcher's thread; waiting threads cost next to nothing. Each task's work runs on one of
+as many "run threads" (``inference/worker/timebox.py``), so the task's own thread can give
+up on it at its time limit, which the threads pool would not enforce.
 
 Which workers load models: only those consuming the ``INFERENCE_QUEUE`` (``-Q inference``),
 read from the worker's own queue selection (``worker.app.amqp.queues.consume_from``) at
@@ -64,7 +66,7 @@ from celery import signals
 from django.conf import settings
 
 from inference.contract import heartbeat, registry, streams
-from inference.worker import batching
+from inference.worker import batching, timebox
 
 if TYPE_CHECKING:
     from inference.worker.runtime import Runtime
@@ -159,6 +161,7 @@ def on_worker_init(sender=None, **_kwargs) -> None:
         _heartbeat = beat
 
     _check_batching(info["batching"], info["concurrency"])
+    timebox.configure(info["concurrency"])  # as many run threads as task threads
     if pool == "prefork":
         message = (
             "not serving: the prefork pool would fork after the models load; "

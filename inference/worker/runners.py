@@ -23,11 +23,16 @@ from inference.worker import batching
 
 
 class DemoTimeout(Exception):
-    """The run passed its deadline (checked between generated tokens and batch waits)."""
+    """The run passed its deadline (checked between generated tokens and batch waits), or
+    its task already gave up on it (``inference.worker.timebox``)."""
 
 
 def _ignore(*_args: Any, **_kwargs: Any) -> None:
     return None
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass
@@ -40,9 +45,11 @@ class Job:
     keep_logits: Callable[[Any], None] = _ignore
     batch: bool = True  # may share a forward pass with concurrent requests
     token_delay: float = 0.0  # test hook: seconds to sleep after each generated token
+    # True once the task has ended without this run (timed out): stop at the next check
+    cancelled: Callable[[], bool] = _never
 
     def check_deadline(self) -> None:
-        if time.monotonic() > self.deadline:
+        if self.cancelled() or time.monotonic() > self.deadline:
             raise DemoTimeout
 
 

@@ -16,22 +16,36 @@ the kind's row in ``inference.contract.kinds``) plus short-answer grading, all i
 4. runs the kind's runner (``inference.worker.runners``) on the process-global models
    (``inference.worker.runtime``: loaded once at worker start, never per task; the batched kinds
    share forward passes with concurrent requests through ``inference.worker.batching``, switched
-   off with ``INFERENCE_BATCHING=0``) and publishes ``done`` with the result, or ``error``
-   with a sentence for the learner (``invalid_input``, ``timeout``, ``unavailable``,
-   ``internal``; the traceback of an internal error goes to the log only);
+   off with ``INFERENCE_BATCHING=0``) on a run thread (below), and publishes ``done`` with
+   the result, or ``error`` with a sentence for the learner (``invalid_input``,
+   ``timeout``, ``unavailable``, ``internal``; the traceback of an internal error goes to
+   the log only);
 5. returns the result dict (or ``{"error": {...}}``).
 
-Time limits: the threads pool the model worker runs (see ``inference/worker/process.py``) cannot
-interrupt a running thread, so Celery's ``soft_time_limit`` is not enforced there; the
-generation loop checks a deadline between tokens instead (single forward passes of the
-other demos take well under a second). ``soft_time_limit``/``time_limit`` are still set
-for pools that do enforce them (prefork, solo with SIGALRM), and ``SoftTimeLimitExceeded``
-is reported like our own deadline. Each kind's limits are in its row; the web side uses
-them to declare a task lost when it runs past its hard limit.
+Time limits: each demo kind's ``time_limits`` row in ``inference/contract/kinds.py``
+(soft, hard seconds; 20/30 unless the row says otherwise, generation 60/75) and
+:data:`SHORT_ANSWER_TIME_LIMITS` (20/30) for grading; ``CELERY_TASK_SOFT_TIME_LIMIT`` and
+``CELERY_TASK_TIME_LIMIT`` don't apply to these tasks. The threads pool the model worker
+runs (``inference/worker/process.py``) can't interrupt a running thread, so Celery's
+``soft_time_limit``/``time_limit`` do nothing there (nor on the solo pool). What holds
+instead (``inference/worker/timebox.py``): the work runs on a bounded pool of run threads
+(as many as the worker's ``-c``) and the task waits for it until the soft limit plus a
+grace of ``timebox.GRACE_SECONDS`` (1 s, never past the hard limit). Past that the task
+publishes ``timeout``, returns and frees its Celery thread for the next task; the abandoned
+work can no longer publish (its token events and deadline checks raise ``DemoTimeout``),
+generation stops at its next token by itself (it checks the deadline between tokens), and a
+stuck forward pass finishes in the background with its result dropped (logged). So the
+learner's ``timeout`` arrives within soft + 1 s of ``started``, whatever the work does. The
+batched kinds also stop waiting for their batch at the soft deadline. ``soft_time_limit``
+and ``time_limit`` are still set for the pools that do enforce them (prefork, gevent), and
+``SoftTimeLimitExceeded`` is reported like our own deadline. The web side uses the hard
+limit (plus a margin) to declare a task lost when its stream goes quiet.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import time
@@ -43,9 +57,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from inference.contract import heartbeat, kinds, streams, validation
 from inference.contract.kinds import DemoKind
-from inference.worker import batching
+from inference.worker import batching, timebox
 from inference.worker.loading import ModelsMissing
 from inference.worker.runners import DemoTimeout, Job
+from inference.worker.timebox import Run
 
 logger = logging.getLogger(__name__)
 
@@ -78,19 +93,31 @@ def _token_delay() -> float:
 
 
 def envelope(
-    task: Any, *, what: str, soft_seconds: int, work: Callable[[Any, str, float], dict]
+    task: Any,
+    *,
+    what: str,
+    soft_seconds: int,
+    hard_seconds: int | None = None,
+    work: Callable[[Any, str, Run], dict],
 ) -> dict:
     """The shared body of every model task (see the module docstring).
 
-    ``work(client, task_id, deadline)`` does the task's own part and returns its result;
-    a DemoInputError it raises is the learner's input at fault, any other exception ours.
+    ``work(client, task_id, run)`` does the task's own part on a run thread
+    (``inference.worker.timebox``) and returns its result; ``run.deadline`` is its deadline
+    and anything it publishes to the learner goes through ``run.guard``. A DemoInputError
+    it raises is the learner's input at fault, any other exception ours.
     """
     client = streams.redis_client()
     task_id = task.request.id
 
     previous = streams.outcome(client, task_id)
     if previous is not None:
-        logger.warning("Task %s already has a %s event; not running again", task_id, what)
+        logger.warning(
+            "Task %s (%s) already has its outcome (%s); not running it again",
+            task_id,
+            what,
+            previous["type"],
+        )
         return previous["result"] if previous["type"] == "done" else {"error": previous}
     if streams.count_delivery(client, task_id) > MAX_DELIVERIES:
         event = streams.error_event("worker_lost", MESSAGES["redelivered"])
@@ -110,8 +137,17 @@ def envelope(
 
     streams.publish(client, task_id, streams.started_event(task.request.hostname or "unknown"))
     deadline = time.monotonic() + soft_seconds
+    give_up_at = deadline + timebox.grace(soft_seconds, hard_seconds)
     try:
-        result = work(client, task_id, deadline)
+        run = timebox.pool().submit(
+            functools.partial(work, client, task_id),
+            label=f"task {task_id} ({what})",
+            deadline=deadline,
+        )
+        try:
+            result = run.wait(give_up_at)
+        finally:
+            run.close()  # before any terminal event: the work can't publish after it
     except validation.DemoInputError as exc:
         event = streams.error_event("invalid_input", exc.message)
     except (DemoTimeout, SoftTimeLimitExceeded):
@@ -140,19 +176,30 @@ def run_demo(task: Any, name: str, params: dict) -> dict:
     """Validate ``params`` for demo ``name`` and run its runner inside :func:`envelope`."""
     kind = kinds.require(name)
 
-    def work(client: Any, task_id: str, deadline: float) -> dict:
-        cleaned = kinds.validate(name, params)
-        job = Job(
-            deadline=deadline,
-            publish=lambda event: streams.publish(client, task_id, event),
-            keep_logits=lambda output: streams.logits_store(
-                client, output.result["logits_key"], logits=output.logits, vocab=output.vocab
-            ),
-            token_delay=_token_delay(),
-        )
-        return kind.runner()(_runtime(), cleaned, job)
+    def work(client: Any, task_id: str, run: Run) -> dict:
+        def publish(event: dict) -> None:
+            streams.publish(client, task_id, event)
 
-    return envelope(task, what=name, soft_seconds=kind.soft_seconds, work=work)
+        def keep_logits(output: Any) -> None:
+            key = output.result["logits_key"]
+            streams.logits_store(client, key, logits=output.logits, vocab=output.vocab)
+
+        # Batched kinds announce their request as the run starts (the announcement belongs
+        # to the thread that will submit it): the batcher then waits for it.
+        with batching.expecting(name) if kind.batched else contextlib.nullcontext():
+            cleaned = kinds.validate(name, params)
+            job = Job(
+                deadline=run.deadline,
+                publish=run.guard(publish),
+                keep_logits=run.guard(keep_logits),
+                token_delay=_token_delay(),
+                cancelled=run.cancelled,
+            )
+            return kind.runner()(_runtime(), cleaned, job)
+
+    return envelope(
+        task, what=name, soft_seconds=kind.soft_seconds, hard_seconds=kind.hard_seconds, work=work
+    )
 
 
 _demo_tasks: dict[str, Any] = {}
@@ -160,9 +207,6 @@ _demo_tasks: dict[str, Any] = {}
 
 def _make_demo_task(kind: DemoKind) -> Any:
     def demo(self: Any, **params: Any) -> dict:
-        if kind.batched:
-            with batching.expecting(kind.name):  # from the start: the batcher waits for us
-                return run_demo(self, kind.name, params)
         return run_demo(self, kind.name, params)
 
     demo.__name__ = demo.__qualname__ = kind.name.replace("-", "_")
@@ -280,7 +324,7 @@ def grade_short_answer(self, **params) -> dict:
     and ``references``, or ``{"error": {...}}``.
     """
 
-    def work(client: Any, task_id: str, deadline: float) -> dict:
+    def work(client: Any, task_id: str, run: Run) -> dict:
         try:
             cleaned = validate_short_answer(**params)
         except TypeError as exc:  # an argument nobody expects
@@ -292,4 +336,5 @@ def grade_short_answer(self, **params) -> dict:
         result.update(answer_id=answer_id, references=cleaned["references"])
         return result
 
-    return envelope(self, what="grading", soft_seconds=SHORT_ANSWER_TIME_LIMITS[0], work=work)
+    soft, hard = SHORT_ANSWER_TIME_LIMITS
+    return envelope(self, what="grading", soft_seconds=soft, hard_seconds=hard, work=work)

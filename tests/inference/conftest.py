@@ -321,8 +321,11 @@ def start_worker(
     *,
     queue: str = "inference",
     name_prefix: str = "test",
+    module: str = "celery",
     **extra_env: str,
 ) -> WorkerProcess:
+    """``celery worker`` (threads pool, 2 threads) as a subprocess; ``module`` runs another
+    entry point that ends in Celery's (a test's launcher that registers a made-up kind)."""
     hostname = f"{name_prefix}-{uuid.uuid4().hex[:8]}@localhost"
     env = worker_env(models_dir, **extra_env)
     log_path = log_dir / f"{hostname.split('@')[0]}.log"
@@ -331,7 +334,7 @@ def start_worker(
         [
             sys.executable,
             "-m",
-            "celery",
+            module,
             "-A",
             "config.celery_app",
             "worker",
