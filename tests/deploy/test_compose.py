@@ -200,7 +200,7 @@ def test_one_shot_steps_run_real_management_commands(services):
         line = " ".join(command_list(services[name]))
         used += re.findall(r"manage\.py ([a-z_]+)", line)
 
-    assert {"migrate", "load_course", "download_models"} <= set(used)
+    assert {"migrate", "load_course", "prepare_models"} <= set(used)
     for command in used:
         assert command in commands, f"manage.py {command} does not exist"
 
