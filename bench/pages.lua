@@ -27,6 +27,13 @@ csrf = ""
 
 function init(args)
   mode = args[1] or "get"
+  -- One connection per request, as gunicorn gets them behind the documented nginx proxy
+  -- (HTTP/1.0 upstream, docs/deploy.md). With keep-alive, wrk's few long connections land
+  -- on whichever gunicorn process accepts first, and a run measures one process or two by
+  -- chance (rounds of the same page differed threefold). BENCH_KEEPALIVE=1 keeps them open.
+  if os.getenv("BENCH_KEEPALIVE") ~= "1" then
+    wrk.headers["Connection"] = "close"
+  end
   if mode == "getcookie" then
     -- a plain GET as a learner with a session: "getcookie <Cookie header>"
     wrk.headers["Cookie"] = args[2]

@@ -323,9 +323,16 @@ def run(cfg: Config) -> dict:
         f"from {'wrk' if wrk_path() else 'the Python stand-in (no wrk)'} over loopback, "
         f"{cfg.page_connections} connections, {cfg.page_seconds}s per page after a 1 s warm-up, "
         f"{PAGE_ROUNDS} rounds with the pages interleaved; each page's median round is shown "
-        "(all rounds' requests/s in the JSON).",
+        "(all rounds' requests/s in the JSON). "
+        + (
+            "Each request on a connection of its own, as gunicorn gets them behind the "
+            "documented nginx proxy (BENCH_KEEPALIVE=1 keeps connections open)."
+            if wrk_path() and os.environ.get("BENCH_KEEPALIVE") != "1"
+            else "Keep-alive connections."
+        ),
         "tool": "wrk" if wrk_path() else "python-fallback",
         "connections": cfg.page_connections,
+        "connection_per_request": bool(wrk_path()) and os.environ.get("BENCH_KEEPALIVE") != "1",
         "wrk_threads": WRK_THREADS if wrk_path() else None,
         "gunicorn": {
             "workers": int(os.environ.get("BENCH_WEB_CONCURRENCY", "2")),

@@ -168,11 +168,11 @@ def test_postgres_locked_table_fails_cleanly_then_goes_through(pg_stack):
     assert attempt_row(database, page.token) is None  # the refused first answer started nothing
     assert submitted_snapshot(database) == before
 
-    # The reads table locked instead: the submit's transaction has already closed the
-    # attempt and written its answers when it reaches "mark the lesson read" and the lock
+    # The answers' chosen-choices table locked instead: the submit's transaction has already
+    # closed the attempt and written its answers when it reaches the choices and the lock
     # hits, so the attempt coming out open and empty proves the rollback.
     lock = database.connect()
-    lock.execute("LOCK TABLE lessons_lessonread IN ACCESS EXCLUSIVE MODE")
+    lock.execute("LOCK TABLE lessons_answer_selected_choices IN ACCESS EXCLUSIVE MODE")
     try:
         started = time.monotonic()
         response = learner.post(page.submit_path, data)

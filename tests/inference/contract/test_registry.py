@@ -109,7 +109,7 @@ def test_environment_variables_choose_profile_and_models_dir(tmp_path):
     """INFERENCE_PROFILE and MODELS_DIR come from the environment through settings."""
     code = (
         "import django; django.setup();"
-        "from inference import registry;"
+        "from inference.contract import registry;"
         "print(registry.active_profile_name(), registry.models_dir())"
     )
     env = {
