@@ -28,6 +28,11 @@ The flow, and why it can't lose an answer:
    graded when the grading service is back. After ``FREE_TEXT_MAX_TRIES`` the answer is
    marked ``failed`` and goes first in the staff review queue.
 
+An answer that contradicts a key concept (a piece of it nearest to one of the concept's
+misconceptions, see :mod:`lessons.grading`) scores 0 and also waits for an instructor: its
+``grading_details`` say ``needs_review``, the attempt stays provisional until it is reviewed,
+and the review queue shows it first (confidence 0).
+
 Staff review (:func:`free_text_answer_review`): accept the automatic score or override it
 with a comment. The answer's ``score`` is always the one that counts (the review score when
 there is one, else the automatic score), so attempt scores, the gradebook and every
@@ -50,7 +55,7 @@ from django.utils import timezone
 
 from inference import facade
 
-from .grading import ConceptEvidence, FreeTextGrade, grade_free_text
+from .grading import FreeTextGrade, concept_evidence, grade_free_text
 from .models import Answer, Attempt, Question
 
 logger = logging.getLogger(__name__)
@@ -100,11 +105,16 @@ def free_text_task_kwargs(*, answer: Answer) -> dict[str, Any]:
         "text": answer.text,
         "question": question.prompt,
         "references": [ref.text for ref in question.reference_answers.all()],
-        "concepts": [
-            {"label": concept.label, "phrases": [str(p) for p in concept.phrases]}
-            for concept in question.key_concepts.all()
-        ],
+        "concepts": [_concept_kwargs(concept) for concept in question.key_concepts.all()],
     }
+
+
+def _concept_kwargs(concept: Any) -> dict[str, Any]:
+    """A key concept as the grading task takes it (misconceptions only when it has some)."""
+    data: dict[str, Any] = {"label": concept.label, "phrases": [str(p) for p in concept.phrases]}
+    if concept.misconceptions:
+        data["misconceptions"] = [str(m) for m in concept.misconceptions]
+    return data
 
 
 def free_text_answer_queue(*, answer: Answer) -> str:
@@ -172,14 +182,7 @@ def free_text_enqueue(*, task_id: str, kwargs: dict[str, Any]) -> bool:
 
 
 def _grade_from_result(question: Question, result: dict[str, Any]) -> FreeTextGrade:
-    concepts = [
-        ConceptEvidence(
-            label=str(item.get("label", "")),
-            similarity=float(item.get("similarity", 0.0)),
-            words=str(item.get("words") or ""),
-        )
-        for item in result.get("concepts") or []
-    ]
+    concepts = concept_evidence(result.get("concepts") or [])
     return grade_free_text(
         [float(s) for s in result["similarities"]],
         question.similarity_threshold,
@@ -264,9 +267,13 @@ def _write_grade(answer: Answer, grade: FreeTextGrade, result: dict[str, Any]) -
                     "present": c.present,
                     "matched_by": c.matched_by,
                     "similarity": round(c.similarity, 4),
+                    **({"contradicted_by": c.misconception} if c.contradicted else {}),
                 }
                 for c in grade.concepts
             ],
+            # Contradicts a key concept: waits for an instructor (attempt_rescore).
+            "contradicted": grade.contradicted,
+            "needs_review": grade.needs_review,
             "model": str(model.get("name", "")),
             "elapsed_ms": result.get("elapsed_ms"),
         },
@@ -297,7 +304,8 @@ def _record_error(answer: Answer, error: dict[str, Any]) -> str:
 
 def attempt_rescore(*, attempt_id: int) -> Attempt | None:
     """Recompute a submitted attempt's score (mean of its answers' counted scores) and
-    whether it is provisional (an answer still waits for the grader or for an instructor).
+    whether it is provisional (an answer still waits for the grader or for an instructor: one
+    the grader couldn't grade, or one that contradicts a key concept).
 
     Open attempts are left alone: they get their score when submitted.
     """
@@ -307,13 +315,15 @@ def attempt_rescore(*, attempt_id: int) -> Attempt | None:
             return attempt
         rows = list(
             Answer.objects.filter(attempt_id=attempt_id).values_list(
-                "score", "grading_status", "reviewed_at"
+                "score", "grading_status", "reviewed_at", "grading_details__needs_review"
             )
         )
         score = math.fsum(row[0] for row in rows) / len(rows) if rows else 0.0
         pending = any(
-            status == PENDING or (status == FAILED and reviewed_at is None)
-            for _, status, reviewed_at in rows
+            status == PENDING
+            or (status == FAILED and reviewed_at is None)
+            or (status == GRADED and reviewed_at is None and needs_review is True)
+            for _, status, reviewed_at, needs_review in rows
         )
         Attempt.objects.filter(pk=attempt_id).update(score=score, grading_pending=pending)
     attempt.refresh_from_db()

@@ -40,6 +40,7 @@ __all__ = [
     "ConceptResult",
     "FreeTextGrade",
     "Grade",
+    "concept_evidence",
     "counted_score",
     "free_text_label",
     "grade_free_text",
@@ -216,18 +217,29 @@ def percent_label(score: float | None) -> str:
 # The worker embeds the learner's answer with the sentence encoder (all-MiniLM-L6-v2, the
 # embeddings demo's model) and sends back plain numbers: the cosine similarity of the answer
 # to each reference answer (with the question's own content words demoted, see
-# ``inference.worker.engine.short_answer``), and for each key concept the best cosine between one of
-# its phrases and the answer or one of its clauses. The rules turning them into a score:
+# ``inference.worker.engine.short_answer``), for each key concept the best cosine between one of
+# its phrases and the answer or one of its clauses, and for each concept with misconceptions
+# how well a piece of the answer matches one of them. The rules turning them into a score:
 #
 #   similarity = max over references of the cosine        (closest reference = the argmax)
 #   meaning    = ramp(similarity; threshold - margin -> 0, threshold -> 1)
-#   concept    : present when every content word of one of its phrases occurs in one
-#                sentence of the answer (any order, any ending: the worker checks), or its
-#                best cosine >= CONCEPT_PRESENT_AT; its credit is 1 when present, else
+#   contradicted: a piece of the answer (the whole answer or a clause) whose nearest
+#                statement of the question (a phrase or a misconception of any concept, by
+#                cosine plus rare-word overlap, same polarity: the worker decides) is a
+#                misconception of this concept, with a match >= MISCONCEPTION_AT
+#   concept    : present when not contradicted and every content word of one of its phrases
+#                occurs in one sentence of the answer (any order, any ending: the worker
+#                checks), or its best cosine >= CONCEPT_PRESENT_AT; its credit is 1 when
+#                present, 0 when contradicted, else
 #                ramp(cosine; CONCEPT_ABSENT_BELOW -> 0, CONCEPT_PRESENT_AT -> 1)
 #   coverage   = mean concept credit (1 when the question has no key concepts)
 #   raw        = min(meaning, coverage)
-#   score      = ramp(raw; NO_CREDIT_BELOW -> 0, FULL_CREDIT_AT -> 1)
+#   score      = ramp(raw; NO_CREDIT_BELOW -> 0, FULL_CREDIT_AT -> 1), except:
+#     - an answer that contradicts a key concept scores 0 and needs an instructor's review;
+#     - an answer with every key concept present and meaning >= ALL_IDEAS_MEANING scores 1;
+#     - an answer that shows a key concept, with a similarity of at least
+#       threshold - FLOOR_SIMILARITY_BELOW, scores at least PRESENT_FLOOR (partly right: a
+#       short answer with one right idea is far from every full reference answer).
 #
 # where ramp(x; a -> 0, b -> 1) is 0 up to a, 1 from b and linear in between. So the grade is
 # limited by the weaker of two judgements: does the answer mean what a reference answer means
@@ -236,14 +248,28 @@ def percent_label(score: float | None) -> str:
 # models can look close to a right one), while the concepts check the content that matters;
 # and a list of the right words without a coherent explanation doesn't earn full credit
 # either. Missing concepts lower the score and are shown to the learner.
+# Why misconceptions: topic is not truth. "A larger temperature sharpens the distribution"
+# is as close to the concept "the distribution becomes flatter" as the right answer is, and
+# its words ("dividing the logits by the temperature") may even match a phrase. It is
+# nearer still to the author's misconception "a higher temperature sharpens the
+# distribution", and that is what the rule looks at. A contradiction scores 0 rather than
+# losing one concept's share because a confident wrong explanation is wrong however much
+# else it gets right, and it goes to an instructor because the encoder can be mistaken.
+# Measured on held-out answers: docs/free-text-grading.md.
+#
 # The label is "correct" at score 1, "wrong" at score 0 and "partial" in between.
 # ``confidence`` is how far ``raw`` is from the nearest label boundary (NO_CREDIT_BELOW or
-# FULL_CREDIT_AT): the staff review queue shows the least confident grades first.
+# FULL_CREDIT_AT): the staff review queue shows the least confident grades first; an answer
+# that contradicts a key concept has confidence 0 (``needs_review``).
 
 FREE_TEXT_DEFAULT_THRESHOLD = 0.6
 FREE_TEXT_DEFAULT_MARGIN = 0.2
 CONCEPT_PRESENT_AT = 0.55
 CONCEPT_ABSENT_BELOW = 0.35
+MISCONCEPTION_AT = 0.5
+ALL_IDEAS_MEANING = 0.3
+PRESENT_FLOOR = 0.2
+FLOOR_SIMILARITY_BELOW = 0.3
 FULL_CREDIT_AT = 0.8
 NO_CREDIT_BELOW = 0.3
 FREE_TEXT_LABELS = ("correct", "partial", "wrong")
@@ -261,12 +287,16 @@ def _ramp(value: float, low: float, high: float) -> float:
 @dataclass(frozen=True, slots=True)
 class ConceptEvidence:
     """What the worker found for one key concept in one answer: the best cosine between one
-    of its phrases and the answer (or a clause of it), and ``words``, a phrase whose content
-    words all occur in one sentence of the answer ("" when none does)."""
+    of its phrases and the answer (or a clause of it), ``words``, a phrase whose content
+    words all occur in one sentence of the answer ("" when none), and ``against``, the best
+    match of a piece of the answer whose nearest statement is one of the concept's
+    misconceptions (0 when none is; ``misconception`` says which)."""
 
     label: str
     similarity: float
     words: str = ""
+    against: float = 0.0
+    misconception: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +306,8 @@ class ConceptResult:
     matched_by: str  # "words" (a phrase's words are in the answer), "meaning" (cosine) or ""
     similarity: float
     credit: float
+    contradicted: bool = False  # nearest to one of its misconceptions (then not present)
+    misconception: str = ""  # that misconception, when contradicted
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +329,34 @@ class FreeTextGrade:
     def missing(self) -> list[str]:
         return [concept.label for concept in self.concepts if not concept.present]
 
+    @property
+    def contradicted(self) -> list[str]:
+        """The key concepts the answer contradicts."""
+        return [concept.label for concept in self.concepts if concept.contradicted]
+
+    @property
+    def needs_review(self) -> bool:
+        """An answer that contradicts a key concept waits for an instructor."""
+        return any(concept.contradicted for concept in self.concepts)
+
+
+def concept_evidence(items: Sequence[dict] | None) -> list[ConceptEvidence]:
+    """The worker's per-concept findings (``short_answer_similarities``' ``concepts``) as
+    :class:`ConceptEvidence`; a result without misconception numbers has none."""
+    evidence = []
+    for item in items or ():
+        against = item.get("misconception") or {}
+        evidence.append(
+            ConceptEvidence(
+                label=str(item.get("label", "")),
+                similarity=float(item.get("similarity", 0.0)),
+                words=str(item.get("words") or ""),
+                against=float(against.get("similarity") or 0.0),
+                misconception=str(against.get("phrase") or ""),
+            )
+        )
+    return evidence
+
 
 def free_text_label(score: float) -> str:
     """``correct`` at full credit, ``wrong`` at none, ``partial`` in between."""
@@ -312,6 +372,35 @@ def _check_unit(name: str, value: float, *, low: float = 0.0, high: float = 1.0)
     if not math.isfinite(value) or not low <= value <= high:
         raise ValueError(f"{name} must be within {low}..{high}, got {value!r}")
     return value
+
+
+def _concept_result(concept: ConceptEvidence) -> ConceptResult:
+    cosine = _check_unit("concept similarity", concept.similarity, low=-1.0)
+    against = _check_unit("misconception match", concept.against, low=-1.0)
+    contradicted = bool(concept.misconception) and against >= MISCONCEPTION_AT - _EPSILON
+    if contradicted:
+        matched_by = ""
+    elif concept.words:
+        matched_by = "words"
+    elif cosine >= CONCEPT_PRESENT_AT:
+        matched_by = "meaning"
+    else:
+        matched_by = ""
+    if contradicted:
+        credit = 0.0
+    elif matched_by:
+        credit = 1.0
+    else:
+        credit = _ramp(cosine, CONCEPT_ABSENT_BELOW, CONCEPT_PRESENT_AT)
+    return ConceptResult(
+        label=concept.label,
+        present=bool(matched_by),
+        matched_by=matched_by,
+        similarity=cosine,
+        credit=credit,
+        contradicted=contradicted,
+        misconception=concept.misconception if contradicted else "",
+    )
 
 
 def grade_free_text(
@@ -335,33 +424,21 @@ def grade_free_text(
     margin = _check_unit("margin", margin)
     closest = max(range(len(sims)), key=lambda i: (sims[i], -i))
     similarity = sims[closest]
-
-    results = []
-    for concept in concepts:
-        cosine = _check_unit("concept similarity", concept.similarity, low=-1.0)
-        if concept.words:
-            matched_by = "words"
-        elif cosine >= CONCEPT_PRESENT_AT:
-            matched_by = "meaning"
-        else:
-            matched_by = ""
-        credit = 1.0 if matched_by else _ramp(cosine, CONCEPT_ABSENT_BELOW, CONCEPT_PRESENT_AT)
-        results.append(
-            ConceptResult(
-                label=concept.label,
-                present=bool(matched_by),
-                matched_by=matched_by,
-                similarity=cosine,
-                credit=credit,
-            )
-        )
+    results = [_concept_result(concept) for concept in concepts]
 
     meaning = _ramp(similarity, threshold - margin, threshold)
     coverage = math.fsum(r.credit for r in results) / len(results) if results else 1.0
     raw = min(meaning, coverage)
-    score = round(_ramp(raw, NO_CREDIT_BELOW, FULL_CREDIT_AT), 4)
-    label = free_text_label(score)
+    score = _ramp(raw, NO_CREDIT_BELOW, FULL_CREDIT_AT)
     confidence = min(abs(raw - NO_CREDIT_BELOW), abs(raw - FULL_CREDIT_AT))
+    if any(r.contradicted for r in results):
+        score, confidence = 0.0, 0.0  # an instructor looks at it first
+    elif results and all(r.present for r in results) and meaning >= ALL_IDEAS_MEANING:
+        score = 1.0
+    elif any(r.present for r in results) and similarity >= threshold - FLOOR_SIMILARITY_BELOW:
+        score = max(score, PRESENT_FLOOR)
+    score = round(score, 4)
+    label = free_text_label(score)
     return FreeTextGrade(
         score=score,
         is_correct=label == "correct",

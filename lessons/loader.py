@@ -143,15 +143,22 @@ def _question_canonical(question: Question) -> dict[str, Any]:
             threshold=round(question.similarity_threshold, 3),
             margin=round(question.similarity_margin, 3),
             references=[normalise_text(ref.text) for ref in question.reference_answers.all()],
-            concepts=[
-                {"label": normalise_text(c.label), "phrases": [str(p) for p in c.phrases]}
-                for c in question.key_concepts.all()
-            ],
+            concepts=[_concept_canonical(c) for c in question.key_concepts.all()],
             examples=[
                 {"label": e.label, "text": normalise_text(e.text)}
                 for e in question.grading_examples.all()
             ],
         )
+    return data
+
+
+def _concept_canonical(concept: KeyConcept) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "label": normalise_text(concept.label),
+        "phrases": [str(p) for p in concept.phrases],
+    }
+    if concept.misconceptions:  # only when there are some (see lessons.course_files)
+        data["misconceptions"] = [str(m) for m in concept.misconceptions]
     return data
 
 
@@ -254,11 +261,18 @@ def _replace_rows(manager: Any, model: type, wanted: list[dict[str, Any]], field
 def _save_free_text(question: Question, item: dict[str, Any]) -> None:
     references = [{"text": text} for text in item.get("references", [])]
     concepts = [
-        {"label": c["label"], "phrases": list(c["phrases"])} for c in item.get("concepts", [])
+        {
+            "label": c["label"],
+            "phrases": list(c["phrases"]),
+            "misconceptions": list(c.get("misconceptions", [])),
+        }
+        for c in item.get("concepts", [])
     ]
     examples = [{"label": e["label"], "text": e["text"]} for e in item.get("examples", [])]
     _replace_rows(question.reference_answers, ReferenceAnswer, references, ["text"])
-    _replace_rows(question.key_concepts, KeyConcept, concepts, ["label", "phrases"])
+    _replace_rows(
+        question.key_concepts, KeyConcept, concepts, ["label", "phrases", "misconceptions"]
+    )
     _replace_rows(question.grading_examples, GradingExample, examples, ["label", "text"])
 
 

@@ -181,12 +181,19 @@ class ReferenceAnswer(models.Model):
 
 class KeyConcept(models.Model):
     """An idea a right answer must contain: present when one of its phrases (any order, any
-    word endings) or something close in meaning is in the answer."""
+    word endings) or something close in meaning is in the answer, unless a piece of the answer
+    is nearest to one of its misconceptions (see lessons.grading)."""
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="key_concepts")
     label = models.CharField(max_length=200, help_text="Shown to learners who miss it.")
     phrases = models.JSONField(
         default=list, help_text="Short phrases saying it in different words (a JSON list)."
+    )
+    misconceptions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Statements that contradict it (a JSON list): an answer nearest to one of "
+        "them scores 0 and waits for an instructor's review.",
     )
     order = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()

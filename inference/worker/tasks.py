@@ -250,6 +250,7 @@ SHORT_ANSWER_LIMITS = {
     "concepts": 20,
     "phrases": 20,
     "phrase": 300,
+    "misconceptions": 20,
 }
 
 
@@ -286,14 +287,22 @@ def validate_short_answer(
             raise validation.DemoInputError(
                 f"Every key concept needs 1 to {limits['phrases']} phrases."
             )
-        cleaned_concepts.append(
-            {
-                "label": _short_text(concept.get("label"), what="concept", limit=limits["phrase"]),
-                "phrases": [
-                    _short_text(p, what="concept phrase", limit=limits["phrase"]) for p in phrases
-                ],
-            }
-        )
+        misconceptions = concept.get("misconceptions") or []
+        if not isinstance(misconceptions, list) or len(misconceptions) > limits["misconceptions"]:
+            raise validation.DemoInputError(
+                f"Give at most {limits['misconceptions']} misconceptions per key concept."
+            )
+        cleaned = {
+            "label": _short_text(concept.get("label"), what="concept", limit=limits["phrase"]),
+            "phrases": [
+                _short_text(p, what="concept phrase", limit=limits["phrase"]) for p in phrases
+            ],
+        }
+        if misconceptions:
+            cleaned["misconceptions"] = [
+                _short_text(m, what="misconception", limit=limits["phrase"]) for m in misconceptions
+            ]
+        cleaned_concepts.append(cleaned)
     return {
         "answer_id": answer_id,
         "text": _short_text(text, what="answer", limit=limits["text"]),
@@ -319,7 +328,8 @@ def grade_short_answer(self, **params) -> dict:
     """Similarities of a learner's answer to the reference answers and key concepts.
 
     Keyword arguments: ``answer_id`` (echoed back), ``text``, ``question`` (its words are
-    demoted), ``references`` (strings) and ``concepts`` (``{"label", "phrases"}``). Returns
+    demoted), ``references`` (strings) and ``concepts`` (``{"label", "phrases"}``, optionally
+    ``"misconceptions"``). Returns
     ``inference.worker.engine.short_answer.short_answer_similarities``'s result plus ``answer_id``
     and ``references``, or ``{"error": {...}}``.
     """

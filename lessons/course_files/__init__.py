@@ -27,7 +27,9 @@ is YAML front matter + a Markdown body::
           threshold: 0.6                # similarity for full credit (default 0.6)
           margin: 0.2                   # credit reaches 0 this far below it (default 0.2)
           references: ["A model answer.", "Another way to say it."]
-          concepts: [{label: "an idea it must contain", phrases: ["in other words", ...]}]
+          concepts:                     # misconceptions: optional, statements contradicting it
+            - {label: "an idea it must contain", phrases: ["in other words", ...],
+               misconceptions: ["the opposite, as learners put it", ...]}
           examples: [{label: correct, text: ...}, {label: partial, ...}, {label: wrong, ...}]
     ---
     Markdown body
@@ -40,7 +42,7 @@ canonically two choices, "True" then "False" (that is how it is stored); the fil
 form uses ``answer:`` and export writes it back that way. Only free_text questions carry
 the keys ``threshold``, ``margin``, ``references``, ``concepts`` and ``examples`` in the
 canonical form, so the hashes of lessons without such questions didn't change when the kind
-was added.
+was added; likewise a concept carries ``misconceptions`` only when it has some.
 """
 
 from .parse import lesson_files, parse_lesson_file, parse_lesson_text

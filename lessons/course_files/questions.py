@@ -1,5 +1,5 @@
 """A quiz question of a lesson file, parsed and checked: choices, accepted answers, and a
-free-text question's references, key concepts and graded examples.
+free-text question's references, key concepts (with their misconceptions) and graded examples.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .schema import (
     EXAMPLE_LABELS,
     FREE_TEXT_KEYS,
     KINDS,
+    MAX_CONCEPT_TEXTS,
     QUESTION_KEYS,
     _bool,
     _Problem,
@@ -181,9 +182,20 @@ def _free_text(raw: dict, where: str, warnings: list[str]) -> dict[str, Any]:
         phrases = _text_list(item.get("phrases") or [], "phrases", spot, max_length=300)
         if not phrases:
             raise _Problem(f"{spot}: give at least one of `phrases`")
-        concepts.append(
-            {"label": _text(item, "label", spot, max_length=200).strip(), "phrases": phrases}
+        if len(phrases) > MAX_CONCEPT_TEXTS:
+            raise _Problem(f"{spot}: give at most {MAX_CONCEPT_TEXTS} `phrases`")
+        concept = {"label": _text(item, "label", spot, max_length=200).strip(), "phrases": phrases}
+        misconceptions = _text_list(
+            item.get("misconceptions") or [], "misconceptions", spot, max_length=300
         )
+        if len(misconceptions) > MAX_CONCEPT_TEXTS:
+            raise _Problem(f"{spot}: give at most {MAX_CONCEPT_TEXTS} `misconceptions`")
+        overlap = sorted(set(misconceptions) & set(phrases))
+        if overlap:
+            raise _Problem(f"{spot}: {overlap[0]!r} is both a phrase and a misconception")
+        if misconceptions:  # only then in the canonical form: older hashes stay valid
+            concept["misconceptions"] = misconceptions
+        concepts.append(concept)
     examples = []
     raw_examples = raw.get("examples") or []
     if not isinstance(raw_examples, list):

@@ -20,6 +20,7 @@ FREE_TEXT_KEYS = ("threshold", "margin", "references", "concepts", "examples")
 EXAMPLE_LABELS = ("correct", "partial", "wrong")
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_MARGIN = 0.2
+MAX_CONCEPT_TEXTS = 20  # phrases, and misconceptions, per key concept (the grading task's limit)
 SCORE_POLICIES = ("best", "last", "first", "average")
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -37,7 +38,7 @@ QUESTION_KEYS = {
     "feedback_true", "feedback_false", "accepted", *FREE_TEXT_KEYS,
 }  # fmt: skip
 CHOICE_KEYS = {"text", "correct", "feedback"}
-CONCEPT_KEYS = {"label", "phrases"}
+CONCEPT_KEYS = {"label", "phrases", "misconceptions"}
 EXAMPLE_KEYS = {"label", "text"}
 
 

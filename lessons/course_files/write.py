@@ -9,6 +9,13 @@ import yaml
 # --- Writing -----------------------------------------------------------------------------
 
 
+def _concept_to_file(concept: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": concept["label"], "phrases": list(concept["phrases"])}
+    if concept.get("misconceptions"):
+        out["misconceptions"] = list(concept["misconceptions"])
+    return out
+
+
 def _question_to_file(question: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"key": question["key"], "kind": question["kind"]}
     if question["kind"] == "multiple":
@@ -28,9 +35,7 @@ def _question_to_file(question: dict[str, Any]) -> dict[str, Any]:
         out["margin"] = question["margin"]
         out["references"] = list(question["references"])
         if question["concepts"]:
-            out["concepts"] = [
-                {"label": c["label"], "phrases": list(c["phrases"])} for c in question["concepts"]
-            ]
+            out["concepts"] = [_concept_to_file(c) for c in question["concepts"]]
         if question["examples"]:
             out["examples"] = [
                 {"label": e["label"], "text": e["text"]} for e in question["examples"]

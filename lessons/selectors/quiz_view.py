@@ -78,6 +78,23 @@ class QuestionItem:
         return self.grading_pending or self.grading_failed
 
     @property
+    def awaiting_review(self) -> bool:
+        """Graded, but it contradicts a key idea: it waits for an instructor's review."""
+        return (
+            self.is_free_text
+            and self.answer is not None
+            and self.answer.grading_status == Answer.GradingStatus.GRADED
+            and not self.reviewed
+            and bool((self.answer.grading_details or {}).get("needs_review"))
+        )
+
+    @property
+    def contradicted_concepts(self) -> list[str]:
+        if not self.awaiting_review:
+            return []
+        return [str(label) for label in self.answer.grading_details.get("contradicted") or []]
+
+    @property
     def closest_reference(self) -> str:
         """The reference answer closest to the learner's, once graded (if answers are shown)."""
         if self.answer is None or not self.reveal_answers or not self.is_free_text:
@@ -228,6 +245,11 @@ class AttemptReview:
     @property
     def failed_count(self) -> int:
         return sum(1 for item in self.items if item.grading_failed)
+
+    @property
+    def review_count(self) -> int:
+        """Graded answers that contradict a key idea and wait for an instructor."""
+        return sum(1 for item in self.items if item.awaiting_review)
 
 
 def attempt_review(*, attempt: Attempt) -> AttemptReview:

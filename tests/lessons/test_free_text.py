@@ -7,21 +7,40 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lessons.grading import (
+    ALL_IDEAS_MEANING,
     CONCEPT_ABSENT_BELOW,
     CONCEPT_PRESENT_AT,
+    FLOOR_SIMILARITY_BELOW,
     FULL_CREDIT_AT,
+    MISCONCEPTION_AT,
     NO_CREDIT_BELOW,
+    PRESENT_FLOOR,
     ConceptEvidence,
+    concept_evidence,
     free_text_label,
     grade_free_text,
+    passes,
 )
 
 T = 0.6  # threshold
 M = 0.2  # margin: meaning credit is 0 at 0.4 and 1 at 0.6
 
 
-def concept(similarity: float, words: str = "", label: str = "idea") -> ConceptEvidence:
-    return ConceptEvidence(label=label, similarity=similarity, words=words)
+def concept(
+    similarity: float,
+    words: str = "",
+    label: str = "idea",
+    *,
+    against: float = 0.0,
+    misconception: str = "",
+) -> ConceptEvidence:
+    return ConceptEvidence(
+        label=label,
+        similarity=similarity,
+        words=words,
+        against=against,
+        misconception=misconception,
+    )
 
 
 # --- Meaning: the closest reference against the threshold --------------------------------
@@ -101,6 +120,91 @@ def test_right_words_without_the_meaning_earn_nothing():
     assert grade.coverage == 1.0 and grade.meaning == 0.0 and grade.score == 0.0
 
 
+# --- Misconceptions: an answer nearer to one contradicts the concept ------------------------
+
+
+def test_an_answer_nearest_to_a_misconception_contradicts_the_concept_and_scores_nothing():
+    """The issue's answer: every word of a phrase is there ("divides the logits by the
+    temperature") and the meaning is close, but a piece of it is nearest to the misconception
+    "a higher temperature sharpens the distribution"."""
+    sharpens = "a higher temperature sharpens the distribution"
+    grade = grade_free_text(
+        [0.9],
+        T,
+        concepts=[
+            concept(
+                0.9,
+                words="divides the logits",
+                label="flatter",
+                against=0.7,
+                misconception=sharpens,
+            ),
+            concept(0.9, label="rare tokens picked more"),
+        ],
+    )
+    flatter, rare = grade.concepts
+    assert flatter.contradicted and not flatter.present and flatter.credit == 0.0
+    assert flatter.misconception == sharpens and flatter.matched_by == ""
+    assert rare.present and not rare.contradicted and rare.misconception == ""
+    assert grade.score == 0.0 and grade.label == "wrong" and not passes(grade.score, 70)
+    assert grade.contradicted == ["flatter"] and grade.missing == ["flatter"]
+    assert grade.needs_review and grade.confidence == 0.0  # an instructor looks at it first
+
+
+def test_a_weak_match_with_a_misconception_is_no_contradiction():
+    below = MISCONCEPTION_AT - 0.01
+    grade = grade_free_text([0.9], T, concepts=[concept(0.9, against=below, misconception="x")])
+    assert not grade.needs_review and grade.score == 1.0
+    at = grade_free_text(
+        [0.9], T, concepts=[concept(0.9, against=MISCONCEPTION_AT, misconception="x")]
+    )
+    assert at.needs_review and at.score == 0.0
+    # no misconception named (a worker without misconceptions, or none nearest): no contradiction
+    assert not grade_free_text([0.9], T, concepts=[concept(0.9, against=0.9)]).needs_review
+
+
+def test_every_concept_present_earns_full_credit_once_the_answer_is_on_topic():
+    meaning = ALL_IDEAS_MEANING + 0.05
+    similarity = T - M + meaning * M
+    grade = grade_free_text(
+        [similarity], T, concepts=[concept(0.9), concept(0.2, words="both sides")]
+    )
+    assert grade.raw < FULL_CREDIT_AT and grade.score == 1.0 and grade.label == "correct"
+    off_topic = T - M + (ALL_IDEAS_MEANING - 0.05) * M
+    assert grade_free_text([off_topic], T, concepts=[concept(0.9)]).score < 1.0
+
+
+def test_one_key_idea_in_a_short_answer_is_partly_right():
+    """Meaning below the ramp (a short answer), one concept present, none contradicted."""
+    similarity = T - FLOOR_SIMILARITY_BELOW + 0.01
+    grade = grade_free_text([similarity], T, concepts=[concept(0.9), concept(0.1), concept(0.1)])
+    assert grade.raw == 0.0 and grade.score == PRESENT_FLOOR and grade.label == "partial"
+    assert not passes(grade.score, 50)
+    # ...but not when it is far from every reference, nor when it contradicts another idea
+    far = grade_free_text([T - FLOOR_SIMILARITY_BELOW - 0.01], T, concepts=[concept(0.9)])
+    assert far.score == 0.0
+    mixed = grade_free_text(
+        [similarity], T, concepts=[concept(0.9), concept(0.1, against=0.8, misconception="x")]
+    )
+    assert mixed.score == 0.0
+
+
+def test_concept_evidence_reads_the_workers_result():
+    items = [
+        {"label": "a", "similarity": 0.7, "words": "w", "phrase": "p", "clause": "c"},
+        {
+            "label": "b",
+            "similarity": 0.4,
+            "words": "",
+            "misconception": {"similarity": 0.62, "phrase": "the opposite", "clause": "it x"},
+        },
+    ]
+    first, second = concept_evidence(items)
+    assert first == ConceptEvidence(label="a", similarity=0.7, words="w")
+    assert second.against == 0.62 and second.misconception == "the opposite"
+    assert concept_evidence(None) == []
+
+
 # --- Confidence and labels ----------------------------------------------------------------
 
 
@@ -145,15 +249,19 @@ unit = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False)
 @given(
     sims=st.lists(unit, min_size=1, max_size=5),
     threshold=st.floats(min_value=0.05, max_value=1.0),
-    concepts=st.lists(st.tuples(unit, st.booleans()), max_size=4),
+    concepts=st.lists(st.tuples(unit, st.booleans(), unit), max_size=4),
 )
 def test_scores_stay_in_range_and_labels_match(sims, threshold, concepts):
-    evidence = [concept(s, words="w" if hit else "") for s, hit in concepts]
+    evidence = [
+        concept(s, words="w" if hit else "", against=a, misconception="m") for s, hit, a in concepts
+    ]
     grade = grade_free_text(sims, threshold, concepts=evidence)
     assert 0.0 <= grade.score <= 1.0
     assert grade.label == free_text_label(grade.score)
     assert 0.0 <= grade.confidence <= 1.0
     assert len(grade.concepts) == len(evidence)
+    if grade.needs_review:  # a contradiction never passes
+        assert grade.score == 0.0 and grade.confidence == 0.0
 
 
 @given(a=unit, b=unit, c=unit)
@@ -163,3 +271,13 @@ def test_more_similar_never_scores_less(a, b, c):
     low_c = grade_free_text([0.9], T, concepts=[concept(low)])
     high_c = grade_free_text([0.9], T, concepts=[concept(high)])
     assert low_c.score <= high_c.score
+
+
+@given(a=unit, b=unit)
+def test_with_one_key_idea_more_similar_never_scores_less(a, b):
+    low, high = sorted((a, b))
+    evidence = [concept(0.9), concept(0.1)]
+    assert (
+        grade_free_text([low], T, concepts=evidence).score
+        <= grade_free_text([high], T, concepts=evidence).score
+    )

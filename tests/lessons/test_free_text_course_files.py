@@ -174,3 +174,92 @@ def test_the_real_course_exports_and_reloads_as_a_no_op(tmp_path):
         assert lesson_canonical(lesson) == exported, path.name
     again = course_load(directory=tmp_path)
     assert again.created == [] and again.updated == [] and again.errors == []
+
+
+# --- Misconceptions ---------------------------------------------------------------------------
+
+WITH_MISCONCEPTIONS = changed(
+    concepts=[
+        {
+            "label": "fills masked words",
+            "phrases": ["fill in masked words", "masked LM"],
+            "misconceptions": ["predicts the next word", "it was trained like GPT"],
+        },
+        {"label": "both sides", "phrases": ["both sides"]},
+    ]
+)
+
+
+def test_misconceptions_parse_and_only_concepts_with_some_carry_the_key():
+    (question,) = parse_lesson_text(lesson_text(WITH_MISCONCEPTIONS)).data["quiz"]["questions"]
+    masked, sides = question["concepts"]
+    assert masked["misconceptions"] == ["predicts the next word", "it was trained like GPT"]
+    # Absent, not empty: the canonical form (and the hash) of lessons without misconceptions
+    # is what it was before the key existed, so they don't all look edited after the upgrade.
+    assert "misconceptions" not in sides
+    (plain,) = parse_lesson_text(lesson_text(FREE)).data["quiz"]["questions"]
+    assert all(set(c) == {"label", "phrases"} for c in plain["concepts"])
+
+
+@pytest.mark.parametrize(
+    ("misconceptions", "reason"),
+    [
+        ({"text": "x"}, "`misconceptions` must be a list of texts"),
+        ([["nested"]], "`misconceptions` must hold texts"),
+        (["  "], "each of `misconceptions` must be 1 to 300 characters"),
+        (["both sides"], "is both a phrase and a misconception"),
+        ([f"wrong idea {n}" for n in range(21)], "at most 20 `misconceptions`"),
+    ],
+)
+def test_invalid_misconceptions_are_refused_with_a_reason(misconceptions, reason):
+    question = changed(
+        concepts=[{"label": "x", "phrases": ["both sides"], "misconceptions": misconceptions}]
+    )
+    with pytest.raises(CourseFileError, match=reason.replace("`", "`")):
+        parse_lesson_text(lesson_text(question), path="03-bert.md")
+
+
+def test_write_then_parse_keeps_misconceptions():
+    data = parse_lesson_text(lesson_text(WITH_MISCONCEPTIONS)).data
+    text = lesson_file_text(data)
+    assert "misconceptions:" in text and text.count("misconceptions:") == 1
+    assert parse_lesson_text(text).data == data
+
+
+@pytest.mark.django_db
+def test_misconceptions_load_export_and_reload_unchanged(tmp_path):
+    source, exported = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "03-bert.md").write_text(lesson_text(WITH_MISCONCEPTIONS), encoding="utf-8")
+    assert course_load(directory=source).created == ["bert"]
+    masked, sides = KeyConcept.objects.order_by("order")
+    assert masked.misconceptions == ["predicts the next word", "it was trained like GPT"]
+    assert sides.misconceptions == []
+    lesson = lesson_queryset_for_canonical().get(slug="bert")
+    assert lesson_canonical(lesson) == parse_lesson_file(source / "03-bert.md").data
+
+    course_export(directory=exported)
+    (path,) = exported.glob("*.md")
+    assert parse_lesson_file(path).data == parse_lesson_file(source / "03-bert.md").data
+    assert course_load(directory=exported).unchanged == ["bert"]
+
+    # Dropping them from the file updates the concept; the lesson's hash is the plain one.
+    (source / "03-bert.md").write_text(lesson_text(FREE), encoding="utf-8")
+    assert course_load(directory=source).updated == ["bert"]
+    assert list(KeyConcept.objects.values_list("misconceptions", flat=True)) == [[], []]
+    assert Lesson.objects.get(slug="bert").loaded_hash == canonical_hash(
+        parse_lesson_text(lesson_text(FREE)).data
+    )
+
+
+@pytest.mark.django_db
+def test_the_grading_task_gets_the_misconceptions(tmp_path):
+    from lessons.free_text import free_text_task_kwargs
+    from tests.factories import AnswerFactory
+
+    (tmp_path / "03-bert.md").write_text(lesson_text(WITH_MISCONCEPTIONS), encoding="utf-8")
+    course_load(directory=tmp_path)
+    answer = AnswerFactory(question=Question.objects.get(key="why-not-generate"), text="x")
+    masked, sides = free_text_task_kwargs(answer=answer)["concepts"]
+    assert masked["misconceptions"] == ["predicts the next word", "it was trained like GPT"]
+    assert "misconceptions" not in sides  # as before the key existed

@@ -329,6 +329,56 @@ def test_a_wrong_explanation_scores_low_and_names_the_missing_ideas(
     assert "BERT learned to fill in masked words" in answer.missing_concepts
 
 
+ISSUE_16 = (
+    "Raising the temperature makes GPT's output more focused and predictable, because dividing "
+    "the logits by a larger temperature sharpens the distribution."
+)
+
+
+def test_an_answer_that_contradicts_a_key_idea_scores_nothing_and_waits_for_an_instructor(
+    client, grading_env, minilm_runtime, django_capture_on_commit_callbacks
+):
+    """Issue 16, end to end with the shipped question (the issue reports it graded 82.7%)."""
+    assert not course_load(directory=CONTENT).errors
+    question = Question.objects.get(key="explain-temperature")
+    attempt = start_attempt(client, question.quiz)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("lessons:quiz-submit", kwargs={"token": attempt.token}),
+            {f"q-{question.pk}": ISSUE_16},
+        )
+    answer = Answer.objects.get(attempt__token=attempt.token, question=question)
+    task_id, result = run_grading_task(answer)
+    assert free_text_answer_record(answer_id=answer.pk, task_id=task_id, result=result) == "graded"
+    answer.refresh_from_db()
+    assert answer.score == answer.auto_score == 0.0 and not answer.is_correct
+    details = answer.grading_details
+    assert details["needs_review"] and details["contradicted"]
+    assert set(details["contradicted"]) <= set(answer.missing_concepts)
+    flatter = next(
+        c for c in details["concepts"] if c["label"] == "the distribution becomes flatter"
+    )
+    assert not flatter["present"]  # its phrase's words are there, but so is "sharpens"
+    assert answer.confidence == 0.0
+    assert list(free_text_reads.review_queue())[0].pk == answer.pk  # first among the graded
+    attempt = Attempt.objects.get(token=attempt.token)
+    assert attempt.grading_pending  # provisional until an instructor has looked
+
+    html = client.get(reverse("lessons:attempt-detail", kwargs={"token": attempt.token})).content
+    html = html.decode()
+    assert "Provisional" in html and "1 answer will be checked by an instructor." in html
+    assert (
+        "Your answer seems to contradict a key idea" in html and "An instructor will review" in html
+    )
+
+    staff = StaffUserFactory()
+    free_text_answer_review(answer=answer, reviewer=staff, accept=True)
+    attempt.refresh_from_db()
+    assert not attempt.grading_pending
+    html = client.get(reverse("lessons:attempt-detail", kwargs={"token": attempt.token})).content
+    assert "seems to contradict" not in html.decode()
+
+
 def test_the_link_task_records_the_grade(
     grading_env, minilm_runtime, quiz_setup, django_capture_on_commit_callbacks
 ):
@@ -842,6 +892,91 @@ def test_calibration_reports_agreement_and_suggests_a_threshold(admin_client, se
     question = Question.objects.get(key="explain-bert-left-to-right")
     page = admin_client.get(reverse("admin:lessons_question_change", args=[question.pk]))
     assert "agreement" in page.content.decode()
+
+
+def write_heldout(path: Path, answers: list[dict]) -> Path:
+    import yaml
+
+    path.write_text(
+        yaml.safe_dump({"generation-parameters": {"explain-temperature": answers}}),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_calibration_reports_tuning_and_held_out_agreement_apart(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path  # the demo profile's encoder: the bundled MiniLM
+    settings.INFERENCE_PROFILE = "demo"
+    assert not course_load(directory=CONTENT).errors
+    question = Question.objects.get(key="explain-temperature")
+    tuning_text = question.grading_examples.first().text
+    heldout = write_heldout(
+        tmp_path / "heldout.yaml",
+        [
+            {
+                "label": "wrong",
+                "text": "A higher temperature sharpens the distribution, so the output becomes "
+                "more focused and predictable.",
+                "contradicts": True,
+            },
+            {
+                "label": "correct",
+                "text": "Dividing the logits by a bigger temperature flattens the distribution, "
+                "so unlikely words get sampled more often and the output is more random.",
+            },
+            {"label": "partial", "text": "The output gets more random."},
+            {"label": "correct", "text": tuning_text},  # a tuning example: not held out
+        ],
+    )
+    out, err = StringIO(), StringIO()
+    call_command(
+        "calibrate_free_text",
+        question=["explain-temperature"],
+        heldout=heldout,
+        stdout=out,
+        stderr=err,
+        verbosity=2,
+    )
+    text = out.getvalue()
+    examples = question.grading_examples.count()
+    assert f"explain-temperature: {examples} examples, agreement" in text
+    assert "  held out: 3 answers, agreement" in text
+    assert "correct below the pass mark 0, contradictions passing 0, sent to review 1" in text
+    assert "[contradicts " in text  # -v 2 names the contradicted ideas
+    assert "Overall: tuning agreement " in text and "held-out agreement " in text
+    assert "Held out: 0 labelled correct below the pass mark, 0 contradicting a key idea" in text
+    assert "also a tuning example, left out" in err.getvalue()
+
+    run = CalibrationRun.objects.get()
+    report = run.report["heldout"]
+    assert report["examples"] == 3 and 0.0 <= report["agreement"] <= 1.0
+    assert report["checks"]["contradictions_passing"] == 0
+    assert report["checks"]["correct_below_pass"] == 0
+    wrong = next(row for row in report["rows"] if row["staff"] == "wrong")
+    assert wrong["contradicts"] and wrong["contradicted"] and wrong["score"] == 0.0
+    # the suggestion is searched on the tuning examples only
+    assert run.examples == examples and run.report["checks"]["correct_below_pass"] == 0
+
+
+def test_calibration_refuses_a_malformed_held_out_file(tmp_path):
+    from django.core.management import CommandError
+
+    assert not course_load(directory=CONTENT).errors
+    bad = write_heldout(tmp_path / "bad.yaml", [{"label": "maybe", "text": "x"}])
+    with pytest.raises(CommandError, match="`label` must be one of"):
+        call_command("calibrate_free_text", heldout=bad, stdout=StringIO())
+    (tmp_path / "list.yaml").write_text("- just a list\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="must map lesson slugs"):
+        call_command("calibrate_free_text", heldout=tmp_path / "list.yaml", stdout=StringIO())
+
+
+def test_the_shipped_held_out_file_reads():
+    from lessons.calibration import HELDOUT_FILE, heldout_file_read
+
+    heldout = heldout_file_read(HELDOUT_FILE)
+    assert ("generation-parameters", "explain-temperature") in heldout
+    assert all(len(answers) >= 12 for answers in heldout.values())
+    assert heldout_file_read(Path("/nonexistent/heldout.yaml")) == {}
 
 
 def test_calibration_of_an_unknown_question_is_a_clear_error():

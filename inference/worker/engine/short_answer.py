@@ -19,10 +19,30 @@ longer looks like a reference that also talks about BERT generating text: what i
 what the answer adds. Without it the encoder's cosine mostly measures the topic. Key concepts
 are matched against the answer as written: their phrases are the author's own words for
 what a right answer must contain.
+
+Misconceptions: a key concept may list statements that contradict it ("a higher temperature
+sharpens the distribution" against "the distribution becomes flatter"). A sentence encoder
+measures the topic, not the truth: a confident wrong answer that reuses the right words is as
+close to the concept's phrases as a right one, and antonyms ("sharpens", "flattens") sit close
+together. So each piece of the answer (the whole answer and each clause) is matched with its
+nearest *statement*, every phrase and every misconception of the question, by a similarity
+that adds word overlap to the cosine::
+
+    match = STATEMENT_COSINE_WEIGHT * cosine + (1 - STATEMENT_COSINE_WEIGHT) * overlap
+
+``overlap`` is the Dice overlap of the two texts' content words, each word weighted by how
+rare it is among the question's statements (inverse document frequency): "after" or
+"sharpens", which tell a misconception from its mirror, weigh more than "token" or
+"distribution", which every statement shares. A piece and a statement of opposite polarity
+(one says "not", "never", "instead"..., the other doesn't) are not compared: "it doesn't
+sharpen the distribution" is no misconception. The worker reports, per concept, the best
+match of a piece whose nearest statement is one of its misconceptions; ``lessons.grading``
+decides what counts as a contradiction.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -37,6 +57,7 @@ if TYPE_CHECKING:
 
 MAX_CLAUSES = 16
 MIN_CLAUSE_WORDS = 2
+STATEMENT_COSINE_WEIGHT = 0.5  # a piece's match with a statement: cosine and word overlap
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # Function words are never demoted (without them an answer stops reading as a sentence) and
 # don't count when looking for a phrase's words. Negations are not among them: "no labels"
@@ -50,6 +71,12 @@ _FUNCTION_WORDS_TEXT = """
 """
 FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# Words that turn a statement round. A piece of the answer and a misconception are only
+# compared when both or neither hold one (see the module docstring).
+NEGATIONS = frozenset(
+    ("not", "no", "never", "nobody", "nothing", "none", "neither", "nor", "without", "cannot")
+    + ("instead", "rather")
+)
 
 # Sentence ends, semicolons, colons, commas and dashes; and the connectives that usually
 # start a new idea in an explanation ("..., so it ...", "... because ...").
@@ -98,6 +125,15 @@ def phrase_in_text(phrase: str, text: str) -> bool:
     if not wanted:
         return False
     return any(wanted <= content_words(sentence) for sentence in _SENTENCE.split(text))
+
+
+def negated(text: str) -> bool:
+    """Whether ``text`` holds a negation ("not", "never", "can't", "instead"...)."""
+    for word in _WORD.findall(text):
+        word = word.casefold().replace("’", "'")
+        if word in NEGATIONS or word.endswith("n't"):
+            return True
+    return False
 
 
 def question_words(question: str) -> frozenset[str]:
@@ -161,23 +197,33 @@ def short_answer_similarities(
 ) -> dict:
     """Cosine similarities of ``text`` to each reference and to each concept's phrases.
 
-    ``concepts`` are ``{"label": str, "phrases": [str, ...]}``; ``question`` is the prompt
-    whose words are demoted (see the module docstring). Returns ``{"similarities": [float
-    per reference], "concepts": [{"label", "similarity", "phrase", "clause", "words"}],
-    "clauses": [str], "model": {...}, "elapsed_ms": float}``: per concept the best cosine
-    (with the phrase and the piece of the answer that gave it) and ``words``, a phrase all
-    of whose content words occur in one sentence of the answer ("" when none). An answer
-    with nothing left after demoting scores 0 against every reference.
+    ``concepts`` are ``{"label": str, "phrases": [str, ...], "misconceptions": [str, ...]}``
+    (misconceptions optional); ``question`` is the prompt whose words are demoted (see the
+    module docstring). Returns ``{"similarities": [float per reference], "concepts":
+    [{"label", "similarity", "phrase", "clause", "words"[, "misconception"]}], "clauses":
+    [str], "model": {...}, "elapsed_ms": float}``: per concept the best cosine (with the
+    phrase and the piece of the answer that gave it) and ``words``, a phrase all of whose
+    content words occur in one sentence of the answer ("" when none). A concept with
+    misconceptions also gets ``misconception``: ``{"similarity", "phrase", "clause"}``, the
+    best match of a piece of the answer whose nearest statement is one of the concept's
+    misconceptions (0 and "" when no piece is nearest to one). An answer with nothing left
+    after demoting scores 0 against every reference.
     """
     if not references:
         raise ValueError("at least one reference answer is needed")
     words = question_words(question)
     answer_text = demote(text, words)
     clauses = [clause for clause in answer_clauses(text) if clause != text.strip()]
-    phrases = [(index, phrase) for index, c in enumerate(concepts) for phrase in c["phrases"]]
+    # Every statement of the question: (concept index, is a misconception, text)
+    statements = [
+        (index, wrong, statement)
+        for index, c in enumerate(concepts)
+        for wrong, group in ((False, c["phrases"]), (True, c.get("misconceptions") or ()))
+        for statement in group
+    ]
     fixed = [
         *(demote(reference, words) or reference for reference in references),
-        *(phrase for _, phrase in phrases),
+        *(statement for _, _, statement in statements),
     ]
 
     watch = Stopwatch()
@@ -186,32 +232,39 @@ def short_answer_similarities(
         fixed_vectors = _cache.get(encoder, fixed)
         similarities = (fixed_vectors[: len(references)] @ answer_vectors[1]).tolist()
         pieces = answer_vectors[[0, *range(2, 2 + len(clauses))]]
-        phrase_vectors = fixed_vectors[len(references) :]
-        # rows: phrases, columns: the whole answer then each clause
-        matrix = (phrase_vectors @ pieces.T).tolist() if phrases else []
+        statement_vectors = fixed_vectors[len(references) :]
+        # rows: statements, columns: the whole answer then each clause
+        matrix = (statement_vectors @ pieces.T).tolist() if statements else []
 
     if not answer_text:  # nothing but the question's own words
         similarities = [0.0] * len(references)
     piece_texts = [text, *clauses]
+    against = _misconceptions(statements, matrix, piece_texts)
     found = []
     for index, concept in enumerate(concepts):
         best, best_phrase, best_piece = -1.0, "", ""
-        for row, (owner, phrase) in zip(matrix, phrases, strict=True):
-            if owner != index:
+        for row, (owner, wrong, phrase) in zip(matrix, statements, strict=True):
+            if owner != index or wrong:
                 continue
             column = max(range(len(row)), key=row.__getitem__)
             if row[column] > best:
                 best, best_phrase, best_piece = row[column], phrase, piece_texts[column]
         in_words = next((p for p in concept["phrases"] if phrase_in_text(p, text)), "")
-        found.append(
-            {
-                "label": concept["label"],
-                "similarity": _unit(best),
-                "phrase": best_phrase,
-                "clause": best_piece,
-                "words": in_words,
+        item = {
+            "label": concept["label"],
+            "similarity": _unit(best),
+            "phrase": best_phrase,
+            "clause": best_piece,
+            "words": in_words,
+        }
+        if concept.get("misconceptions"):
+            match, statement, piece = against.get(index, (0.0, "", ""))
+            item["misconception"] = {
+                "similarity": _unit(match),
+                "phrase": statement,
+                "clause": piece,
             }
-        )
+        found.append(item)
     return {
         "similarities": [_unit(value) for value in similarities],
         "concepts": found,
@@ -219,6 +272,61 @@ def short_answer_similarities(
         "model": model_card(encoder),
         "elapsed_ms": round(watch.elapsed_ms, 3),
     }
+
+
+def _misconceptions(
+    statements: list[tuple[int, bool, str]],
+    matrix: list[list[float]],
+    piece_texts: list[str],
+) -> dict[int, tuple[float, str, str]]:
+    """For each concept, the best match ``(match, misconception, piece)`` of a piece of the
+    answer whose nearest statement is one of the concept's misconceptions (see the module
+    docstring); concepts that no piece is nearest to a misconception of are left out."""
+    if not any(wrong for _, wrong, _ in statements):
+        return {}
+    keys = [content_words(statement) for _, _, statement in statements]
+    weight = _rarity(keys)
+    polarity = [negated(statement) for _, _, statement in statements]
+    found: dict[int, tuple[float, str, str]] = {}
+    for column, piece in enumerate(piece_texts):
+        piece_keys, piece_negated = content_words(piece), negated(piece)
+        best, nearest = -2.0, -1
+        for row, statement_keys in enumerate(keys):
+            if polarity[row] != piece_negated:
+                continue
+            match = STATEMENT_COSINE_WEIGHT * matrix[row][column] + (
+                1 - STATEMENT_COSINE_WEIGHT
+            ) * _overlap(piece_keys, statement_keys, weight)
+            if match > best:
+                best, nearest = match, row
+        if nearest < 0:
+            continue
+        owner, wrong, statement = statements[nearest]
+        if wrong and best > found.get(owner, (-2.0, "", ""))[0]:
+            found[owner] = (best, statement, piece)
+    return found
+
+
+def _rarity(keys: list[frozenset[str]]):
+    """Inverse document frequency of a word among the statements: log(1 + N / df)."""
+    count = len(keys)
+    frequency: dict[str, int] = {}
+    for group in keys:
+        for key in group:
+            frequency[key] = frequency.get(key, 0) + 1
+
+    def weight(key: str) -> float:
+        return math.log(1 + count / frequency.get(key, 0.5))
+
+    return weight
+
+
+def _overlap(a: frozenset[str], b: frozenset[str], weight) -> float:
+    """Dice overlap of two sets of content words, each word weighted by ``weight``."""
+    if not a or not b:
+        return 0.0
+    shared = sum(weight(key) for key in a & b)
+    return 2 * shared / (sum(weight(key) for key in a) + sum(weight(key) for key in b))
 
 
 def _unit(value: float) -> float:

@@ -168,3 +168,28 @@ def test_task_names_options_and_routing():
         assert task.soft_time_limit < task.time_limit
         assert app.amqp.router.route({}, task.name)["queue"].name == "inference"
     assert tasks.demo_task("generate").time_limit > tasks.demo_task("fill-mask").time_limit
+
+
+def test_the_grading_task_takes_misconceptions_and_checks_them():
+    from inference.contract.validation import DemoInputError
+    from inference.worker.tasks import validate_short_answer
+
+    concept = {"label": "flatter", "phrases": ["flattens"], "misconceptions": [" sharpens "]}
+    cleaned = validate_short_answer(
+        answer_id=1,
+        text="x",
+        references=["r"],
+        concepts=[concept, {"label": "b", "phrases": ["p"]}],
+    )
+    assert cleaned["concepts"] == [
+        {"label": "flatter", "phrases": ["flattens"], "misconceptions": ["sharpens"]},
+        {"label": "b", "phrases": ["p"]},  # none: no key, as from a web side that predates them
+    ]
+    for bad in ("sharpens", ["x"] * 21, [3]):
+        with pytest.raises(DemoInputError):
+            validate_short_answer(
+                answer_id=1,
+                text="x",
+                references=["r"],
+                concepts=[{"label": "a", "phrases": ["p"], "misconceptions": bad}],
+            )
