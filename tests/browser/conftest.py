@@ -15,6 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
+
+from lessons.loader import course_load
+from tests.inference import conftest as inference_fixtures
+from tests.inference import widget_support
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls
 # from the test body are still synchronous and safe here.
@@ -87,3 +92,39 @@ def screenshot():
         return path
 
     return take
+
+
+# --- A live site with a real model worker (test_demos.py, test_accessibility.py) -------------
+# The demo tests' session fixtures, bound once here for every browser module: bound again in
+# each module, each module would start a model worker of its own that beats on the same queue
+# for the rest of the session, and a later "no worker is running" check would see it.
+_inference_redis = inference_fixtures._inference_redis
+_worker_manager = inference_fixtures._worker_manager
+celery_worker_proc = inference_fixtures.celery_worker_proc
+tiny_models_dir = inference_fixtures.tiny_models_dir
+tiny_settings = inference_fixtures.tiny_settings
+tiny_runtime = inference_fixtures.tiny_runtime
+wordpiece_gpt = inference_fixtures.wordpiece_gpt
+stored_examples = widget_support.stored_examples
+
+CONTENT = Path(django_settings.BASE_DIR) / "lessons" / "content"
+
+
+@pytest.fixture
+def live(live_server, celery_worker_proc, tiny_settings, settings, stored_examples):
+    """The live server configured like the worker, with the course and stored examples."""
+    settings.INFERENCE_QUEUE = "inference"
+    settings.DEMO_RATE_LIMIT_USER = "10000/m"
+    settings.DEMO_RATE_LIMIT_IP = "10000/m"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": "browser-demos",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    report = course_load(directory=CONTENT)
+    assert not report.errors
+    celery_worker_proc.wait_ready()
+    return live_server

@@ -212,14 +212,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
 
 # --- Keyboard only: a live demo run, then a quiz -----------------------------------------------
 
-# The live server with a real model worker on the tiny models (tests/browser/test_demos.py).
-_inference_redis = demo_fixtures._inference_redis
-_worker_manager = demo_fixtures._worker_manager
-celery_worker_proc = demo_fixtures.celery_worker_proc
-tiny_models_dir = demo_fixtures.tiny_models_dir
-tiny_settings = demo_fixtures.tiny_settings
-stored_examples = demo_fixtures.stored_examples
-live = demo_fixtures.live
+# `live`: the live server with a real model worker on the tiny models (tests/browser/conftest.py).
 
 
 def tab_to(page, selector: str, *, limit: int = 400) -> None:

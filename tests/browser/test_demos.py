@@ -19,45 +19,14 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from inference.contract import streams
-from lessons.loader import course_load
-from tests.inference import conftest as inference_fixtures
-from tests.inference import widget_support
 from tests.inference.widget_support import inline_code
 
 # Fixtures shared with the inference tests: the test Redis db, tiny models, a real worker.
-_inference_redis = inference_fixtures._inference_redis
-_worker_manager = inference_fixtures._worker_manager
-celery_worker_proc = inference_fixtures.celery_worker_proc
-tiny_models_dir = inference_fixtures.tiny_models_dir
-tiny_settings = inference_fixtures.tiny_settings
-tiny_runtime = inference_fixtures.tiny_runtime
-wordpiece_gpt = inference_fixtures.wordpiece_gpt
-stored_examples = widget_support.stored_examples
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 CONTENT = Path(django_settings.BASE_DIR) / "lessons" / "content"
 LIVE_TIMEOUT = 60_000  # ms: a 2-core machine running a browser, a server and a worker
-
-
-@pytest.fixture
-def live(live_server, celery_worker_proc, tiny_settings, settings, stored_examples):
-    """The live server configured like the worker, with the course and stored examples."""
-    settings.INFERENCE_QUEUE = "inference"
-    settings.DEMO_RATE_LIMIT_USER = "10000/m"
-    settings.DEMO_RATE_LIMIT_IP = "10000/m"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": settings.REDIS_URL,
-            "KEY_PREFIX": "browser-demos",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-    report = course_load(directory=CONTENT)
-    assert not report.errors
-    celery_worker_proc.wait_ready()
-    return live_server
 
 
 def task_streams() -> frozenset[bytes]:
