@@ -109,7 +109,7 @@ DURATION ?= 60
 LOAD_DB ?= auto
 load-test: install-dev
 	@mkdir -p var
-	$(PY) -m tests.load.run --learners $(LEARNERS) --duration $(DURATION) --db $(LOAD_DB)
+	$(PY) -m tools.load_test --learners $(LEARNERS) --duration $(DURATION) --db $(LOAD_DB)
 
 lint: install-dev
 	@mkdir -p var

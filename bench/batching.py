@@ -83,7 +83,7 @@ def run(cfg: Config, *, inproc, samples: list[dict]) -> dict:
     """Two stacks side by side (web + worker, batching off / on, each on its own queue), so
     each point is measured for both modes back to back, in alternating order."""
     from bench import footprint
-    from bench.stack import start_web, start_worker
+    from bench.stack import start_web, start_worker, wait_ready
 
     implemented = batcher_implemented()
     modes = ("off", "on") if implemented else ("off",)
@@ -104,8 +104,8 @@ def run(cfg: Config, *, inproc, samples: list[dict]) -> dict:
             )
             stacks[mode] = (start_web(cfg, name=f"web-batching-{mode}", queue=queue), worker)
         for mode, (_, worker) in stacks.items():
-            worker.wait()
-            settings_seen[mode] = (worker.heartbeat or {}).get("batching")
+            wait_ready(worker)
+            settings_seen[mode] = (worker.ready_info or {}).get("batching")
         for kind_index, kind in enumerate(KINDS):
             for mode_index, mode in enumerate(modes):
                 # Warm-up: the web processes' tokenizers, the worker's first batches.

@@ -3,7 +3,7 @@
 Rules the benchmarks follow (see bench/run.py): every figure is a ratio or a difference
 against a baseline measured in the same run, with the raw numbers beside it; latencies
 are medians and 95th percentiles over repetitions taken after warm-up; subprocesses are
-started in their own process group and always killed as a group.
+started in their own process group and always killed as a group (``tools/harness``).
 """
 
 from __future__ import annotations
@@ -13,19 +13,16 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE_DIR = ROOT / "site"
+from tools.harness import ROOT, running_processes, stop_processes
+
 RESULTS_DIR = ROOT / "bench" / "results"
 TMP_DIR = RESULTS_DIR / "tmp"
-PYTHON = sys.executable
 
 # Redis dbs the benchmark refuses to flush: the development server's broker/results (0)
 # and cache (1), and the test suite's default (15).
@@ -304,65 +301,10 @@ def git_commit() -> str | None:
 # --- Subprocesses --------------------------------------------------------------------------
 
 
-class Proc:
-    """A subprocess in its own process group, with its output in a log file."""
-
-    def __init__(self, name: str, args: list[str], *, env: dict, cwd: Path, log_dir: Path) -> None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("w")
-        self.started_at = time.monotonic()
-        self.popen = subprocess.Popen(
-            args,
-            env=env,
-            cwd=cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _LIVE.append(self)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM to the whole group, then SIGKILL to whatever is left."""
-        if self.running():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(5)
-        self._log.close()
-        if self in _LIVE:
-            _LIVE.remove(self)
-
-
-_LIVE: list[Proc] = []
-
-
-def stop_all() -> None:
-    for proc in list(_LIVE):
-        proc.stop(timeout=10)
-
-
 @contextlib.contextmanager
 def cleanup_on_signals() -> Iterator[None]:
-    """Ctrl-C or SIGTERM: stop every subprocess we started before leaving."""
+    """Ctrl-C or SIGTERM: stop every subprocess we started (``tools/harness``) before
+    leaving."""
 
     def handler(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -371,24 +313,8 @@ def cleanup_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        stop_all()
+        stop_processes(reversed(running_processes()), timeout=10)
         signal.signal(signal.SIGTERM, previous)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"Timed out after {timeout:.0f}s waiting for {what}")
 
 
 def write_json(path: Path, data: dict) -> None:

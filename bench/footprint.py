@@ -21,13 +21,14 @@ import os
 import sys
 
 from bench.common import Config, ratio, target
-from bench.stack import Worker, base_env, memory_of, run_python, worker_pids
+from bench.stack import base_env, memory_of, worker_pids
+from tools.harness import CeleryWorker, run_python
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 MEMORY_FACTOR = 1.5
 
 
-def sample(worker: Worker, label: str) -> dict:
+def sample(worker: CeleryWorker, label: str) -> dict:
     pids = worker_pids(worker)
     memory = [memory_of(pid) for pid in pids]
     return {
@@ -57,8 +58,8 @@ def baseline(cfg: Config) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def analyse(*, worker: Worker, samples: list[dict], base: dict) -> dict:
-    total, per_role = weights_bytes(worker.heartbeat or {})
+def analyse(*, worker: CeleryWorker, samples: list[dict], base: dict) -> dict:
+    total, per_role = weights_bytes(worker.ready_info or {})
     peak = max(samples, key=lambda s: s["rss"])
     allowed = MEMORY_FACTOR * total + base["rss"]
     over_baseline = peak["rss"] - base["rss"]
@@ -79,7 +80,7 @@ def analyse(*, worker: Worker, samples: list[dict], base: dict) -> dict:
         "allowed_rss": int(allowed),
         "rss_vs_allowed": ratio(peak["rss"], allowed),
         "time_to_ready_s": worker.ready_seconds,
-        "worker_reported_load_s": (worker.heartbeat or {}).get("load_seconds"),
+        "worker_reported_load_s": (worker.ready_info or {}).get("load_seconds"),
         "worker_concurrency": worker.concurrency,
     }
     section["targets"] = [

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from bench.common import Config, log, ratio, target
 from bench.load import CSRF_TOKEN, WRK_THREADS, run_python_load, run_wrk, wrk_path
-from bench.stack import base_env, run_python, scratch_sqlite, start_web
+from bench.stack import base_env, scratch_sqlite, start_web
+from tools.harness import run_python
 
 LESSON_RATIO_TARGET = 0.5  # visitor without a session
 LEARNER_RATIO_TARGET = 0.4  # learner with a session

@@ -30,7 +30,8 @@ import time
 from bench.common import Config, log, summary, target
 from bench.inprocess import InProcess
 from bench.inputs import GENERATORS
-from bench.stack import Client, Web, events_of, poll_path
+from bench.stack import Client, events_of, poll_path
+from tools.harness import Gunicorn
 
 KINDS = ("fill-mask", "next-token")
 OVERHEAD_TARGET_MS = 15.0
@@ -149,7 +150,7 @@ def split(redis_url: str, sample: dict) -> dict | None:
     }
 
 
-def run(cfg: Config, *, web: Web, inproc: InProcess) -> dict:
+def run(cfg: Config, *, web: Gunicorn, inproc: InProcess) -> dict:
     client = Client(web.port)
     section: dict = {
         "description": "HTTP submit until the complete result is in the client's hands, "

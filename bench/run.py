@@ -209,7 +209,7 @@ def _model_sections(cfg, only: set[str], results: dict, attempt) -> None:
         results["meta"]["demo_worker"] = {
             "concurrency": cfg.worker_threads,
             "pool": "threads",
-            "batching": (worker.heartbeat or {}).get("batching"),
+            "batching": (worker.ready_info or {}).get("batching"),
         }
         samples = [footprint.sample(worker, "ready")]
         results["roundtrip"] = attempt(

@@ -1,9 +1,9 @@
 """The real site, started the way it is deployed: gunicorn (the deploy config) and a Celery
 model worker (threads pool), against the benchmark's Redis db and scratch database.
 
-Both run as subprocesses in their own process groups (``bench.common.Proc``) and are
-always stopped as groups. The HTTP client here is the standard library's, one keep-alive
-connection per client thread, with a CSRF cookie and header like a browser's.
+Both are the process harness's (``tools/harness``): subprocesses in their own process
+groups, always stopped as groups. The HTTP client here is the standard library's, one
+keep-alive connection per client thread, with a CSRF cookie and header like a browser's.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ import os
 import re
 import secrets
 import string
-import subprocess
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import redis
 
-from bench.common import PYTHON, ROOT, SITE_DIR, Config, Proc, free_port, wait_for
+from bench.common import Config
+from tools.harness import CeleryWorker, Gunicorn, run_python, site_env, unique_hostname
 
 CLEARED_ENV = (
     "INFERENCE_TEST_TOKEN_DELAY_MS",  # a test hook that slows generation down
@@ -34,41 +31,15 @@ CLEARED_ENV = (
 
 
 def base_env(cfg: Config, *, database_url: str | None = None, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(SITE_DIR)]),
-            "REDIS_URL": cfg.redis_url,
-            "CELERY_BROKER_URL": cfg.redis_url,
-            "CELERY_RESULT_BACKEND": cfg.redis_url,
-            "DATABASE_URL": database_url or f"sqlite:///{cfg.work_dir / 'demo.sqlite3'}",
-            "MODELS_DIR": str(cfg.models_dir),
-            "INFERENCE_PROFILE": "tiny",
-            "PYTHONUNBUFFERED": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "STATIC_ROOT": str(cfg.work_dir / "static"),
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def run_python(env: dict, *args: str, timeout: float = 300) -> str:
-    """``python *args`` in the project root with ``env``; its stdout, or RuntimeError with
-    the end of its output when it fails."""
-    out = subprocess.run(
-        [PYTHON, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
-    return out.stdout
+    values = {
+        "DATABASE_URL": database_url or f"sqlite:///{cfg.work_dir / 'demo.sqlite3'}",
+        "MODELS_DIR": str(cfg.models_dir),
+        "INFERENCE_PROFILE": "tiny",
+        "TOKENIZERS_PARALLELISM": "false",
+        "STATIC_ROOT": str(cfg.work_dir / "static"),
+        **extra,
+    }
+    return site_env(drop=CLEARED_ENV, settings="bench.settings", redis_url=cfg.redis_url, **values)
 
 
 def collect_static(cfg: Config) -> None:
@@ -82,108 +53,20 @@ def flush_redis(cfg: Config) -> None:
     redis.Redis.from_url(cfg.redis_url, socket_connect_timeout=1).flushdb()
 
 
-# --- Web ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Web:
-    proc: Proc
-    port: int
-
-    def stop(self) -> None:
-        self.proc.stop()
-
-
 def start_web(
     cfg: Config, *, name: str, database_url: str | None = None, queue: str = "inference"
-) -> Web:
+) -> Gunicorn:
     """gunicorn with the deploy config (gthread, 2 processes x 8 threads as in compose),
-    sending demos to ``queue``."""
+    sending demos to ``queue``; started and answering ``/healthz``."""
     collect_static(cfg)
-    port = free_port()
-    env = base_env(
-        cfg,
-        database_url=database_url,
-        BENCH_INFERENCE_QUEUE=queue,
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY=os.environ.get("BENCH_WEB_CONCURRENCY", "2"),
-        GUNICORN_THREADS=os.environ.get("BENCH_GUNICORN_THREADS", "8"),
-        # Steady state: no worker recycling in the middle of a 10-second measurement.
-        GUNICORN_MAX_REQUESTS="0",
-        LOG_FORMAT="json",
-    )
-    proc = Proc(
-        name,
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "--config",
-            str(SITE_DIR / "config" / "gunicorn.py"),
-            "--pythonpath",
-            f"{SITE_DIR},{ROOT}",
-            "config.wsgi:application",
-        ],
-        env=env,
-        cwd=ROOT,
-        log_dir=cfg.logs_dir,
-    )
-    web = Web(proc=proc, port=port)
-
-    def up() -> bool:
-        if not proc.running():
-            raise RuntimeError(f"gunicorn exited:\n{proc.log_tail()}")
-        try:
-            status, _, _ = Client(port).get("/healthz")
-        except OSError:
-            return False
-        return status == 200
-
-    try:
-        wait_for(up, timeout=60, interval=0.2, what="gunicorn /healthz")
-    except BaseException:
-        proc.stop()
-        raise
-    return web
-
-
-# --- Model worker ---------------------------------------------------------------------------
-
-
-@dataclass
-class Worker:
-    proc: Proc
-    hostname: str
-    redis_url: str
-    concurrency: int
-    batching: str | None
-    ready_seconds: float | None = None
-    heartbeat: dict | None = None
-
-    def stop(self) -> None:
-        self.proc.stop(timeout=30)
-
-    def wait(self, timeout: float = 300) -> None:
-        """Until the heartbeat says ``ready: true`` (records the time it took)."""
-
-        def ready() -> dict | None:
-            if not self.proc.running():
-                raise RuntimeError(f"celery worker exited:\n{self.proc.log_tail()}")
-            info = self.read_heartbeat()
-            return info if info and info.get("ready") is True else None
-
-        try:
-            self.heartbeat = wait_for(ready, timeout=timeout, interval=0.05, what="worker ready")
-        except BaseException:
-            self.proc.stop()
-            raise
-        self.ready_seconds = round(time.monotonic() - self.proc.started_at, 3)
-
-    def read_heartbeat(self) -> dict | None:
-        raw = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1).get(
-            f"demo:workers:{self.hostname}"
-        )
-        return json.loads(raw) if raw else None
+    env = base_env(cfg, database_url=database_url, BENCH_INFERENCE_QUEUE=queue, LOG_FORMAT="json")
+    return Gunicorn(
+        env,
+        cfg.logs_dir / f"{name}.log",
+        workers=int(os.environ.get("BENCH_WEB_CONCURRENCY", "2")),
+        threads=int(os.environ.get("BENCH_GUNICORN_THREADS", "8")),
+        name=name,
+    ).start()
 
 
 def start_worker(
@@ -194,54 +77,33 @@ def start_worker(
     name: str,
     queue: str = "inference",
     wait: bool = True,
-) -> Worker:
+) -> CeleryWorker:
     """A model worker as compose's ``worker-cpu`` runs it, consuming ``queue``; waits for
-    its heartbeat's ``ready: true`` unless ``wait`` is false (then call :meth:`Worker.wait`).
+    its heartbeat's ``ready: true`` unless ``wait`` is false (then call ``wait_ready``).
 
     ``batching`` sets ``INFERENCE_BATCHING`` (None: the worker's default)."""
-    hostname = f"bench-{uuid.uuid4().hex[:8]}@localhost"
     env = base_env(cfg, INFERENCE_WORKERS_PER_MACHINE="1", BENCH_INFERENCE_QUEUE=queue)
     env.pop("INFERENCE_BATCHING", None)
     if batching is not None:
         env["INFERENCE_BATCHING"] = batching
-    proc = Proc(
-        name,
-        [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery_app",
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "threads",
-            "-c",
-            str(concurrency),
-            "--prefetch-multiplier=1",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            hostname,
-            "-l",
-            "info",
-        ],
-        env=env,
-        cwd=SITE_DIR,
-        log_dir=cfg.logs_dir,
-    )
-    worker = Worker(
-        proc=proc,
-        hostname=hostname,
-        redis_url=cfg.redis_url,
+    worker = CeleryWorker(
+        env,
+        cfg.logs_dir / f"{name}.log",
+        queue=queue,
         concurrency=concurrency,
-        batching=batching,
-    )
-
+        hostname=unique_hostname("bench"),
+        name=name,
+        options=["--prefetch-multiplier=1"],
+    ).start()
     if wait:
-        worker.wait()
+        wait_ready(worker)
     return worker
+
+
+def wait_ready(worker: CeleryWorker) -> None:
+    """Until its heartbeat says ``ready: true``; ``worker.ready_seconds`` is the time from
+    its start (to 50 ms) and ``worker.ready_info`` that heartbeat."""
+    worker.wait_ready(timeout=300, interval=0.05)
 
 
 # --- HTTP client ------------------------------------------------------------------------------
@@ -361,12 +223,14 @@ def poll_path(html: bytes) -> str | None:
     return match.group(1).replace("&amp;", "&") if match else None
 
 
-def worker_pids(worker: Worker) -> list[int]:
+def worker_pids(worker: CeleryWorker) -> list[int]:
     """The worker's process and its children (a threads pool has none)."""
     import psutil
 
+    if worker.pid is None:
+        return []
     try:
-        root = psutil.Process(worker.proc.pid)
+        root = psutil.Process(worker.pid)
     except psutil.NoSuchProcess:
         return []
     return [root.pid, *(child.pid for child in root.children(recursive=True))]

@@ -21,7 +21,8 @@ import time
 from bench.common import Config, log, ratio, summary, target
 from bench.inprocess import InProcess
 from bench.inputs import generate_inputs
-from bench.stack import Client, Web
+from bench.stack import Client
+from tools.harness import Gunicorn
 
 RATE_TARGET = 0.9
 
@@ -124,7 +125,7 @@ def _rates(sample: dict) -> dict:
     }
 
 
-def run(cfg: Config, *, web: Web, inproc: InProcess) -> dict:
+def run(cfg: Config, *, web: Gunicorn, inproc: InProcess) -> dict:
     client = Client(web.port, timeout=120)
     prompts = generate_inputs(cfg.stream_tokens, seed=33)
     rows: dict[str, list[dict]] = {"site": [], "generate": [], "engine": []}

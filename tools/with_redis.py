@@ -4,7 +4,7 @@
 
 When a Redis already answers there, the command just runs, and that Redis is left alone.
 When nothing does, a redis-server is started there for the command's run (the same helpers
-as `manage.py devstack`'s embedded Redis: ``tools/embedded_redis.py``) and
+as `manage.py devstack`'s embedded Redis: ``tools/harness/redis_server.py``) and
 stopped when the command ends, whatever its outcome. It keeps nothing: no RDB, no AOF, and its
 working folder is a temporary one (so a missing /var/lib/redis doesn't matter). Where no
 redis-server is installed, one line says how to install it, and the exit status is 1.
@@ -24,66 +24,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from tools.embedded_redis import (
-    RedisServerMissing,
-    redis_answers,
-    redis_server_args,
-    redis_server_executable,
-    wait_until_answers,
-)
-
-HOST = "127.0.0.1"
-STOP_GRACE_S = 10.0
+from tools.harness import HOST, NotReady, RedisServer, RedisServerMissing, redis_answers
 
 
 def say(message: str) -> None:
     print(f"with_redis: {message}", file=sys.stderr, flush=True)
 
 
-def start(port: int, work_dir: Path) -> subprocess.Popen | None:
+def start(port: int, work_dir: Path) -> RedisServer | None:
     """A redis-server on HOST:port working in ``work_dir``, answering; None if it didn't
     start (said why)."""
+    server = RedisServer(work_dir, port=port, log=work_dir / "redis.log")
     try:
-        executable = redis_server_executable()
+        server.start()
     except RedisServerMissing as exc:
         say(f"nothing answers at {HOST}:{port} and {exc}")
         return None
-    log_path = work_dir / "redis.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - a redis-server and fixed arguments
-            redis_server_args(executable, port=port, data_dir=work_dir),
-            cwd=work_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C at the terminal reaches us, not it
-        )
-    try:
-        started = wait_until_answers(f"redis://{HOST}:{port}/0", proc)
-    except BaseException:  # a Ctrl-C while it starts: don't leave it behind
-        stop(proc)
-        raise
-    if started:
-        say(
-            f"nothing answered at {HOST}:{port}: started {executable} there for this run "
-            f"(pid {proc.pid}, no data kept); it stops when the command ends"
-        )
-        return proc
-    stop(proc)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-    say(f"the redis-server at {HOST}:{port} didn't start: " + " | ".join(tail))
-    return None
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM (redis-server shuts down; nothing to save), SIGKILL after a grace."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    except NotReady:
+        tail = " | ".join(server.log().strip().splitlines()[-5:])
+        say(f"the redis-server at {HOST}:{port} didn't start: {tail}")
+        return None
+    say(
+        f"nothing answered at {HOST}:{port}: started {server.executable} there for this run "
+        f"(pid {server.pid}, no data kept); it stops when the command ends"
+    )
+    return server
 
 
 def run(command: Sequence[str]) -> int:
@@ -132,13 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(command)
     work_dir = Path(tempfile.mkdtemp(prefix="with-redis-"))
     try:
-        proc = start(args.port, work_dir)
-        if proc is None:
+        server = start(args.port, work_dir)
+        if server is None:
             return 1
         try:
             return run(command)
         finally:
-            stop(proc)
+            server.stop()  # SIGTERM (nothing to save), SIGKILL after a grace
             say(f"stopped the redis-server it started at {HOST}:{args.port}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -24,16 +24,9 @@ from pathlib import Path
 import pytest
 
 from tests.postgres_support import require_postgres
+from tools.harness import CeleryWorker, Gunicorn, RedisServer, SiteConfig
 
-from .stack import (
-    ModelWorker,
-    PostgresDatabase,
-    RedisServer,
-    SiteConfig,
-    WebServer,
-    manage,
-    suite_on_postgres,
-)
+from .stack import PostgresDatabase, suite_on_postgres
 
 STAFF = ("teacher", "teacher-Pass-2024!")
 LEARNERS = [(f"learner{n}", f"learner{n}-Pass-2024!") for n in range(1, 4)]
@@ -73,15 +66,14 @@ def fault_static(fault_dir, fault_models) -> Path:
         models_dir=fault_models,
         static_root=static_root,
     )
-    manage(config, "collectstatic", "--noinput")
+    config.manage("collectstatic", "--noinput")
     return static_root
 
 
 def _prepare(config: SiteConfig) -> None:
-    manage(config, "migrate", "--noinput")
-    manage(config, "load_course")
-    manage(
-        config,
+    config.manage("migrate", "--noinput")
+    config.manage("load_course")
+    config.manage(
         "shell",
         "-c",
         CREATE_USERS,
@@ -199,15 +191,22 @@ class Stack:
     database: SiteDatabase
     redis: RedisServer
     log_dir: Path
-    web: WebServer | None = None
-    worker: ModelWorker | None = None
+    web: Gunicorn | None = None
+    worker: CeleryWorker | None = None
 
-    def start_web(self, **extra_env: str) -> WebServer:
-        self.web = WebServer(self.config, self.log_dir, **extra_env).start()
+    def start_web(self, **extra_env: str) -> Gunicorn:
+        """gunicorn as the image runs it (1 process x 8 threads), answering /healthz."""
+        self.web = self.config.web(self.log_dir, **extra_env).start()
         return self.web
 
-    def start_worker(self, *, wait: bool = True, **kwargs) -> ModelWorker:
-        self.worker = ModelWorker(self.config, self.log_dir, **kwargs).start()
+    def start_worker(
+        self, *, wait: bool = True, concurrency: int = 2, **extra_env: str
+    ) -> CeleryWorker:
+        """A model worker (threads pool) on the ``inference`` queue, ready unless ``wait``
+        is false."""
+        self.worker = self.config.model_worker(
+            self.log_dir, concurrency=concurrency, **extra_env
+        ).start()
         if wait:
             self.worker.wait_ready()
         return self.worker
@@ -215,8 +214,8 @@ class Stack:
     def logs(self) -> str:
         parts = []
         for name, thing in (("web", self.web), ("worker", self.worker)):
-            if thing is not None and thing.process is not None:
-                parts.append(f"--- {name} ---\n{thing.process.log(3000)}")
+            if thing is not None:
+                parts.append(f"--- {name} ---\n{thing.log(3000)}")
         return "\n".join(parts)
 
 

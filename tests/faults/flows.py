@@ -1,6 +1,6 @@
 """What a learner's browser does, over real HTTP: run a demo and follow its long-poll the
 way htmx does, take a quiz by reading the page's inputs. Shared by the fault tests and the
-load driver (``tests/load/driver.py``)."""
+load driver (``tools/load_driver.py``)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,11 @@ import time
 import pytest
 
 from inference.contract.errors import SERVICE_DOWN
+from tools.harness import wait_for
 
 from .conftest import STAFF
 from .flows import demo_follow, demo_submit, quiz_open
-from .stack import Browser, wait_for
+from .stack import Browser
 
 pytestmark = pytest.mark.integration
 

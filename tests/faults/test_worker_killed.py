@@ -15,9 +15,10 @@ import redis
 
 from inference.contract import kinds
 from inference.web.selectors import WORKER_LOST
+from tools.harness import CeleryWorker
 
 from .flows import demo_follow, demo_submit, result_state, still_polling, task_id_from
-from .stack import Browser, ModelWorker
+from .stack import Browser
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ class KillOnFirstToken(threading.Thread):
     """Watches the task's event stream (as the worker writes it) and SIGKILLs the worker
     as soon as the first generated token is published: mid-task, for sure."""
 
-    def __init__(self, redis_url: str, task_id: str, worker: ModelWorker) -> None:
+    def __init__(self, redis_url: str, task_id: str, worker: CeleryWorker) -> None:
         super().__init__(daemon=True)
         self.client = redis.Redis.from_url(redis_url, socket_timeout=5)
         self.key = f"demo:events:{task_id}"

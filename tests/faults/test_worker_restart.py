@@ -17,9 +17,10 @@ import redis
 from django.utils.html import escape
 
 from inference.web.selectors import NO_WORKER, WORKER_LOST
+from tools.harness import wait_for
 
 from .flows import demo_follow, demo_submit, result_state, still_polling
-from .stack import Browser, wait_for
+from .stack import Browser
 
 pytestmark = pytest.mark.integration
 

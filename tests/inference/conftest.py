@@ -16,22 +16,16 @@
   way ``build_demo_models`` does: folders swapped in, then training.json); the encoder
   role is the tiny encoder too (``registry._minilm_dir``), so loading takes a second.
 - ``celery_worker_proc``: a real ``celery worker`` subprocess (threads pool, tiny profile),
-  started on demand and reused while it lives; yields a :class:`WorkerProcess` with
-  ``.stop()``, ``.kill()``, ``.env`` and ``.hostname``. A test that stops or kills it
+  started on demand and reused while it lives; yields a ``tools.harness.CeleryWorker``
+  with ``.stop()``, ``.kill()``, ``.env`` and ``.hostname``. A test that stops or kills it
   gets a fresh one next time the fixture is requested.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -39,9 +33,8 @@ import redis as redis_lib
 from django.test import override_settings
 
 from tests.redis_support import TEST_REDIS_URL
+from tools.harness import CeleryWorker, site_env, unique_hostname
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE_DIR = ROOT / "site"
 WORKER_HEARTBEAT_TTL = 6
 WORKER_TOKEN_DELAY_MS = 25
 WORKER_READY_TIMEOUT = 60.0
@@ -233,86 +226,19 @@ def any_runtime(request):
 # --- A real model worker ---------------------------------------------------------------
 
 
-@dataclass
-class WorkerProcess:
-    proc: subprocess.Popen
-    hostname: str
-    env: dict
-    log_path: Path
-    redis_url: str = TEST_REDIS_URL
-    _log_file: object = field(default=None, repr=False)
-
-    def is_running(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def heartbeat(self) -> dict | None:
-        from inference.contract import heartbeat, streams
-
-        client = streams.redis_client(self.redis_url)
-        for info in heartbeat.live_workers(client):
-            if info.get("hostname") == self.hostname:
-                return info
-        return None
-
-    def wait_ready(self, timeout: float = WORKER_READY_TIMEOUT) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                raise RuntimeError(f"celery worker exited early:\n{self.log()[-4000:]}")
-            info = self.heartbeat()
-            if info and info.get("ready"):
-                return info
-            time.sleep(0.2)
-        raise RuntimeError(f"celery worker not ready in {timeout}s:\n{self.log()[-4000:]}")
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """Warm shutdown (SIGTERM), as a supervisor would do it."""
-        if self.is_running():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._close_log()
-        return self.proc.returncode
-
-    def kill(self) -> int | None:
-        """SIGKILL: the worker dies without cleaning up (its heartbeat expires by TTL)."""
-        if self.is_running():
-            self.proc.kill()
-            self.proc.wait(10)
-        self._close_log()
-        return self.proc.returncode
-
-    def _close_log(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-
-def worker_env(models_dir: Path, **extra: str) -> dict:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+def worker_env(models_dir: Path, **extra: str) -> dict[str, str]:
+    """A worker's environment: the test settings, the test Redis db, the tiny profile in
+    ``models_dir``, a short heartbeat TTL and slowed-down generation."""
+    values = {
         "INFERENCE_PROFILE": "tiny",
         "MODELS_DIR": str(models_dir),
-        "REDIS_URL": TEST_REDIS_URL,
-        "CELERY_BROKER_URL": TEST_REDIS_URL,
-        "CELERY_RESULT_BACKEND": TEST_REDIS_URL,
         "WORKER_HEARTBEAT_TTL": str(WORKER_HEARTBEAT_TTL),
         "INFERENCE_TEST_TOKEN_DELAY_MS": str(WORKER_TOKEN_DELAY_MS),
         "TORCH_THREADS": "1",
-        "PYTHONUNBUFFERED": "1",
     }
-    env.update(extra)
-    return env
+    return site_env(
+        settings="config.settings.test", redis_url=TEST_REDIS_URL, **{**values, **extra}
+    )
 
 
 def start_worker(
@@ -323,61 +249,33 @@ def start_worker(
     name_prefix: str = "test",
     module: str = "celery",
     **extra_env: str,
-) -> WorkerProcess:
-    """``celery worker`` (threads pool, 2 threads) as a subprocess; ``module`` runs another
-    entry point that ends in Celery's (a test's launcher that registers a made-up kind)."""
-    hostname = f"{name_prefix}-{uuid.uuid4().hex[:8]}@localhost"
-    env = worker_env(models_dir, **extra_env)
-    log_path = log_dir / f"{hostname.split('@')[0]}.log"
-    log_file = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            module,
-            "-A",
-            "config.celery_app",
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "threads",
-            "-c",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            hostname,
-            "-l",
-            "info",
-        ],
-        cwd=SITE_DIR,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    return WorkerProcess(
-        proc=proc, hostname=hostname, env=env, log_path=log_path, _log_file=log_file
-    )
+) -> CeleryWorker:
+    """A started model worker (threads pool, 2 threads; ``tools/harness``) consuming
+    ``queue``; ``module`` runs another entry point that ends in Celery's (a test's launcher
+    that registers a made-up kind)."""
+    hostname = unique_hostname(name_prefix)
+    return CeleryWorker(
+        worker_env(models_dir, **extra_env),
+        log_dir / f"{hostname.split('@')[0]}.log",
+        queue=queue,
+        hostname=hostname,
+        module=module,
+        options=["--without-heartbeat"],
+    ).start()
 
 
 class _WorkerManager:
     def __init__(self, models_dir: Path, log_dir: Path) -> None:
         self.models_dir = models_dir
         self.log_dir = log_dir
-        self.current: WorkerProcess | None = None
+        self.current: CeleryWorker | None = None
 
-    def get(self) -> WorkerProcess:
-        if self.current is None or not self.current.is_running():
+    def get(self) -> CeleryWorker:
+        if self.current is None or not self.current.running():
             if self.current is not None:
                 self.current.kill()
             self.current = start_worker(self.models_dir, self.log_dir)
-            try:
-                self.current.wait_ready()
-            except RuntimeError:
-                self.current.kill()
-                raise
+            self.current.wait_ready(timeout=WORKER_READY_TIMEOUT)  # stopped if it fails
         return self.current
 
     def close(self) -> None:
@@ -394,7 +292,7 @@ def _worker_manager(tiny_models_dir, tmp_path_factory, _inference_redis):
 
 
 @pytest.fixture
-def celery_worker_proc(_worker_manager) -> WorkerProcess:
+def celery_worker_proc(_worker_manager) -> CeleryWorker:
     """A live, ready model worker (tiny profile, threads pool) consuming ``inference``."""
     return _worker_manager.get()
 

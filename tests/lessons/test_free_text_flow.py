@@ -47,9 +47,10 @@ from tests.factories import (
     free_text_question,
     single_choice_question,
 )
-from tests.inference.conftest import WorkerProcess, start_worker
+from tests.inference.conftest import start_worker
 from tests.quiz_support import start_attempt
 from tests.redis_support import TEST_REDIS_URL
+from tools.harness import CeleryWorker
 
 pytestmark = pytest.mark.django_db
 
@@ -989,7 +990,7 @@ def test_calibration_of_an_unknown_question_is_a_clear_error():
 # --- A real model worker ------------------------------------------------------------------------
 
 
-def start_grading_worker(models_dir: Path, log_dir: Path, queue: str) -> WorkerProcess:
+def start_grading_worker(models_dir: Path, log_dir: Path, queue: str) -> CeleryWorker:
     return start_worker(models_dir, log_dir, queue=queue, name_prefix="ft", INFERENCE_WORKER="1")
 
 

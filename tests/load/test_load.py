@@ -1,13 +1,12 @@
 """The load test in its short CI form: 10 learners for 10 seconds (``make load-test`` runs
-50 for 60). Real gunicorn, model worker, Redis and database; see tests/load/run.py."""
+50 for 60). Real gunicorn, model worker, Redis and database; see tools/load_test.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.faults.stack import suite_on_postgres
-
-from .run import markdown, run_load
+from tools.load_test import markdown, run_load
 
 pytestmark = pytest.mark.integration
 

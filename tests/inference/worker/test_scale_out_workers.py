@@ -190,7 +190,7 @@ def test_two_model_workers_share_the_demos_and_the_survivor_finishes_the_queue(
             assert set(types[2:-1]) == {"token"}
             assert events[-1]["code"] == "worker_lost"
         assert not set(held) & set(unacked(client))  # acknowledged this time
-        assert two.is_running()
+        assert two.running()
     finally:
         for worker in (one, two):
             worker.stop()

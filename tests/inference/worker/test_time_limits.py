@@ -307,7 +307,6 @@ def test_a_real_worker_reports_timeout_and_answers_the_next_task(tiny_models_dir
         name_prefix="stall",
         module="tests.inference.worker.stall_worker",
         INFERENCE_WORKER="1",
-        PYTHONPATH=str(ROOT),
     )
     client = streams.redis_client()
     reader = streams.redis_client(socket_timeout=None)

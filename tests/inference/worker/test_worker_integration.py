@@ -129,7 +129,7 @@ def test_worker_waits_for_missing_models_then_loads_them(tiny_models_dir, tmp_pa
         deadline = time.monotonic() + 60
         info = None
         while time.monotonic() < deadline:
-            assert worker.is_running(), worker.log()[-3000:]
+            assert worker.running(), worker.log()[-3000:]
             info = worker.heartbeat()
             if info and info["status"].startswith("waiting for models"):
                 break
@@ -152,7 +152,7 @@ def test_sigterm_while_waiting_for_models_exits_cleanly(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while worker.heartbeat() is None:
-            assert worker.is_running(), worker.log()[-3000:]
+            assert worker.running(), worker.log()[-3000:]
             assert time.monotonic() < deadline
             time.sleep(0.2)
     finally:
@@ -162,30 +162,28 @@ def test_sigterm_while_waiting_for_models_exits_cleanly(tmp_path):
 
 
 def test_a_default_queue_worker_loads_no_models(tiny_models_dir, tmp_path):
-    import subprocess
-    import sys
+    from tests.inference.conftest import worker_env
+    from tools.harness import CeleryWorker, unique_hostname, wait_for
 
-    from tests.inference.conftest import SITE_DIR, worker_env
-
-    log = tmp_path / "default.log"
-    hostname = f"default-{uuid.uuid4().hex[:6]}@localhost"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "default",
-             "-P", "solo", "--without-gossip", "--without-mingle", "-n", hostname, "-l", "info"],
-            cwd=SITE_DIR, env=worker_env(tiny_models_dir), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while "ready." not in log.read_text():
-                assert proc.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        finally:
-            proc.terminate()
-            proc.wait(20)
-    assert not heartbeat.is_alive(streams.redis_client(), hostname)
-    assert "Loaded" not in log.read_text()
+    worker = CeleryWorker(
+        worker_env(tiny_models_dir),
+        tmp_path / "default.log",
+        queue="default",
+        concurrency=1,
+        pool="solo",
+        hostname=unique_hostname("default"),
+    ).start()
+    try:
+        wait_for(
+            lambda: "ready." in worker.log() or not worker.running(),
+            timeout=60,
+            what="the default worker",
+        )
+        assert worker.running(), worker.log(3000)
+    finally:
+        worker.stop(timeout=20)
+    assert not heartbeat.is_alive(streams.redis_client(), worker.hostname)
+    assert "Loaded" not in worker.log()
 
 
 def test_a_demo_worker_swaps_in_the_finished_models_while_it_serves(tiny_models_dir, tmp_path):

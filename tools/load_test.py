@@ -1,14 +1,15 @@
 """Load test: a class of simulated learners against gunicorn + a model worker, then checks.
 
-    python -m tests.load.run --learners 50 --duration 60      # what `make load-test` runs
-    python -m tests.load.run --learners 10 --duration 10      # the CI smoke (tests/load)
+    python -m tools.load_test --learners 50 --duration 60      # what `make load-test` runs
+    python -m tools.load_test --learners 10 --duration 10      # the CI smoke (tests/load)
 
-Starts, on loopback: a private redis-server, a fresh database (PostgreSQL when reachable,
-as production runs; ``--db sqlite`` for the embedded default) migrated and loaded with
-the real course, gunicorn with the production settings (``site/config/gunicorn.py``),
-and a Celery model worker on the ``tiny`` profile (the pipeline under test is the web,
-the queue and the database; model time is what ``make bench`` measures). Then runs
-``tests/load/driver.py`` as a second process for ``--duration`` seconds and checks:
+Starts, on loopback, through the process harness (``tools/harness``): a private
+redis-server, a fresh database (PostgreSQL when reachable, as production runs; ``--db
+sqlite`` for the embedded default) migrated and loaded with the real course, gunicorn with
+the production settings (``site/config/gunicorn.py``), and a Celery model worker on the
+``tiny`` profile (the pipeline under test is the web, the queue and the database; model
+time is what ``make bench`` measures). Then runs
+``tools/load_driver.py`` as a second process for ``--duration`` seconds and checks:
 
 - zero 5xx responses;
 - every attempt the learners submitted is in the database exactly once, submitted, with
@@ -27,24 +28,17 @@ import argparse
 import contextlib
 import json
 import math
-import subprocess
-import sys
+import os
+import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.faults.flows import KEY_SQL_ACCEPTED, KEY_SQL_CHOICES
-from tests.faults.stack import (
-    ROOT,
-    ModelWorker,
-    PostgresDatabase,
-    RedisServer,
-    SiteConfig,
-    WebServer,
-    manage,
-)
+from tests.faults.stack import PostgresDatabase
 from tests.postgres_support import postgres_available
+from tools.harness import ROOT, RedisServer, SiteConfig, run_python, site_env
 
 ACCOUNT_SHARE = 0.4  # learners who log in; the rest are anonymous
 
@@ -91,7 +85,7 @@ def build_plan(config: SiteConfig, database: Database, learners: int) -> dict:
         {"username": f"loadlearner{i}", "password": f"load-Pass-{i}-2024!"}
         for i in range(math.ceil(learners * ACCOUNT_SHARE))
     ]
-    manage(config, "shell", "-c", CREATE_ACCOUNTS, LOAD_ACCOUNTS=json.dumps(accounts))
+    config.manage("shell", "-c", CREATE_ACCOUNTS, LOAD_ACCOUNTS=json.dumps(accounts))
     lessons = [
         slug
         for (slug,) in database.rows(
@@ -220,8 +214,6 @@ def run_load(
     models_dir: Path | None = None,
     keep: bool = False,
 ) -> dict:
-    import os
-
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="load-", dir=out))
     if db == "auto":
@@ -233,14 +225,8 @@ def run_load(
         if models_dir is None:
             models_dir = workdir / "models"
             if not (models_dir / "tiny").exists():
-                subprocess.run(
-                    [sys.executable, "manage.py", "build_tiny_models", "--dir", str(models_dir)],
-                    cwd=ROOT,
-                    check=True,
-                    capture_output=True,
-                    timeout=300,
-                    env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-                )
+                env = site_env(settings="config.settings.test")
+                run_python(env, "manage.py", "build_tiny_models", "--dir", str(models_dir))
         redis_server.start()
         config = SiteConfig(
             database_url=database.url,
@@ -251,44 +237,36 @@ def run_load(
             if db == "postgres"
             else "config.settings.local",
         )
-        manage(config, "migrate", "--noinput")
-        manage(config, "load_course")
+        config.manage("migrate", "--noinput")
+        config.manage("load_course")
         if db == "postgres":
-            manage(config, "collectstatic", "--noinput")
+            config.manage("collectstatic", "--noinput")
         plan = build_plan(config, database, learners)
         plan_path = workdir / "plan.json"
         plan_path.write_text(json.dumps(plan))
 
-        web = WebServer(config, workdir, workers=web_workers, threads=web_threads).start()
-        worker = ModelWorker(config, workdir, concurrency=worker_concurrency).start()
+        web = config.web(workdir, workers=web_workers, threads=web_threads).start()
+        worker = config.model_worker(workdir, concurrency=worker_concurrency).start()
         worker.wait_ready()
 
         started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         results_path = out / "results.json"
-        driver = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.load.driver",
-                "--base-url",
-                web.base_url,
-                "--plan",
-                str(plan_path),
-                "--learners",
-                str(learners),
-                "--duration",
-                str(duration),
-                "--out",
-                str(results_path),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+        run_python(
+            os.environ,
+            "-m",
+            "tools.load_driver",
+            "--base-url",
+            web.base_url,
+            "--plan",
+            str(plan_path),
+            "--learners",
+            str(learners),
+            "--duration",
+            str(duration),
+            "--out",
+            str(results_path),
             timeout=duration + 300,
-            check=False,
         )
-        if driver.returncode != 0:
-            raise RuntimeError(f"the driver failed:\n{driver.stdout}\n{driver.stderr}")
         results = json.loads(results_path.read_text())
         verdict = verify(results, database)
         report = {
@@ -313,8 +291,6 @@ def run_load(
         redis_server.stop()
         database.drop()
         if not keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,8 +1,8 @@
 """The load driver: N simulated learners against a running site, for a bounded time.
 
-Run it as its own process (``tests/load/run.py`` does)::
+Run it as its own process (``tools/load_test.py`` does)::
 
-    python -m tests.load.driver --base-url http://127.0.0.1:8000 --plan plan.json \\
+    python -m tools.load_driver --base-url http://127.0.0.1:8000 --plan plan.json \\
         --learners 50 --duration 60 --out results.json
 
 Each learner is a thread with its own cookie jar and keep-alive connection, behaving like
@@ -15,7 +15,7 @@ Some learners log in first (accounts from the plan), the rest stay anonymous.
 Answers are right or wrong at random; the score each submitted attempt must get is
 computed here from the answer key in the plan (read from the database by the harness, not
 from the pages) and written to ``results.json`` with every request's status and time.
-Nothing is judged here: ``tests/load/run.py`` checks the results against the database.
+Nothing is judged here: ``tools/load_test.py`` checks the results against the database.
 """
 
 from __future__ import annotations
@@ -263,30 +263,10 @@ class Learner(threading.Thread):
         if status == 429:
             message = RATE_LIMITED_RE.search(response.text)
             outcome = "rate_limited" if message else "refused"
-            self.shared.add(
-                "demos",
-                DemoOutcome(
-                    self.index,
-                    kind,
-                    outcome,
-                    429,
-                    message.group(0) if message else "",
-                    time.monotonic() - started,
-                ),
-            )
+            self.demo_outcome(kind, outcome, 429, message.group(0) if message else "", started)
             return
         if status != 200:
-            self.shared.add(
-                "demos",
-                DemoOutcome(
-                    self.index,
-                    kind,
-                    "refused",
-                    status,
-                    response.text[-200:],
-                    time.monotonic() - started,
-                ),
-            )
+            self.demo_outcome(kind, "refused", status, response.text[-200:], started)
             return
         run = demo_follow(
             self.browser, response, timeout=30, on_poll=lambda r: self.record("demo-poll", r)
@@ -300,18 +280,16 @@ class Learner(threading.Thread):
         if outcome == "error":
             match = re.search(r"didn.t finish.</strong>\s*([^<]+)", run.final.text)
             message = match.group(1).strip() if match else run.final.text[-200:]
+        self.demo_outcome(kind, outcome, run.final.status if run.final else 0, message, started)
+        self.pause()
+
+    def demo_outcome(
+        self, kind: str, outcome: str, status: int, message: str, started: float
+    ) -> None:
         self.shared.add(
             "demos",
-            DemoOutcome(
-                self.index,
-                kind,
-                outcome,
-                run.final.status if run.final else 0,
-                message,
-                time.monotonic() - started,
-            ),
+            DemoOutcome(self.index, kind, outcome, status, message, time.monotonic() - started),
         )
-        self.pause()
 
 
 def percentile(values: list[float], pct: float) -> float:
