@@ -4,6 +4,10 @@ Views parse input and pick a template (or a partial for htmx); the services
 grade and lock, the selectors build what the templates show. Every page works
 as plain HTML: the inline "Check" is a normal submit button with ``formaction``
 and htmx only makes it swap the feedback in place.
+
+Over 450 lines on purpose: the three quiz requests (open, check, submit) share their
+attempt lookup, their refusal paths and the template context; split apart, each view would
+import the others' private helpers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Writes for the lessons app (HackSoftware-style services: keyword-only, typed).
 
 Sections: lesson rendering and reads (course work) first, then quizzes and
-attempts (quiz work). Keep each section grouped.
+attempts (quiz work). Keep each section grouped. Over 450 lines on purpose: every write of
+the app in one place, so a reader finds each transaction and its rules together.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ What each model trains on, its step and learning rates, and what training.json r
 it are in ``stages.py``; publishing (staging folders, the probes run on them, the atomic
 swap-in) is ``release.py``. This module runs the training stages in one loop
 (`TrainingStage`: bert-early, gpt-early, publish, bert, gpt) against the time budget, resumes
-an interrupted build from its checkpoints, and writes training.json.
+an interrupted build from its checkpoints, and writes training.json. It is over 450 lines
+because `_Build`'s steps share one state (the plan, stage timings, progress, the jobs); the
+parts that don't (the work folder and lock, precision, held-out metrics, records,
+publishing) live in their own modules.
 
 Layout under MODELS_DIR/demo/:
   bert/ gpt/        the finished Hugging Face folders (model + tokenizer), swapped in atomically
@@ -17,40 +20,35 @@ Layout under MODELS_DIR/demo/:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import platform
 import shutil
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from inference.training import bert as bert_stage
 from inference.training import corpus as corpus_mod
-from inference.training import gpt as gpt_stage
+from inference.training import evaluate as evaluate_mod
+from inference.training import precision, records, release, stages
 from inference.training import probes as probes_mod
-from inference.training import release, stages
-from inference.training.data import SentencePairs, TextBlocks
 from inference.training.loop import BuildInterrupted, LoopSettings, train_loop
 from inference.training.recipes import FULL, QUICK
-from inference.training.records import ProgressWriter, read_json, write_json_atomic
-
-FORMAT_VERSION = 2
-
-# What training.json says of each model's class and examples, beyond what every model has
-MODEL_RECORDS: dict[str, Callable[..., dict]] = {
-    "bert": lambda recipe: {"cls": "BertForPreTraining"},
-    "gpt": lambda recipe: {
-        "cls": "BertLMHeadModel (is_decoder=True: the causal mask)",
-        "tokens_per_example": recipe.gpt.block_size,
-    },
-}
+from inference.training.records import (
+    FORMAT_VERSION,
+    ProgressWriter,
+    read_json,
+    write_json_atomic,
+)
+from inference.training.workdir import (
+    BuildError,
+    build_lock,
+    demo_dir,
+    is_built,
+    terminate_cleanly,
+)
 
 
 @dataclass(frozen=True)
@@ -62,30 +60,6 @@ class TrainingStage:
     model: str | None
     budget: Callable[[dict], float] | None = None
     says: str = ""
-
-
-class BuildError(Exception):
-    """A build that cannot run (another one holds the lock, bad options)."""
-
-
-class BuildTerminated(Exception):
-    """SIGTERM arrived: stop like Ctrl-C, leaving the checkpoint and a 'failed' progress file."""
-
-
-@contextlib.contextmanager
-def _terminate_cleanly() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise BuildTerminated("terminated by SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -108,66 +82,6 @@ class BuildOptions:
             from inference.training.bert import minilm_dir
 
             self.source = minilm_dir()
-
-
-def demo_dir(models_dir: Path) -> Path:
-    return Path(models_dir) / "demo"
-
-
-def is_built(models_dir: Path, *, mode: str = "full") -> bool:
-    """True when a finished build of `mode` is in place (both folders and training.json)."""
-    root = demo_dir(models_dir)
-    record = read_json(root / "training.json")
-    return bool(
-        record
-        and record.get("state") == "done"
-        and record.get("mode") == mode
-        and (root / "bert" / "config.json").exists()
-        and (root / "gpt" / "config.json").exists()
-    )
-
-
-@contextlib.contextmanager
-def _build_lock(work: Path) -> Iterator[None]:
-    work.mkdir(parents=True, exist_ok=True)
-    lock_path = work / "lock"
-    with lock_path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise BuildError(
-                f"another build is running (pid {handle.read().strip() or '?'}); wait for it"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def bf16_speedup(threads: int) -> float:
-    """fp32 time / bf16-autocast time for a transformer-sized matmul on this CPU."""
-    import torch
-
-    a, b = torch.randn(512, 256), torch.randn(256, 1024)
-
-    def timed(enabled: bool) -> float:
-        # best of several rounds: other processes on a shared machine only ever add time
-        rounds = []
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
-            a @ b
-            for _ in range(5):
-                start = time.perf_counter()
-                for _ in range(10):
-                    a @ b
-                rounds.append(time.perf_counter() - start)
-        return min(rounds)
-
-    return timed(False) / max(timed(True), 1e-9)
 
 
 class _Build:
@@ -281,28 +195,11 @@ class _Build:
                 )
             plan["bert_seconds"] = round(training * recipe.bert_share, 1)
             plan["gpt_seconds"] = round(training - plan["bert_seconds"], 1)
-            plan["precision"] = self.choose_precision()
+            plan["precision"] = precision.choose(
+                self.options.precision, quick=self.options.quick, threads=self.threads
+            )
             write_json_atomic(self.work / "plan.json", plan)
         return plan
-
-    def choose_precision(self) -> dict:
-        precision = self.options.precision
-        if precision == "auto":
-            if self.options.quick:
-                return {"autocast_bf16": False, "chosen": "float32", "why": "quick build"}
-            speedup = bf16_speedup(self.threads)
-            use = speedup >= 1.3
-            return {
-                "autocast_bf16": use,
-                "chosen": "bfloat16 autocast" if use else "float32",
-                "why": f"bfloat16 matmuls measured {speedup:.2f}x the speed of float32 on this CPU",
-            }
-        use = precision == "bfloat16"
-        return {
-            "autocast_bf16": use,
-            "chosen": "bfloat16 autocast" if use else "float32",
-            "why": "--precision",
-        }
 
     def _budget_text(self, seconds: float) -> str:
         if self.recipe.max_steps:
@@ -469,7 +366,19 @@ class _Build:
         # --- held-out evaluation (float32, like the CPU worker) ---
         with self.stage("eval"):
             self.log("Evaluating on held-out documents ...")
-            heldout = self.heldout(jobs, tokenizers, held_docs)
+            heldout = evaluate_mod.heldout_metrics(
+                (jobs["bert"].model, tokenizers["bert"]),
+                (jobs["gpt"].model, tokenizers["gpt"]),
+                held_docs,
+                pairs=recipe.bert_eval_pairs,
+                blocks=recipe.gpt_eval_blocks,
+                max_length=recipe.bert.typical_length,
+                block_size=recipe.gpt.block_size,
+                seed=options.seed,
+                halfway=lambda: self.progress.update(
+                    "eval", 0.5, eta_seconds=self._eta(), force=True
+                ),
+            )
 
         # --- saving: temp folders, probes and examples through the demo engines, swap in ---
         with self.stage("saving"):
@@ -493,130 +402,45 @@ class _Build:
                 heldout[name],
                 judged["samples"][name],
                 head_lr_multiplier=recipe.bert.head_lr_multiplier,
-                **MODEL_RECORDS[name](recipe),
+                **stages.MODEL_RECORDS[name](recipe),
             )
             for name in release.MODEL_NAMES
         }
         models["gpt"]["objective"] = stages.gpt_objective(recipe.gpt)
-        record = self._record(
-            corpus=corpus,
+        wall_this_run = time.time() - self.wall_start
+        record = records.training_record(
+            recipe=recipe,
+            options=options,
             plan=plan,
+            corpus=corpus,
             models=models,
             evaluation=judged["evaluation"],
             release=this_release,
-            state="done",
-            wall_this_run=time.time() - self.wall_start,
+            stage_seconds=self.stage_seconds,
+            cpu_seconds=self.cpu_seconds,
+            wall_this_run=wall_this_run,
+            machine={"threads": self.threads, "load_average_at_start": self.load_at_start},
         )
         release.swap_all(self.root, staging)
         write_json_atomic(self.root / "training.json", record)
         self._clear_work()
         return record
 
-    def heldout(self, jobs: dict[str, stages.Job], tokenizers: dict, held_docs) -> dict:
-        recipe = self.recipe
-        bert_tok, gpt_tok = tokenizers["bert"], tokenizers["gpt"]
-        bert_held = corpus_mod.Corpus.for_bert(held_docs)
-        held_pairs = SentencePairs(
-            bert_stage.encode_documents(bert_tok, bert_held),
-            max_length=recipe.bert.typical_length,
-            typical_length=recipe.bert.typical_length,
-            special=bert_stage.special_ids(bert_tok),
-            kinds=[doc.kinds for doc in bert_held],
-        )
-        bert_metrics = bert_stage.evaluate(
-            jobs["bert"].model, held_pairs, tokenizer=bert_tok, examples=recipe.bert_eval_pairs
-        )
-        self.progress.update("eval", 0.5, eta_seconds=self._eta(), force=True)
-        held_blocks = TextBlocks(
-            gpt_stage.encode_documents(gpt_tok, held_docs),
-            block_size=recipe.gpt.block_size,
-            eos_id=gpt_stage.eos_id(gpt_tok),
-            bos_id=gpt_stage.bos_id(gpt_tok),
-            seed=self.options.seed,
-        )
-        gpt_metrics = gpt_stage.evaluate(
-            jobs["gpt"].model, held_blocks, max_blocks=recipe.gpt_eval_blocks
-        )
-        return {"bert": bert_metrics, "gpt": gpt_metrics}
-
     def publish_early(self, jobs: dict[str, stages.Job], tokenizers: dict, corpus) -> None:
         """Swap the early models in and say so in training.json (state "early")."""
         staging = release.save_staging(
             self.root, {name: job.model for name, job in jobs.items()}, tokenizers
         )
-        this_release = release.new_release("early")
-        record = {
-            "state": "early",
-            "format": FORMAT_VERSION,
-            "mode": self.recipe.mode,
-            "release": this_release,
-            "built_at": this_release["published_at"],
-            "budget_minutes": self.options.minutes,
-            "note": (
-                "An early checkpoint: each model trained for about half a minute. The demos "
-                "serve it while the build goes on; the finished models replace it."
-            ),
-            "corpus": {"documents": len(corpus.documents)},
-            "models": {
-                name: {
-                    "class": type(job.model).__name__,
-                    "parameters": job.model.num_parameters(),
-                    "training": stages.training_summary(job),
-                }
-                for name, job in jobs.items()
-            },
-        }
+        record = records.early_record(
+            mode=self.recipe.mode,
+            minutes=self.options.minutes,
+            release=release.new_release("early"),
+            documents=len(corpus.documents),
+            models={name: (job.model, stages.training_summary(job)) for name, job in jobs.items()},
+        )
         release.swap_all(self.root, staging)
         write_json_atomic(self.root / "training.json", record)
         self.log("Early checkpoint published: the demos can start.")
-
-    def _record(self, *, corpus, plan, models, evaluation, release, state, wall_this_run) -> dict:
-        import tokenizers
-        import torch
-        import transformers
-
-        stats = corpus.stats()
-        stats.update(
-            {
-                "holdout_percent": self.recipe.holdout_percent,
-                "why": corpus_mod.__doc__.split("\n\n")[1].replace("\n", " "),
-                "sources": corpus.sources,
-            }
-        )
-        return {
-            "state": state,
-            "format": FORMAT_VERSION,
-            "mode": self.recipe.mode,
-            "release": release,
-            "built_at": release["published_at"],
-            "seed": self.options.seed,
-            "budget_minutes": self.options.minutes,
-            "early_published_at": plan.get("early_published"),
-            "started_at": plan.get("started_at"),
-            "wall_seconds": {
-                **{k: round(v, 1) for k, v in self.stage_seconds.items()},
-                "total": round(self._spent(), 1),
-                "this_run": round(wall_this_run, 1),
-            },
-            # Cores this build actually got (CPU seconds / wall seconds, this run): on a shared
-            # machine other processes take the rest, and the time budget buys fewer steps.
-            "cpu_seconds": {k: round(v, 1) for k, v in self.cpu_seconds.items()},
-            "cores_used": round(sum(self.cpu_seconds.values()) / max(wall_this_run, 1e-9), 2),
-            "load_average_at_start": self.load_at_start,
-            "machine": {
-                "threads": self.threads,
-                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-                "cpu_count": os.cpu_count(),
-                "precision": plan["precision"],
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-                "tokenizers": tokenizers.__version__,
-            },
-            "corpus": stats,
-            "models": models,
-            "evaluation": evaluation,
-        }
 
 
 def build_demo_models(options: BuildOptions) -> dict:
@@ -628,7 +452,7 @@ def build_demo_models(options: BuildOptions) -> dict:
         options.log(f"Demo models are already built in {root} (use --force to rebuild).")
         return {"skipped": True, **(read_json(root / "training.json") or {})}
     build = _Build(options)
-    with _build_lock(build.work), _terminate_cleanly():
+    with build_lock(build.work), terminate_cleanly():
         if options.force:
             build._clear_work()
         try:

@@ -2,7 +2,7 @@
 
 `evaluate_roles(bert, gpt, encoder)` runs every probe through the same engine functions the
 worker's demos call (so a probe sees exactly what a learner would), and
-`heldout_metrics(bert, gpt, held_docs)` measures masked-token accuracy, next-sentence
+`heldout_metrics((bert, tok), (gpt, tok), held_docs)` measures masked-token accuracy, next-sentence
 accuracy and perplexity on the held-out documents of the corpus. `manage.py
 evaluate_demo_models` and the end of `build_demo_models` both use them.
 """
@@ -164,38 +164,52 @@ def evaluate_roles(
 
 
 def heldout_metrics(
-    bert: Loaded, gpt: Loaded, held_docs, *, pairs: int = 500, blocks: int = 80
+    bert: tuple | None,
+    gpt: tuple,
+    held_docs,
+    *,
+    pairs: int = 500,
+    blocks: int = 80,
+    max_length: int = 64,
+    block_size: int = 64,
+    seed: int = 0,
+    halfway: Callable[[], None] | None = None,
 ) -> dict:
-    """Masked top-1/top-5 and NSP accuracy (BERT), perplexity (GPT) on held-out documents."""
+    """Masked top-1/top-5 and NSP accuracy (BERT), loss and perplexity (GPT) on held-out
+    documents, in float32. ``bert`` and ``gpt`` are (model, tokenizer) pairs (``bert`` None:
+    a BERT without the NSP head, not measured); ``halfway()`` runs between the two. The build
+    and ``evaluate_demo_models`` both measure with this, on pairs of up to 64 tokens and GPT
+    blocks of 64."""
     from inference.training import bert as bert_stage
     from inference.training import gpt as gpt_stage
     from inference.training.corpus import Corpus
     from inference.training.data import SentencePairs, TextBlocks
 
     metrics: dict = {}
-    bert_held = Corpus.for_bert(held_docs)
-    if bert.has_nsp:
-        # the build's held-out settings: pairs of up to 64 tokens, GPT blocks of 64
-        max_length = min(64, int(bert.model.config.max_position_embeddings))
+    if bert is not None:
+        bert_model, bert_tok = bert
+        bert_held = Corpus.for_bert(held_docs)
         held_pairs = SentencePairs(
-            bert_stage.encode_documents(bert.tokenizer, bert_held),
+            bert_stage.encode_documents(bert_tok, bert_held),
             max_length=max_length,
             typical_length=max_length,
-            special=bert_stage.special_ids(bert.tokenizer),
+            special=bert_stage.special_ids(bert_tok),
             kinds=[doc.kinds for doc in bert_held],
         )
         metrics["bert"] = bert_stage.evaluate(
-            bert.model, held_pairs, tokenizer=bert.tokenizer, examples=pairs
+            bert_model, held_pairs, tokenizer=bert_tok, examples=pairs
         )
-    block = min(64, gpt_stage.context_length(gpt.model))
+    if halfway is not None:
+        halfway()
+    gpt_model, gpt_tok = gpt
     held_blocks = TextBlocks(
-        gpt_stage.encode_documents(gpt.tokenizer, held_docs),
-        block_size=block,
-        eos_id=gpt_stage.eos_id(gpt.tokenizer),
-        seed=0,
-        bos_id=gpt_stage.bos_id(gpt.tokenizer),
+        gpt_stage.encode_documents(gpt_tok, held_docs),
+        block_size=block_size,
+        eos_id=gpt_stage.eos_id(gpt_tok),
+        seed=seed,
+        bos_id=gpt_stage.bos_id(gpt_tok),
     )
-    metrics["gpt"] = gpt_stage.evaluate(gpt.model, held_blocks, max_blocks=blocks)
+    metrics["gpt"] = gpt_stage.evaluate(gpt_model, held_blocks, max_blocks=blocks)
     return metrics
 
 

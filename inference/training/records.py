@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+FORMAT_VERSION = 2  # of training.json
+
 # Share of the whole build each stage represents, for the overall percentage.
 STAGE_WEIGHTS: dict[str, float] = {
     "corpus": 1.0,
@@ -99,3 +101,96 @@ class ProgressWriter:
         if message:
             data["message"] = message
         write_json_atomic(self.path, data)
+
+
+def early_record(*, mode: str, minutes: float, release: dict, documents: int, models: dict) -> dict:
+    """training.json while the demos serve the early checkpoint (state "early");
+    ``models``: name -> (model, its training summary)."""
+    return {
+        "state": "early",
+        "format": FORMAT_VERSION,
+        "mode": mode,
+        "release": release,
+        "built_at": release["published_at"],
+        "budget_minutes": minutes,
+        "note": (
+            "An early checkpoint: each model trained for about half a minute. The demos "
+            "serve it while the build goes on; the finished models replace it."
+        ),
+        "corpus": {"documents": documents},
+        "models": {
+            name: {
+                "class": type(model).__name__,
+                "parameters": model.num_parameters(),
+                "training": summary,
+            }
+            for name, (model, summary) in models.items()
+        },
+    }
+
+
+def training_record(
+    *,
+    recipe,
+    options,
+    plan: dict,
+    corpus,
+    models: dict,
+    evaluation: dict,
+    release: dict,
+    stage_seconds: dict[str, float],
+    cpu_seconds: dict[str, float],
+    wall_this_run: float,
+    machine: dict,
+) -> dict:
+    """training.json of a finished build: what was trained, on what, how long, how well."""
+    import platform
+
+    import tokenizers
+    import torch
+    import transformers
+
+    from inference.training import corpus as corpus_mod
+
+    stats = corpus.stats()
+    stats.update(
+        {
+            "holdout_percent": recipe.holdout_percent,
+            "why": corpus_mod.__doc__.split("\n\n")[1].replace("\n", " "),
+            "sources": corpus.sources,
+        }
+    )
+    return {
+        "state": "done",
+        "format": FORMAT_VERSION,
+        "mode": recipe.mode,
+        "release": release,
+        "built_at": release["published_at"],
+        "seed": options.seed,
+        "budget_minutes": options.minutes,
+        "early_published_at": plan.get("early_published"),
+        "started_at": plan.get("started_at"),
+        "wall_seconds": {
+            **{k: round(v, 1) for k, v in stage_seconds.items()},
+            "total": round(sum(stage_seconds.values()), 1),
+            "this_run": round(wall_this_run, 1),
+        },
+        # Cores this build actually got (CPU seconds / wall seconds, this run): on a shared
+        # machine other processes take the rest, and the time budget buys fewer steps.
+        "cpu_seconds": {k: round(v, 1) for k, v in cpu_seconds.items()},
+        "cores_used": round(sum(cpu_seconds.values()) / max(wall_this_run, 1e-9), 2),
+        "load_average_at_start": machine["load_average_at_start"],
+        "machine": {
+            "threads": machine["threads"],
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+            "cpu_count": os.cpu_count(),
+            "precision": plan["precision"],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__,
+        },
+        "corpus": stats,
+        "models": models,
+        "evaluation": evaluation,
+    }

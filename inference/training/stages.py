@@ -37,6 +37,16 @@ class Job:
     runs: list = field(default_factory=list)  # (stage name, LoopSettings, LoopResult)
 
 
+# What training.json says of each model's class and examples, beyond what every model has
+MODEL_RECORDS: dict[str, Callable[..., dict]] = {
+    "bert": lambda recipe: {"cls": "BertForPreTraining"},
+    "gpt": lambda recipe: {
+        "cls": "BertLMHeadModel (is_decoder=True: the causal mask)",
+        "tokens_per_example": recipe.gpt.block_size,
+    },
+}
+
+
 def training_summary(job: Job) -> dict:
     results = [result for _n, _s, result in job.runs]
     return {

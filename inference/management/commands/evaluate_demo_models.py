@@ -81,9 +81,10 @@ class Command(BaseCommand):
         except WordNetMissing as exc:
             raise CommandError(str(exc)) from exc
         _train, held = corpus.split(recipe.holdout_percent)
+        bert, gpt = roles["bert"], roles["gpt"]
         heldout = heldout_metrics(
-            roles["bert"],
-            roles["gpt"],
+            (bert.model, bert.tokenizer) if bert.has_nsp else None,
+            (gpt.model, gpt.tokenizer),
             held,
             pairs=recipe.bert_eval_pairs,
             blocks=recipe.gpt_eval_blocks,

@@ -17,11 +17,11 @@ from django.core.management import CommandError, call_command
 
 from inference.training import corpus as corpus_mod
 from inference.training import wordnet as wordnet_mod
-from inference.training.build import BuildError, _build_lock, is_built
 from inference.training.data import SentencePairs, SpecialIds, TextBlocks
 from inference.training.loop import LoopSettings, lr_at
 from inference.training.masking import IGNORE_INDEX, mask_tokens
 from inference.training.records import ProgressWriter, overall_percent
+from inference.training.workdir import BuildError, build_lock, is_built
 
 CLS, SEP, PAD, MASK = 2, 3, 0, 4
 FIRST_REGULAR, VOCAB = 5, 1000
@@ -595,12 +595,12 @@ def test_progress_percent_grows_through_the_stages(tmp_path):
 def test_a_second_build_is_refused_while_one_holds_the_lock(tmp_path):
     work = tmp_path / "demo" / ".work"
     with (
-        _build_lock(work),
+        build_lock(work),
         pytest.raises(BuildError, match="another build is running"),
-        _build_lock(work),
+        build_lock(work),
     ):
         pass
-    with _build_lock(work):  # released again
+    with build_lock(work):  # released again
         handle = (work / "lock").open()
         with pytest.raises(BlockingIOError):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
