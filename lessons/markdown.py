@@ -26,7 +26,8 @@ comments that only this module writes (nh3 strips every author comment)::
     <!-- /demo-slot -->
 
 The card reads well on its own (title, default input, "on the lesson page this box runs
-the real model"): the admin's preview shows it.
+the real model"), wherever the stored HTML is shown without live widgets. (The admin's
+live preview swaps the cards for the panels, as the lesson page does.)
 To turn the cards into live widgets at request time, use ``iter_demo_slots(html)``
 to read kind and defaults back, or ``replace_demo_slots(html, func)`` to swap
 each card for whatever ``func(slot)`` returns (e.g. a rendered widget template).

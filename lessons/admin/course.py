@@ -1,13 +1,17 @@
-"""The course and its lessons in the admin: the body editor, the preview, history and revert."""
+"""The course and its lessons in the admin: the body editor, the preview, history and revert.
+
+The body edits in a tall textarea beside a live preview of the page learners get
+(``preview.py``); the History page shows what each version changed as a line diff
+(``history.py``).
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminTextareaWidget
 from django.db.models import Count
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
-from simple_history.admin import SimpleHistoryAdmin
 
 from ..course_files import canonical_hash
 from ..loader import lesson_canonical, lesson_queryset_for_canonical
@@ -16,6 +20,11 @@ from ..models import (
     Lesson,
 )
 from ..services import lesson_render
+from .history import LineDiffHistoryAdmin
+from .preview import lesson_preview, preview_context
+
+# Where the change form (admin/lessons/lesson/change_form.html) shows the live preview.
+PREVIEW_TARGET = "#lesson-preview-body"
 
 
 def _short(text: str, length: int = 80) -> str:
@@ -36,8 +45,31 @@ class CourseAdmin(admin.ModelAdmin):
         return obj._lesson_count
 
 
+class LessonBodyWidget(AdminTextareaWidget):
+    """The body's textarea: tall, monospace, resizable (admin-preview.css), posting its text
+    to the preview as staff type (htmx; the CSRF token is the change form's ``hx-headers``)."""
+
+    def __init__(self, *, preview_url: str) -> None:
+        super().__init__(
+            attrs={
+                "rows": 32,
+                "cols": 80,
+                "class": "vLargeTextField lesson-body-editor",
+                "spellcheck": "true",
+                "hx-post": preview_url,
+                # Typing, pasting, cutting: once the text rests for half a second.
+                "hx-trigger": "input changed delay:500ms",
+                "hx-target": PREVIEW_TARGET,
+                "hx-swap": "innerHTML",
+                "hx-params": "body_markdown",  # nothing else of the form goes
+                "hx-sync": "this:replace",  # a newer text cancels a preview still on its way
+                "hx-indicator": "#lesson-preview-updating",
+            }
+        )
+
+
 @admin.register(Lesson)
-class LessonAdmin(SimpleHistoryAdmin):
+class LessonAdmin(LineDiffHistoryAdmin):
     list_display = (
         "title",
         "section",
@@ -51,20 +83,16 @@ class LessonAdmin(SimpleHistoryAdmin):
     search_fields = ("title", "slug", "summary", "body_markdown")
     ordering = ("order", "id")
     prepopulated_fields = {"slug": ("title",)}
-    readonly_fields = ("rendered_preview", "load_state", "quiz_link", "created_at", "updated_at")
+    readonly_fields = ("load_state", "quiz_link", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("course", "title", "slug", "section", "order", "duration_minutes")}),
         ("Content", {"fields": ("summary", "body_markdown")}),
-        (
-            "Rendered preview",
-            {
-                "fields": ("rendered_preview",),
-                "description": "The sanitized HTML learners see, as stored at the last save.",
-            },
-        ),
         ("Course files", {"fields": ("load_state", "quiz_link", "created_at", "updated_at")}),
     )
     history_list_display = ("title", "section", "order")
+    # The revert page gets the editor and its preview too (change_form.html extends the
+    # template named in lesson_form_base; see render_history_view).
+    object_history_form_template = "admin/lessons/lesson/change_form.html"
 
     class Media:
         css = {"all": ("css/pygments.css", "css/admin-preview.css")}
@@ -72,6 +100,52 @@ class LessonAdmin(SimpleHistoryAdmin):
     def get_queryset(self, request):
         # The canonical form (for the edited-since-load flag) from prefetched rows.
         return lesson_queryset_for_canonical()
+
+    # --- The body editor and its live preview -------------------------------------------
+
+    def get_urls(self):
+        # Before the default URLs: "<object_id>/" would take "preview/" for a lesson's id.
+        return [
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="lessons_lesson_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request):
+        return lesson_preview(request, model_admin=self)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "body_markdown":
+            url = reverse(f"{self.admin_site.name}:lessons_lesson_preview")
+            kwargs["widget"] = LessonBodyWidget(preview_url=url)
+            kwargs["help_text"] = (
+                "Markdown. A demo is a fenced block: ```demo fill-mask, its default inputs "
+                "as YAML lines (text: …), then ```. The live preview follows your typing."
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def _with_preview(self, context: dict, obj: Lesson | None) -> dict:
+        form = context["adminform"].form
+        if "body_markdown" in form.fields:
+            body = form["body_markdown"].value() or ""
+        else:  # view-only: no textarea, the stored body
+            body = obj.body_markdown if obj is not None else ""
+        context["lesson_preview"] = preview_context(body)
+        return context
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        return super().render_change_form(
+            request, self._with_preview(context, obj), add, change, form_url, obj
+        )
+
+    def render_history_view(self, request, template, context, **kwargs):
+        if template == self.object_history_form_template:  # a version, to revert to
+            context["lesson_form_base"] = "simple_history/object_history_form.html"
+            self._with_preview(context, context.get("original"))
+        return super().render_history_view(request, template, context, **kwargs)
 
     def save_model(self, request, obj: Lesson, form, change: bool) -> None:
         rendered = lesson_render(lesson=obj, save=False)
@@ -118,10 +192,3 @@ class LessonAdmin(SimpleHistoryAdmin):
             return "No quiz"
         url = reverse("admin:lessons_quiz_change", args=[quiz.pk])
         return format_html('<a href="{}">{}</a>', url, quiz.title)
-
-    @admin.display(description="Preview")
-    def rendered_preview(self, obj: Lesson) -> str:
-        if not obj.body_html:
-            return "Save the lesson to see its rendered preview."
-        # body_html was sanitized with nh3 by lesson_render; that is why it may be marked safe.
-        return format_html('<div class="lesson-preview">{}</div>', mark_safe(obj.body_html))  # noqa: S308

@@ -11,7 +11,6 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from ..grading import percent_label
 from ..models import (
@@ -24,6 +23,7 @@ from ..models import (
     ReferenceAnswer,
 )
 from .course import _short
+from .history import LineDiffHistoryAdmin
 
 
 class QuestionInline(admin.TabularInline):
@@ -40,7 +40,7 @@ class QuestionInline(admin.TabularInline):
 
 
 @admin.register(Quiz)
-class QuizAdmin(SimpleHistoryAdmin):
+class QuizAdmin(LineDiffHistoryAdmin):
     list_display = (
         "title",
         "lesson",
@@ -234,7 +234,7 @@ class GradingExampleInline(admin.TabularInline):
 
 
 @admin.register(Question)
-class QuestionAdmin(SimpleHistoryAdmin):
+class QuestionAdmin(LineDiffHistoryAdmin):
     list_display = ("short_prompt", "quiz", "key", "kind", "order", "is_active")
     list_filter = ("quiz", "kind", "is_active")
     search_fields = ("prompt", "key", "explanation")

@@ -127,14 +127,26 @@ def test_template_syntax_in_lessons_is_just_text(client):
 
 def test_hostile_lesson_is_inert_in_the_admin_preview_and_history(client, hostile_lesson):
     client.force_login(StaffUserFactory())
+    # A second version, so the History page has a line diff of the hostile body to show.
+    hostile_lesson.body_markdown = f"{PAYLOADS[0]}\n\n" + hostile_lesson.body_markdown
+    hostile_lesson.save()
+    first = hostile_lesson.history.earliest("history_date")
     for url in (
         reverse("admin:lessons_lesson_change", args=[hostile_lesson.pk]),
         reverse("admin:lessons_lesson_changelist"),
         reverse("admin:lessons_lesson_history", args=[hostile_lesson.pk]),
+        reverse("admin:lessons_lesson_simple_history", args=[hostile_lesson.pk, first.pk]),
     ):
         response = client.get(url)
         assert response.status_code == 200, url
         assert_inert(response.content.decode(), url)
+    # The live preview of the text as typed, before any save.
+    response = client.post(
+        reverse("admin:lessons_lesson_preview"), {"body_markdown": hostile_markdown()}, **HX
+    )
+    assert response.status_code == 200
+    assert_inert(response.content.decode(), "admin live preview")
+    assert "Inline" in response.content.decode()  # sanitized, not emptied
 
 
 def test_htmx_mark_read_partial_is_inert(client, hostile_lesson):
