@@ -91,7 +91,8 @@ class Outcome:
             "task_id": self.task_id,
             "state": self.state,
             "kind": self.kind,
-            "worker": self.worker,
+            # which worker ran it is for the logs; the public result says only that one did
+            "worker": "a model worker" if self.worker else None,
             "cursor": self.cursor,
             "tokens": self.tokens,
             "result": self.result,
@@ -362,6 +363,21 @@ def worker_status() -> dict[str, Any]:
     status["stage"] = served_stage(status["workers"])
     status["poll"] = not status["ready"] or status["stage"] == "early"
     return status
+
+
+# What the public JSON says of a worker: no host name or process id (internal details
+# learners and scripts have no use for); the status strip numbers workers the same way.
+PRIVATE_WORKER_FIELDS = ("hostname", "pid")
+
+
+def public_status(status: dict[str, Any]) -> dict[str, Any]:
+    """:func:`worker_status` for the JSON API: each worker as "model worker N"."""
+    workers = [
+        {"name": f"model worker {number}"}
+        | {key: value for key, value in worker.items() if key not in PRIVATE_WORKER_FIELDS}
+        for number, worker in enumerate(status.get("workers") or [], start=1)
+    ]
+    return {**status, "workers": workers}
 
 
 def served_stage(workers: list[dict]) -> str | None:

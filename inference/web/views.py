@@ -43,6 +43,7 @@ from inference.web.selectors import (
     demo_outcome,
     demo_outcome_settled,
     next_token_logits,
+    public_status,
     worker_status,
 )
 from inference.web.services import demo_submit
@@ -347,6 +348,6 @@ def status(request: HttpRequest) -> HttpResponse:
     """Profile, live model workers and their models, demo-model build progress."""
     data = worker_status()
     if _wants_json(request):
-        return JsonResponse(data)
+        return JsonResponse(public_status(data))
     template = "inference/status.html#status-strip" if request.htmx else "inference/status.html"
     return render(request, template, {"status": data})

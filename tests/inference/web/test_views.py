@@ -399,6 +399,8 @@ def test_sse_streams_tokens_then_done(client, demo_env):
     assert done["text"] == " a b"
     assert done["model"]["name"] == "tiny bert"
     assert all(f.get("id") for f in frames)
+    assert hostname not in "".join(f["data"] for f in frames)  # the host stays internal
+    assert json.loads(frames[1]["data"])["worker"] == "a model worker"
 
 
 def test_sse_ends_with_an_error_event(client, demo_env):
@@ -615,7 +617,8 @@ def test_status_json_and_html(client, demo_env):
     hostname = demo_env.beat()
     data = client.get(reverse("inference:status"), {"format": "json"}).json()
     assert data["ready"] is True
-    assert [w["hostname"] for w in data["workers"]] == [hostname]
+    assert [w["name"] for w in data["workers"]] == ["model worker 1"]
+    assert hostname not in json.dumps(data) and "pid" not in data["workers"][0]
     partial = body(client.get(reverse("inference:status"), **HTMX))
     assert "<html" not in partial
     assert "Model worker 1" in partial and hostname not in partial  # the page names no host
