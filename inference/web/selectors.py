@@ -4,15 +4,12 @@ A demo's state lives only in Redis (``inference.contract.streams``): the web pub
 the worker ``started`` / ``token`` / ``done`` / ``error``. :func:`demo_outcome` folds
 those events into an :class:`Outcome`, long-polls for new ones with XREAD BLOCK, and
 turns silence into a verdict the learner can act on: a worker that died mid-task
-(heartbeat gone), no worker at all, or a deadline passed. Such a verdict is published as
-an ``error`` event, so every reader (page, SSE, API, a redelivered task) sees the same.
+(heartbeat gone), no worker at all, or a deadline passed.
 
-This is the one write a read still makes (once per task, guarded by ``SET NX``): the
-verdict "no worker" depends on when a learner looked, and publishing it is what stops a
-worker that comes back later from turning the learner's error into an answer. A read-only
-version needs the workers to record their own gaps (a worker starting after a silence
-longer than the grace period writes it down; readers and workers judge a task by those
-records alike); see docs/architecture.md.
+Reading writes nothing, the verdict included: it is judged from the task's events and the
+heartbeat records by ``inference.contract.verdicts`` (which the worker applies too, so a
+worker that turns up later publishes the same error rather than an answer) and shown as an
+``error`` event that exists only in the answer (:func:`with_verdict`).
 """
 
 from __future__ import annotations
@@ -26,22 +23,17 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from inference.contract import heartbeat, kinds, streams
+from inference.contract import heartbeat, kinds, streams, verdicts
 from inference.contract.errors import DemoNotFound, DemoUnavailable
 from inference.contract.gateway import inference_queue
 
 # Poll/long-poll: block on XREAD in slices this long, checking worker health in between.
 BLOCK_SLICE_S = 2.0
-# A queued task with no worker alive for this long is reported as unavailable.
-NO_WORKER_GRACE_S = 5.0
-# Slack on top of the queue expiry / hard time limit before declaring a timeout.
-DEADLINE_MARGIN_S = 10.0
-
-WORKER_LOST = "The model worker stopped while working on this. Please try again."
-NO_WORKER = (
-    "No model worker is running right now, so this demo can't run. Lessons and quizzes still work."
-)
-QUEUE_TIMEOUT = "The model workers were too busy to start this in time. Please try again."
+NO_WORKER_GRACE_S = verdicts.NO_WORKER_GRACE_S
+DEADLINE_MARGIN_S = verdicts.DEADLINE_MARGIN_S
+WORKER_LOST = verdicts.WORKER_LOST
+NO_WORKER = verdicts.NO_WORKER
+QUEUE_TIMEOUT = verdicts.QUEUE_TIMEOUT
 
 _CURSOR_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 
@@ -168,49 +160,42 @@ def _client() -> redis.Redis:
 
 
 def _check_health(client: redis.Redis, outcome: Outcome) -> str | None:
-    """The error code to declare for an unfinished task gone quiet, or None if all is well."""
+    """The error code an unfinished task has come to (``inference.contract.verdicts``), or
+    None if all is well."""
     now = time.time()
     if outcome.state == "queued":
-        if outcome.queued_at and now - outcome.queued_at > queue_expires_s() + DEADLINE_MARGIN_S:
-            return "timeout"
-        if outcome.queued_at and now - outcome.queued_at > NO_WORKER_GRACE_S:
-            queue = inference_queue()
-            alive = [w for w in heartbeat.live_workers(client) if queue in (w.get("queues") or [])]
-            if not alive:
-                return "unavailable"
-        return None
+        if not outcome.queued_at:
+            return None
+        return verdicts.waiting_verdict(
+            queued_at=outcome.queued_at,
+            until=now,
+            gaps=heartbeat.queue_gaps(client, inference_queue(), since=outcome.queued_at, now=now),
+            queue_expires_s=queue_expires_s(),
+        )
     if outcome.state in {"running", "streaming"}:
-        if outcome.worker and not heartbeat.is_alive(client, outcome.worker):
-            return "worker_lost"
         started = outcome.started_at or outcome.queued_at
-        if started and now - started > task_time_limit_s(outcome.kind) + DEADLINE_MARGIN_S:
-            return "timeout"
+        return verdicts.running_verdict(
+            started_at=started or now,
+            now=now,
+            worker_alive=not outcome.worker or heartbeat.is_alive(client, outcome.worker),
+            hard_limit_s=task_time_limit_s(outcome.kind),
+        )
     return None
 
 
-def _verdict_message(code: str, outcome: Outcome) -> str:
-    if code == "worker_lost":
-        return WORKER_LOST
-    if code == "unavailable":
-        return NO_WORKER
-    if outcome.state == "queued":
-        return QUEUE_TIMEOUT
-    return (
-        f"This demo ran longer than its {task_time_limit_s(outcome.kind)}-second limit and "
-        "was stopped. "
-        "Try a shorter input."
+def with_verdict(outcome: Outcome, code: str) -> Outcome:
+    """``outcome`` ended by the verdict ``code``: an ``error`` event appended in the answer
+    only (its id follows the last real one, so cursors and the event feed move on to it)."""
+    ms, seq = _key(outcome.cursor)
+    event = streams.error_event(
+        code,
+        verdicts.message(
+            code,
+            waiting=outcome.state == "queued",
+            hard_limit_s=task_time_limit_s(outcome.kind),
+        ),
     )
-
-
-def _declare(client: redis.Redis, outcome: Outcome, code: str) -> None:
-    """Publish the verdict once, even when several readers notice at the same moment."""
-    ttl = int(settings.DEMO_RESULT_TTL)
-    if client.set(f"demo:verdict:{outcome.task_id}", code, nx=True, ex=ttl):
-        streams.publish(
-            client,
-            outcome.task_id,
-            streams.error_event(code, _verdict_message(code, outcome)),
-        )
+    return fold(outcome.task_id, [*outcome.entries, (f"{ms}-{seq + 1}", event)])
 
 
 def demo_outcome(*, task_id: str, after: str = "0-0", block_ms: int | None = None) -> Outcome:
@@ -233,9 +218,7 @@ def demo_outcome(*, task_id: str, after: str = "0-0", block_ms: int | None = Non
             if not outcome.finished:
                 code = _check_health(client, outcome)
                 if code:
-                    _declare(client, outcome, code)
-                    entries = _entries(client, task_id)
-                    outcome = fold(task_id, entries)
+                    outcome = with_verdict(outcome, code)
             if outcome.finished or _key(outcome.cursor) > _key(after):
                 return outcome
             remaining = deadline - time.monotonic()

@@ -10,7 +10,10 @@ the kind's row in ``inference.contract.kinds``) plus short-answer grading, all i
    that kills workers can't loop forever;
 2. reports a task that an earlier delivery already started as lost (``worker_lost``:
    the pages say so as soon as that worker's heartbeat is gone) instead of running it
-   twice, then publishes ``started`` (with the worker's hostname);
+   twice, and a task that waited through a span with no worker on its queue, or past the
+   queue's expiry, as ``unavailable`` / ``timeout`` (``inference.contract.verdicts``: the
+   pages judged it so by the same records, without writing anything), then publishes
+   ``started`` (with the worker's hostname);
 3. re-validates its arguments (``inference.contract.kinds.validate``: the same functions as the
    web forms) and checks token counts with the loaded tokenizer;
 4. runs the kind's runner (``inference.worker.runners``) on the process-global models
@@ -54,8 +57,10 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
-from inference.contract import heartbeat, kinds, streams, validation
+from inference.contract import heartbeat, kinds, streams, validation, verdicts
+from inference.contract.gateway import inference_queue
 from inference.contract.kinds import DemoKind
 from inference.worker import batching, timebox
 from inference.worker.loading import ModelsMissing
@@ -134,6 +139,14 @@ def envelope(
         event = streams.error_event("worker_lost", MESSAGES["lost"])
         streams.publish(client, task_id, event)
         return {"error": event}
+    too_late = _waited_too_long(client, task)
+    if too_late is not None:
+        logger.warning("Task %s (%s) waited too long (%s); not running it", task_id, what, too_late)
+        event = streams.error_event(
+            too_late, verdicts.message(too_late, waiting=True, hard_limit_s=hard_seconds or 0)
+        )
+        streams.publish(client, task_id, event)
+        return {"error": event}
 
     streams.publish(client, task_id, streams.started_event(task.request.hostname or "unknown"))
     deadline = time.monotonic() + soft_seconds
@@ -164,6 +177,34 @@ def envelope(
         return result
     streams.publish(client, task_id, event)
     return {"error": event}
+
+
+def _waited_too_long(client: Any, task: Any) -> str | None:
+    """The verdict the pages have come to (or would) on this task while it waited:
+    ``unavailable`` if its queue had no worker past the grace period, ``timeout`` past the
+    queue expiry; None when it may run. Only demos are judged: short-answer grading waits
+    for a worker as long as it takes (``lessons.free_text_sweep``)."""
+    queued = next(
+        (e for e in streams.all_events(client, task.request.id) if e.get("type") == "queued"),
+        None,
+    )
+    if not queued or kinds.get(str(queued.get("kind"))) is None:
+        return None
+    try:
+        queued_at = float(queued["at"])
+    except (KeyError, TypeError, ValueError):
+        queued_at = None
+    if queued_at is None:
+        return None
+    delivery = task.request.delivery_info or {}
+    queue = delivery.get("routing_key") or inference_queue()
+    now = time.time()
+    return verdicts.waiting_verdict(
+        queued_at=queued_at,
+        until=now,
+        gaps=heartbeat.queue_gaps(client, str(queue), since=queued_at, now=now),
+        queue_expires_s=float(settings.DEMO_QUEUE_EXPIRES),
+    )
 
 
 def _runtime() -> Any:

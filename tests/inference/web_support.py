@@ -33,9 +33,13 @@ class DemoEnv:
         profile: str = "tiny",
         hostname: str | None = None,
         ttl: int = 30,
+        up_for: float = 600.0,
         **extra: object,
     ) -> str:
-        """Write a heartbeat for a worker consuming this test's queue; returns its name."""
+        """Write a heartbeat for a worker consuming this test's queue; returns its name.
+
+        The worker has covered the queue for ``up_for`` seconds (0: it starts now, so the
+        queue's time without a worker until now is on record)."""
         hostname = hostname or f"web-test-{uuid.uuid4().hex[:8]}@localhost"
         info = {
             "hostname": hostname,
@@ -53,6 +57,8 @@ class DemoEnv:
             },
             **extra,
         }
+        if up_for > 0:
+            heartbeat.beat(self.client, info, int(up_for) + ttl, now=time.time() - up_for)
         heartbeat.beat(self.client, info, ttl)
         self.hostnames.append(hostname)
         return hostname

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 
 import pytest
@@ -26,6 +27,7 @@ from django.apps import apps
 from django.contrib.auth.tokens import default_token_generator
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -267,3 +269,30 @@ def test_get_changes_nothing(world, test_redis, who):
                 assert again.status_code < 500
                 assert changed(after_db, db_snapshot()) == set(), (url.path, "second GET")
     assert server_errors == []
+
+
+@pytest.mark.parametrize("quiet", ["no worker", "worker lost"])
+def test_reading_a_quiet_demo_changes_nothing(test_redis, settings, quiet):
+    """A demo gone quiet reads as an error on every page, and no read writes the verdict."""
+    settings.INFERENCE_QUEUE = f"safe-methods-{uuid.uuid4().hex[:8]}"  # no worker covers it
+    task_id = uuid.uuid4().hex
+    streams.publish(
+        test_redis,
+        task_id,
+        {"type": "queued", "kind": "generate", "params": {"prompt": "hi"}, "at": time.time() - 60},
+    )
+    if quiet == "worker lost":
+        streams.publish(test_redis, task_id, streams.started_event("gone@nowhere"))
+    client = Client()
+    for name in ("api-result", "demo-result", "demo-poll", "demo-events", "demo-stream"):
+        before = redis_snapshot(test_redis)
+        response = client.get(reverse(f"inference:{name}", args=[task_id]))
+        body = (
+            b"".join(response.streaming_content)
+            if hasattr(response, "streaming_content")
+            else response.content
+        )
+        assert response.status_code < 500, name
+        # the htmx stream only says it ended in an error; the others carry the sentence
+        assert (b"error" if name == "demo-stream" else b"worker") in body, (name, body[:300])
+        assert not redis_changes(before, redis_snapshot(test_redis)), name

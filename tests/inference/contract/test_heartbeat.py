@@ -123,3 +123,47 @@ def test_thread_survives_redis_errors():
     assert thread.is_alive()
     thread.stop(delete=True)
     assert len(calls) >= 2
+
+
+# --- The queue records: when a queue had no worker ----------------------------------------
+
+
+def test_a_queue_never_seen_has_been_without_a_worker_since_forever(redis_client):
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    assert heartbeat.queue_gaps(redis_client, queue, since=now - 60, now=now) == [
+        (0.0, float("inf"))
+    ]
+
+
+def test_beats_close_the_gap_before_them_and_cover_the_queue_for_their_ttl(redis_client):
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    name = hostname()
+    now = time.time()
+    heartbeat.beat(redis_client, info(name, queues=[queue]), ttl=10, now=now - 100)
+    heartbeat.beat(redis_client, info(name, queues=[queue]), ttl=10, now=now - 95)  # covered
+    # silence from now - 85 (the last beat's cover ran out) until this beat
+    heartbeat.beat(redis_client, info(name, queues=[queue]), ttl=10, now=now - 40)
+
+    def relative(gaps):
+        return [(round(a - now), b if b == float("inf") else round(b - now)) for a, b in gaps]
+
+    gaps = heartbeat.queue_gaps(redis_client, queue, since=0, now=now - 35)
+    assert relative(gaps) == [(round(-now), -100), (-85, -40)]
+    # the last beat's cover ran out at now - 30: by now a gap is open again
+    later = heartbeat.queue_gaps(redis_client, queue, since=now - 50, now=now)
+    assert relative(later) == [(-85, -40), (-30, float("inf"))]
+
+
+def test_two_workers_cover_a_queue_together_and_a_clean_stop_uncovers_it(redis_client):
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    first, second = hostname(), hostname()
+    heartbeat.beat(redis_client, info(first, queues=[queue]), ttl=30)
+    heartbeat.beat(redis_client, info(second, queues=[queue]), ttl=30)
+    now = time.time()  # after the gap the first beat closed (a queue never seen before)
+    assert heartbeat.queue_gaps(redis_client, queue, since=now, now=now) == []
+    heartbeat.clear(redis_client, first, [queue])
+    assert heartbeat.queue_gaps(redis_client, queue, since=now, now=now) == []
+    heartbeat.clear(redis_client, second, [queue])
+    gaps = heartbeat.queue_gaps(redis_client, queue, since=now)
+    assert len(gaps) == 1 and gaps[0][1] == float("inf")

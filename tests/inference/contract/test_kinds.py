@@ -80,8 +80,10 @@ def test_the_row_gives_the_kind_its_task_name_fields_and_form(word_count):
 
 
 def test_a_new_kind_runs_end_to_end_from_its_row(
-    client, word_count, demo_env, sent_tasks, tiny_runtime, redis_client
+    client, word_count, demo_env, sent_tasks, tiny_runtime, redis_client, monkeypatch
 ):
+    # the worker's models, whatever an earlier test left as this process's runtime
+    monkeypatch.setattr("inference.worker.runtime._runtime", tiny_runtime)
     page = client.get(reverse("inference:demo-form", args=[NAME]))
     assert page.status_code == 200
     assert "Count the words" in page.content.decode()

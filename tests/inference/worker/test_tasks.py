@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from inference.contract import kinds, streams
+from inference.contract import heartbeat, kinds, streams, verdicts
 from inference.worker import tasks
 from inference.worker.loading import ModelsMissing
 
@@ -193,3 +195,70 @@ def test_the_grading_task_takes_misconceptions_and_checks_them():
                 references=["r"],
                 concepts=[{"label": "a", "phrases": ["p"], "misconceptions": bad}],
             )
+
+
+# --- A demo that waited too long is judged as the pages judged it ---------------------------
+
+
+@pytest.fixture
+def private_queue(settings):
+    settings.INFERENCE_QUEUE = f"tasks-test-{uuid.uuid4().hex[:8]}"
+    return settings.INFERENCE_QUEUE
+
+
+def queued_ago(redis_client, ago: float, kind: str = "tokenize") -> str:
+    task_id = uuid.uuid4().hex
+    streams.publish(
+        redis_client, task_id, {"type": "queued", "kind": kind, "at": time.time() - ago}
+    )
+    return task_id
+
+
+def worker_up(redis_client, queue: str, *, since_ago: float) -> None:
+    info = {"hostname": f"tasks-{uuid.uuid4().hex[:6]}@test", "queues": [queue]}
+    heartbeat.beat(redis_client, info, ttl=int(since_ago) + 30, now=time.time() - since_ago)
+
+
+def test_a_demo_that_waited_while_no_worker_was_up_is_not_run(
+    tiny_settings, tiny_runtime, redis_client, private_queue
+):
+    task_id = queued_ago(redis_client, verdicts.NO_WORKER_GRACE_S + 20)
+    worker_up(redis_client, private_queue, since_ago=3)  # the pages said "no worker" before
+
+    result = tasks.demo_task("tokenize").apply(kwargs={"text": "hi"}, task_id=task_id).get()
+
+    events = streams.all_events(redis_client, task_id)
+    assert [e["type"] for e in events] == ["queued", "error"]
+    assert events[-1]["code"] == "unavailable"
+    assert events[-1]["message"] == verdicts.NO_WORKER
+    assert result == {"error": events[-1]}
+
+
+def test_a_demo_that_waited_for_a_busy_worker_runs(
+    tiny_settings, tiny_runtime, redis_client, private_queue
+):
+    worker_up(redis_client, private_queue, since_ago=120)
+    task_id = queued_ago(redis_client, verdicts.NO_WORKER_GRACE_S + 20)
+
+    tasks.demo_task("tokenize").apply(kwargs={"text": "hi"}, task_id=task_id).get()
+
+    assert [e["type"] for e in streams.all_events(redis_client, task_id)][-1] == "done"
+
+
+def test_a_demo_past_the_queue_expiry_times_out_unrun(
+    tiny_settings, tiny_runtime, redis_client, private_queue, settings
+):
+    worker_up(redis_client, private_queue, since_ago=600)
+    task_id = queued_ago(redis_client, settings.DEMO_QUEUE_EXPIRES + verdicts.DEADLINE_MARGIN_S + 5)
+
+    tasks.demo_task("tokenize").apply(kwargs={"text": "hi"}, task_id=task_id).get()
+
+    events = streams.all_events(redis_client, task_id)
+    assert [e["type"] for e in events] == ["queued", "error"]
+    assert events[-1]["code"] == "timeout"
+
+
+def test_grading_waits_for_a_worker_however_long_it_takes(redis_client, private_queue):
+    task_id = queued_ago(redis_client, 600, kind="grade-short-answer")
+    request = SimpleNamespace(id=task_id, delivery_info={})
+    assert tasks._waited_too_long(redis_client, SimpleNamespace(request=request)) is None
