@@ -4,9 +4,10 @@ The lessons app (course pages, quizzes, grading) reaches the model side only thr
 functions here; an import-contract test (``tests/test_architecture.py``) holds it. They
 cover three needs:
 
-- **demo blocks in lesson text**: which demo kinds exist and their titles
-  (:func:`demo_titles`), and the version of the stored examples that lesson pages show
-  (:func:`example_set_version`, part of the shared page cache's key);
+- **demo blocks in lesson text**: the demo card format (:mod:`demo_cards`: parsing a
+  ```demo KIND block, the placeholder card it is stored as), which demo kinds exist and
+  their titles (:func:`demo_titles`), and the version of the stored examples that lesson
+  pages show (:func:`example_set_version`, part of the shared page cache's key);
 - **free-text grading**: sending an answer to the grader (:func:`send_grading`), reading
   what the grader said (:func:`grading_events`), and whether a worker that can grade is up
   (:func:`grading_workers`, :func:`worker_alive`);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from inference.contract import demo_cards as demo_cards  # re-exported for lesson rendering
 from inference.contract import gateway, heartbeat, kinds, streams
 
 GRADING_TASK = "inference.tasks.grade_short_answer"

@@ -8,8 +8,8 @@ included, so a dependency can't hide in a function body:
 - the shared contract imports neither side;
 - no app imports ``config`` (Celery is reached through ``shared_task``/``current_app``);
 - ``lessons`` reaches ``inference`` only through ``inference.facade``;
-- ``inference`` never imports ``lessons``, except the two reads of lesson markdown's demo
-  blocks listed in ``KNOWN_EXCEPTIONS`` (which the test also keeps from growing);
+- ``inference`` never imports ``lessons`` (the demo card format both read is the contract's
+  ``demo_cards``);
 - ``accounts`` (sign-up, the learner's own address, throttles) imports neither other app;
   both may import it.
 """
@@ -36,12 +36,6 @@ FACADE_WORKER_IMPORTS = {
     "inference.contract.registry",
     "inference.worker.loading",
     "inference.worker.engine.short_answer",
-}
-KNOWN_EXCEPTIONS = {
-    # inference -> lessons: the recorder reads the lessons' demo defaults, the lesson page
-    # swaps each demo card for a live panel. To go: the card format moves to the contract.
-    ("inference.contract.examples.inputs", "lessons.markdown"),
-    ("inference.web.widgets", "lessons.markdown"),
 }
 # Every module of inference is in exactly one of these (or is the app's own wiring).
 WIRING = ("inference.apps", "inference.migrations", "inference.management")
@@ -144,7 +138,7 @@ def test_lessons_reach_inference_only_through_the_facade():
     assert not bad
 
 
-def test_inference_never_imports_lessons_beyond_the_known_exceptions():
+def test_inference_never_imports_lessons():
     found = {
         (n, m)
         for n, names in IMPORTS.items()
@@ -152,7 +146,7 @@ def test_inference_never_imports_lessons_beyond_the_known_exceptions():
         for m in names
         if within(m, ("lessons",))
     }
-    assert found <= KNOWN_EXCEPTIONS, sorted(found - KNOWN_EXCEPTIONS)
+    assert not found, sorted(found)
 
 
 def test_accounts_import_neither_other_app():

@@ -22,7 +22,7 @@ from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from inference.contract import kinds
+from inference.contract import demo_cards, kinds
 from inference.contract.examples import (
     StoredExample,
     example_for_params,
@@ -128,8 +128,6 @@ def embed_demo_widgets(
     a live widget prefilled with the block's defaults. The forms carry ``csrf_token`` (the
     template's: on a lesson page, the page cache's placeholder, which each request fills in;
     lessons.page_cache keeps the rendered result), else the request's own token."""
-    from lessons.markdown import replace_demo_slots
-
     if csrf_token is None and request is not None:
         csrf_token = get_token(request)
     counter = {"n": 0}
@@ -153,7 +151,7 @@ def embed_demo_widgets(
         context["csrf_token"] = csrf_token  # None: no token field, as {% csrf_token %} does
         return render_to_string("inference/widget.html#embedded", context)
 
-    return mark_safe(replace_demo_slots(html, widget))  # noqa: S308 - sanitized + our templates
+    return mark_safe(demo_cards.replace_demo_slots(html, widget))  # noqa: S308 - sanitized + our templates
 
 
 # --- Playground ------------------------------------------------------------------------------

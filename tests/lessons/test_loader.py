@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from inference.contract.demo_cards import iter_demo_slots
 from lessons import loader
 from lessons.course_files import parse_lesson_file
 from lessons.loader import (
@@ -18,7 +19,6 @@ from lessons.loader import (
     lesson_is_edited,
     lesson_queryset_for_canonical,
 )
-from lessons.markdown import iter_demo_slots
 from lessons.models import AcceptedAnswer, Answer, Attempt, Choice, Course, Lesson, Question, Quiz
 
 pytestmark = pytest.mark.django_db

@@ -6,12 +6,8 @@ from html.parser import HTMLParser
 import pytest
 
 from inference import facade
-from lessons.markdown import (
-    iter_demo_slots,
-    render_lesson,
-    replace_demo_slots,
-    sanitize_html,
-)
+from inference.contract.demo_cards import iter_demo_slots, replace_demo_slots
+from lessons.markdown import render_lesson, sanitize_html
 
 
 class _Collector(HTMLParser):

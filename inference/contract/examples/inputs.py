@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from inference.contract import kinds
+from inference.contract import demo_cards, kinds
 
 
 @dataclass(frozen=True)
@@ -135,17 +135,15 @@ def lesson_inputs(directory: Path) -> list[ExampleInput]:
     """One input per demo block in the course's Markdown files (in file order)."""
     import frontmatter
 
-    from lessons.markdown import iter_demo_slots, render_lesson
-
     inputs = []
     for path in sorted(Path(directory).glob("*.md")):
         post = frontmatter.load(path)
         slug = str(post.metadata.get("slug") or path.stem)
         title = str(post.metadata.get("title") or slug)
-        for slot in iter_demo_slots(render_lesson(post.content).html):
+        for block in demo_cards.demo_blocks(post.content):
             inputs.append(
                 ExampleInput(
-                    slot.kind, f"From the lesson “{title}”", dict(slot.defaults), f"lesson:{slug}"
+                    block.kind, f"From the lesson “{title}”", dict(block.defaults), f"lesson:{slug}"
                 )
             )
     return inputs

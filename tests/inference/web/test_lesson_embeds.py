@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 
+from inference.contract.demo_cards import iter_demo_slots
 from lessons.loader import course_load
-from lessons.markdown import iter_demo_slots
 from lessons.models import Lesson
 from tests.factories import LessonFactory
 from tests.html_support import without_csrf_tokens
