@@ -130,6 +130,10 @@ def test_training_page_shows_targets_and_the_early_state(client, settings, tmp_p
     assert "How well they answer" in page and "Fill-mask probes with an accepted answer" in page
     assert "Bees make [MASK]." in page and "not met" in page
     assert "Every probe that failed (2)" in page
+    # a learner reads the outcome in words first; the build's numbers come folded away last
+    assert "BERT filled in 1 of 2 blanks" in page
+    assert page.index("BERT filled in") < page.index("Fill-mask probes with an accepted answer")
+    assert page.index("What they write") < page.index("Build details") < page.index("parameters:")
     write(settings, tmp_path, {
         "state": "early", "release": {"id": "x", "stage": "early", "published_at": 1_700_000_000},
         "models": {"bert": {"training": {"steps": 40}}, "gpt": {"training": {"steps": 20}}},
