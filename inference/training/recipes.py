@@ -48,7 +48,7 @@ FULL = Recipe(
     # in a whole build. Also tried and not kept: training the segment or word embeddings
     # too (next-sentence accuracy 62.6% and 53.5% against 70.9%), and for GPT all layers
     # plus its word embeddings (GPT probes 11 of 20 against 15, perplexity unchanged).
-    bert=bert_stage.BertSize(frozen_layers=0),
+    bert=bert_stage.BertSize(),
     gpt=gpt_stage.GptSize(sequence=gpt_stage.SequenceUnlikelihood()),
     bert_batch=32,
     gpt_batch=16,

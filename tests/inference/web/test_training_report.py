@@ -140,3 +140,15 @@ def test_training_page_shows_targets_and_the_early_state(client, settings, tmp_p
     })  # fmt: skip
     page = client.get("/demos/training/").content.decode()
     assert "running an early checkpoint" in page and "40 steps" in page
+
+
+def test_the_page_says_which_layers_stayed_as_minilm_learnt_them(client, settings, tmp_path):
+    data = record()
+    for name, frozen in (("bert", 0), ("gpt", 1)):
+        data["models"][name].update(
+            starts_from="all-MiniLM-L6-v2", trainable_parameters=100, frozen_layers=frozen
+        )
+    write(settings, tmp_path, data)
+    page = client.get("/demos/training/").content.decode()
+    assert page.count("(the embeddings stay as they were)") == 1  # BERT trains every layer
+    assert page.count("(the embeddings and the lowest 1 layer stay as they were)") == 1
