@@ -115,7 +115,8 @@ def envelope(
     client = streams.redis_client()
     task_id = task.request.id
 
-    previous = streams.outcome(client, task_id)
+    events = streams.all_events(client, task_id)  # read once: the checks below all use them
+    previous = next((e for e in events if e.get("type") in streams.TERMINAL_TYPES), None)
     if previous is not None:
         logger.warning(
             "Task %s (%s) already has its outcome (%s); not running it again",
@@ -128,7 +129,7 @@ def envelope(
         event = streams.error_event("worker_lost", MESSAGES["redelivered"])
         streams.publish(client, task_id, event)
         return {"error": event}
-    earlier = [e for e in streams.all_events(client, task_id) if e.get("type") == "started"]
+    earlier = [e for e in events if e.get("type") == "started"]
     if earlier:
         # Delivered again after a worker took it: never run twice. If that worker is gone,
         # say so (what the pages already show: they read it as lost); if it still runs the
@@ -139,7 +140,7 @@ def envelope(
         event = streams.error_event("worker_lost", MESSAGES["lost"])
         streams.publish(client, task_id, event)
         return {"error": event}
-    too_late = _waited_too_long(client, task)
+    too_late = _waited_too_long(client, task, events)
     if too_late is not None:
         logger.warning("Task %s (%s) waited too long (%s); not running it", task_id, what, too_late)
         event = streams.error_event(
@@ -179,15 +180,12 @@ def envelope(
     return {"error": event}
 
 
-def _waited_too_long(client: Any, task: Any) -> str | None:
+def _waited_too_long(client: Any, task: Any, events: list[dict[str, Any]]) -> str | None:
     """The verdict the pages have come to (or would) on this task while it waited:
     ``unavailable`` if its queue had no worker past the grace period, ``timeout`` past the
     queue expiry; None when it may run. Only demos are judged: short-answer grading waits
     for a worker as long as it takes (``lessons.free_text_sweep``)."""
-    queued = next(
-        (e for e in streams.all_events(client, task.request.id) if e.get("type") == "queued"),
-        None,
-    )
+    queued = next((e for e in events if e.get("type") == "queued"), None)
     if not queued or kinds.get(str(queued.get("kind"))) is None:
         return None
     try:
