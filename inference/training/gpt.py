@@ -56,7 +56,7 @@ def build_model(size: GptSize, source: Path, tokenizer, *, keep: list[int] | Non
     from transformers import BertLMHeadModel
     from transformers.utils import logging as hf_logging
 
-    from inference.training.bert import freeze_lower
+    from inference.training.bert import TRAINING_ATTENTION, freeze_lower
 
     extra = {} if size.layers is None else {"num_hidden_layers": size.layers}
     previous = hf_logging.get_verbosity()
@@ -72,6 +72,7 @@ def build_model(size: GptSize, source: Path, tokenizer, *, keep: list[int] | Non
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
+            attn_implementation=TRAINING_ATTENTION,
             **extra,
         )
     finally:
@@ -102,6 +103,7 @@ def _keep_rows(model, keep: list[int]):
         for key, value in model.state_dict().items()
     }
     smaller = BertLMHeadModel(config)
+    smaller.set_attn_implementation(model.config._attn_implementation)
     smaller.load_state_dict(state)
     smaller.tie_weights()
     smaller.generation_config = model.generation_config

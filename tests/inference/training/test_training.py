@@ -553,6 +553,21 @@ def test_new_heads_get_their_own_learning_rate():
     assert by_mult == {(1.0, 0.0): 3, (8.0, 0.0): 1, (8.0, 0.01): 1}
 
 
+def test_both_models_train_with_the_attention_the_worker_serves_them_with():
+    from inference.training import bert, gpt
+    from inference.training.tokenizers import gpt_tokenizer
+
+    source = bert.minilm_dir()
+    encoder = bert.build_model(bert.BertSize(layers=1), source)
+    decoder = gpt.build_model(
+        gpt.GptSize(layers=1), source, gpt_tokenizer(source, max_length=32), keep=list(range(500))
+    )
+    # the worker loads both with eager attention (worker/loading.py); so does training
+    assert encoder.config._attn_implementation == "eager"
+    assert decoder.config._attn_implementation == "eager"
+    assert decoder.config.vocab_size == 500
+
+
 def test_text_blocks_depend_only_on_seed_and_step():
     docs = [list(range(5, 5 + n)) for n in (30, 50, 70)]
     a = TextBlocks(docs, block_size=16, eos_id=0, seed=3)
