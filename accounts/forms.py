@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 
 
 class SignUpForm(UserCreationForm):
@@ -21,8 +22,9 @@ class SignUpForm(UserCreationForm):
     """
 
     email = forms.EmailField(
+        label=_("Email"),
         required=False,
-        help_text="Optional. Only used to reset your password if you forget it.",
+        help_text=_("Optional. Only used to reset your password if you forget it."),
     )
 
     class Meta(UserCreationForm.Meta):

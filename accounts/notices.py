@@ -18,6 +18,7 @@ from django.contrib.sites.shortcuts import get_current_site
 from django.core.mail import EmailMessage
 from django.template import loader
 from django.urls import reverse
+from django.utils import translation
 
 from .throttling import signup_notice_allowed
 
@@ -37,16 +38,25 @@ def send_signup_notice(request: HttpRequest, *, owner: Any) -> bool:
     if not signup_notice_allowed(email=owner.email):
         logger.info("Sign-up notice to account %s skipped: its mailbox had enough", owner.pk)
         return False
-    context = {
-        "user": owner,
-        "site_name": get_current_site(request).name,
-        "reset_url": request.build_absolute_uri(reverse("accounts:password-reset")),
-    }
-    subject = "".join(loader.render_to_string(SIGNUP_NOTICE_SUBJECT, context).splitlines())
-    body = loader.render_to_string(SIGNUP_NOTICE_BODY, context)
+    # In the owner's language when their account has one (its reset link too), else the page's
+    with translation.override(_language_of(owner) or translation.get_language()):
+        context = {
+            "user": owner,
+            "site_name": get_current_site(request).name,
+            "reset_url": request.build_absolute_uri(reverse("accounts:password-reset")),
+        }
+        subject = "".join(loader.render_to_string(SIGNUP_NOTICE_SUBJECT, context).splitlines())
+        body = loader.render_to_string(SIGNUP_NOTICE_BODY, context)
     try:
         EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [owner.email]).send()
     except Exception:
         logger.exception("Failed to send the sign-up notice to account %s", owner.pk)
         return False
     return True
+
+
+def _language_of(owner: Any) -> str | None:
+    """The language the owner chose on their account (``accounts.models``), if any."""
+    from .models import LearnerSettings
+
+    return LearnerSettings.objects.filter(user=owner).values_list("language", flat=True).first()

@@ -17,6 +17,7 @@ from django.contrib.auth.views import PasswordResetView as DjangoPasswordResetVi
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -83,7 +84,10 @@ def signup(request: HttpRequest) -> HttpResponse:
         if form.address_owner is not None:
             send_signup_notice(request, owner=form.address_owner)
         login(request, user, backend=SIGNUP_BACKEND)
-        messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
+        messages.success(
+            request,
+            _("Welcome, %(name)s! Your account is ready.") % {"name": user.get_username()},
+        )
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     status = 400 if request.method == "POST" else 200
     return render(

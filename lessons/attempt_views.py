@@ -31,6 +31,7 @@ from .selectors.quizzes import (
     quiz_active_questions,
     quiz_standing,
 )
+from .translations import localize_quiz
 
 
 @require_GET
@@ -93,6 +94,7 @@ def attempt_detail(request: HttpRequest, token: Any) -> HttpResponse:
         raise Http404("This attempt is still in progress.")
     standing = quiz_standing(quiz=attempt.quiz, user=attempt.user, anon_id=attempt.anon_id)
     review = attempt_review(attempt=attempt)
+    localize_quiz(attempt.quiz)  # its title and lesson in the request's language
     context = {
         "attempt": attempt,
         "quiz": attempt.quiz,

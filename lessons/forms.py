@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .free_text import FREE_TEXT_MAX_LENGTH
 from .models import Lesson, Question
@@ -64,8 +66,10 @@ class QuizAnswersForm(forms.Form):
                 max_length=FREE_TEXT_MAX_LENGTH,
                 widget=forms.Textarea,
                 error_messages={
-                    "max_length": "Keep your answer to %(limit_value)d characters or fewer "
-                    "(it has %(show_value)d)."
+                    "max_length": _(
+                        "Keep your answer to %(limit_value)d characters or fewer "
+                        "(it has %(show_value)d)."
+                    )
                 },
             )
         if question.kind == Question.Kind.SHORT_TEXT:
@@ -74,15 +78,15 @@ class QuizAnswersForm(forms.Form):
                 required=False,
                 max_length=SHORT_TEXT_MAX_LENGTH,
                 error_messages={
-                    "max_length": "Keep your answer to %(limit_value)d characters or fewer "
-                    "(it has %(show_value)d)."
+                    "max_length": _(
+                        "Keep your answer to %(limit_value)d characters or fewer "
+                        "(it has %(show_value)d)."
+                    )
                 },
             )
         choices = [(str(choice.pk), choice.text) for choice in question.choices.all()]
-        messages = {
-            "invalid_choice": "That choice is not one of this question's answers.",
-            "invalid_list": "That choice is not one of this question's answers.",
-        }
+        not_a_choice = _("That choice is not one of this question's answers.")
+        messages = {"invalid_choice": not_a_choice, "invalid_list": not_a_choice}
         if question.kind == Question.Kind.MULTIPLE:
             return forms.MultipleChoiceField(
                 label=label, required=False, choices=choices, error_messages=messages
@@ -107,7 +111,9 @@ class QuizAnswersForm(forms.Form):
             if name not in self.fields:
                 match = _FIELD_NAME.match(name)
                 shown = match.group("id")[:20] if match else name[:20]
-                self.add_error(None, f"Question “{shown}” is not part of this quiz.")
+                self.add_error(
+                    None, _("Question “%(id)s” is not part of this quiz.") % {"id": shown}
+                )
         getlist = getattr(self.data, "getlist", None)
         for question in self.questions:
             name = question_field_name(question.pk)
@@ -118,7 +124,7 @@ class QuizAnswersForm(forms.Form):
                 and getlist is not None
                 and len(getlist(name)) > 1
             ):
-                self.add_error(name, "Pick only one answer for this question.")
+                self.add_error(name, _("Pick only one answer for this question."))
                 continue
             locked = self.locked.get(question.pk)
             if (
@@ -126,7 +132,7 @@ class QuizAnswersForm(forms.Form):
                 and name in cleaned
                 and self._answer_from(question, cleaned[name]) != locked
             ):
-                self.add_error(name, "You already checked this question; its answer is locked.")
+                self.add_error(name, _("You already checked this question; its answer is locked."))
         return cleaned
 
     @staticmethod
@@ -182,6 +188,8 @@ class GradebookFilterForm(forms.Form):
         queryset=Lesson.objects.filter(quiz__isnull=False).order_by("order", "id"),
         to_field_name="slug",
         required=False,
-        empty_label="All lessons",
-        error_messages={"invalid_choice": "There is no lesson with a quiz by that name."},
+        empty_label=gettext_lazy("All lessons"),
+        error_messages={
+            "invalid_choice": gettext_lazy("There is no lesson with a quiz by that name.")
+        },
     )

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -52,6 +53,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from inference import facade
 
@@ -69,9 +72,11 @@ PENDING = Answer.GradingStatus.PENDING
 FAILED = Answer.GradingStatus.FAILED
 GRADED = Answer.GradingStatus.GRADED
 
-WAITING_FOR_SERVICE = "Your answer is saved; it will be graded when the grading service is back."
-GRADING = "Grading your answer by meaning… This usually takes a few seconds."
-FAILED_MESSAGE = (
+WAITING_FOR_SERVICE = gettext_lazy(
+    "Your answer is saved; it will be graded when the grading service is back."
+)
+GRADING = gettext_lazy("Grading your answer by meaning… This usually takes a few seconds.")
+FAILED_MESSAGE = gettext_lazy(
     "We couldn't grade this answer automatically. An instructor will review it; until then "
     "it counts as 0."
 )
@@ -117,13 +122,49 @@ def _concept_kwargs(concept: Any) -> dict[str, Any]:
     return data
 
 
+# An answer written in Chinese: the shipped encoder (all-MiniLM-L6-v2) reads English only, so
+# its similarities would be noise. Such answers skip the grader and wait for a teacher.
+FOR_A_TEACHER = {"needs_review": True, "reason": "language", "language": "zh-hans"}
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def written_in_chinese(text: str) -> bool:
+    """True when Chinese characters make up at least a fifth of the answer's letters (so
+    "BERT 用掩码语言模型" is Chinese, an English answer quoting one term is not)."""
+    chinese = len(_CJK.findall(text))
+    return chinese > 0 and chinese * 5 >= chinese + len(_LATIN.findall(text))
+
+
+def _for_a_teacher_fields(answer: Answer, now: Any) -> dict[str, Any]:
+    reviewed = answer.review_score is not None
+    return {
+        "grading_status": GRADED,
+        "grading_task_id": "",
+        "grading_error": "",
+        "auto_score": None,
+        "confidence": None,  # first in the review queue
+        "missing_concepts": [],
+        "closest_reference": "",
+        "grading_details": dict(FOR_A_TEACHER),
+        "graded_at": now,
+        "score": answer.review_score if reviewed else 0.0,
+        "is_correct": bool(reviewed and answer.review_score >= 1.0),
+    }
+
+
 def free_text_answer_queue(*, answer: Answer) -> str:
     """Mark ``answer`` pending with a new task id; enqueue the grading after the commit.
 
     Call it inside the transaction that saves the answer: the task is only sent once the
     answer is committed (a worker must never look for an answer that isn't there yet), and
-    if the transaction rolls back nothing is sent. Returns the task id.
+    if the transaction rolls back nothing is sent. Returns the task id ("" for an answer
+    written in Chinese, which goes to a teacher instead: ``FOR_A_TEACHER``).
     """
+    if written_in_chinese(answer.text):
+        Answer.objects.filter(pk=answer.pk).update(**_for_a_teacher_fields(answer, timezone.now()))
+        answer.refresh_from_db()
+        return ""
     task_id = uuid.uuid4().hex
     now = timezone.now()
     Answer.objects.filter(pk=answer.pk).update(
@@ -144,7 +185,12 @@ def free_text_answer_queue(*, answer: Answer) -> str:
 def free_text_mark_new_pending(answer: Answer, *, now: Any) -> None:
     """Set a new, unsaved answer's fields as ``free_text_answer_queue`` sets a saved one's
     (pending, a fresh task id, its first try), so a submit saves it in its one bulk insert;
-    ``free_text_send_after_commit`` then sends it."""
+    ``free_text_send_after_commit`` then sends it. An answer written in Chinese is set
+    to wait for a teacher instead."""
+    if written_in_chinese(answer.text):
+        for name, value in _for_a_teacher_fields(answer, now).items():
+            setattr(answer, name, value)
+        return
     answer.grading_status = PENDING
     answer.grading_task_id = uuid.uuid4().hex
     answer.grading_tries = 1
@@ -156,6 +202,8 @@ def free_text_mark_new_pending(answer: Answer, *, now: Any) -> None:
 
 def free_text_send_after_commit(answer: Answer) -> None:
     """Enqueue the grading of a saved pending answer once the transaction commits."""
+    if answer.grading_status != PENDING:  # written in Chinese: a teacher grades it
+        return
     task_id, kwargs = answer.grading_task_id, free_text_task_kwargs(answer=answer)
     transaction.on_commit(lambda: free_text_enqueue(task_id=task_id, kwargs=kwargs))
 
@@ -366,7 +414,7 @@ def free_text_answer_review(
     """
     comment = (comment or "").strip()
     if len(comment) > 2000:
-        raise ReviewError("Keep the comment to 2000 characters or fewer.")
+        raise ReviewError(_("Keep the comment to 2000 characters or fewer."))
     with transaction.atomic():
         Attempt.objects.select_for_update().filter(pk=answer.attempt_id).exists()
         locked = (
@@ -376,27 +424,27 @@ def free_text_answer_review(
             .first()
         )
         if locked is None:
-            raise ReviewError("That answer no longer exists.")
+            raise ReviewError(_("That answer no longer exists."))
         if locked.question.kind != Question.Kind.FREE_TEXT:
-            raise ReviewError("Only explain-in-your-words answers are reviewed here.")
+            raise ReviewError(_("Only explain-in-your-words answers are reviewed here."))
         if locked.attempt.status != Attempt.Status.SUBMITTED:
-            raise ReviewError("The learner hasn't submitted this attempt yet.")
+            raise ReviewError(_("The learner hasn't submitted this attempt yet."))
         if accept:
             if locked.auto_score is None or locked.grading_status != GRADED:
                 raise ReviewError(
-                    "There is no automatic score to accept yet; give a score instead."
+                    _("There is no automatic score to accept yet; give a score instead.")
                 )
             score = locked.auto_score
         else:
             if score is None or not math.isfinite(score) or not 0.0 <= score <= 1.0:
-                raise ReviewError("Give a score between 0 and 100%.")
+                raise ReviewError(_("Give a score between 0 and 100%."))
             shown = locked.review_score if locked.review_score is not None else locked.auto_score
             unchanged = shown is not None and round(shown * 100) == round(score * 100)
             if unchanged:
                 score = shown
             elif not comment:
                 raise ReviewError(
-                    "Say in a comment why you changed the score: the learner sees it."
+                    _("Say in a comment why you changed the score: the learner sees it.")
                 )
         Answer.objects.filter(pk=locked.pk).update(
             review_score=score,

@@ -31,6 +31,7 @@ Over 450 lines on purpose: every kind's scoring rule in one pure module, tested 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -140,7 +141,13 @@ def _normalise_once(text: str) -> str:
     text = text.casefold()
     text = unicodedata.normalize("NFKC", text)
     text = _strip_punctuation(text)
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    # Chinese is written without word spaces: a space next to a CJK character means nothing
+    return _CJK_SPACE.sub("", text)
+
+
+_CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_SPACE = re.compile(f"(?<=[{_CJK}]) | (?=[{_CJK}])")
 
 
 def normalise_answer(text: str) -> str:
@@ -148,9 +155,10 @@ def normalise_answer(text: str) -> str:
 
     Unicode NFKC (full-width letters, ligatures, "⑴" → "(1)"), casefold ("ß" →
     "ss"), drop every punctuation character (Unicode categories P*), then collapse
-    runs of whitespace to one space and trim. So ``"  The [CLS] token! "`` and
-    ``"the cls token"`` are equal. Idempotent: normalising twice changes nothing
-    (the steps repeat until the text is stable, because dropping punctuation can
+    runs of whitespace to one space and trim; a space next to a Chinese character is dropped
+    (Chinese has no word spaces). So ``"  The [CLS] token! "`` and ``"the cls token"`` are
+    equal, and so are ``"ＣＬＳ 词元。"`` and ``"cls词元"``. Idempotent: normalising twice
+    changes nothing (the steps repeat until the text is stable, because dropping punctuation can
     bring a letter next to a combining mark that NFKC then composes).
     """
     for _ in range(8):

@@ -47,6 +47,7 @@ from .models import (
     ReferenceAnswer,
 )
 from .services import lesson_render
+from .translations import export_twins, load_twins
 
 CHANGE_REASON = "load_course"
 
@@ -439,6 +440,10 @@ def course_load(*, directory: Path | str, force: bool = False) -> LoadReport:
                 f"{item.path.name}: the database refused the change ({exc}); "
                 "nothing was saved for this file, run load_course again"
             )
+    # then each language's twins, against the English just loaded (lessons.translations)
+    twins = load_twins(directory, force=force)
+    for name in ("created", "updated", "unchanged", "skipped_edited", "errors", "warnings"):
+        getattr(report, name).extend(getattr(twins, name))
     return report
 
 
@@ -452,4 +457,4 @@ def course_export(*, directory: Path | str) -> list[Path]:
         path = directory / lesson_file_name(data)
         path.write_text(lesson_file_text(data), encoding="utf-8")
         written.append(path)
-    return written
+    return written + export_twins(directory)

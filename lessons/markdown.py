@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import markdown
 import nh3
 from markdown.extensions.toc import slugify as toc_slugify
+from markdown.extensions.toc import slugify_unicode
 from pygments.token import STANDARD_TYPES
 
 from inference.facade import demo_cards
@@ -151,7 +152,9 @@ def sanitize_html(html: str) -> str:
 
 
 def _slugify(value: str, separator: str) -> str:
-    slug = toc_slugify(value, separator) or "section"
+    # Chinese headings keep their characters (the ASCII slug would drop them all)
+    cjk = any("\u3400" <= char <= "\u9fff" for char in value)
+    slug = (slugify_unicode if cjk else toc_slugify)(value, separator) or "section"
     return f"section-{slug}" if slug in RESERVED_IDS else slug
 
 

@@ -12,7 +12,21 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
+
+
+class ShownOnly:
+    """Refuses to save an instance that `lessons.translations` filled with another language's
+    text for display: saving it would write the translation over the English."""
+
+    def save(self, *args, **kwargs):
+        if getattr(self, "_localized", None):
+            raise RuntimeError(
+                f"{type(self).__name__} {self.pk} holds {self._localized} text for display; "
+                "load it again to change it"
+            )
+        return super().save(*args, **kwargs)
 
 
 class Course(models.Model):
@@ -27,7 +41,7 @@ class Course(models.Model):
         return self.title
 
 
-class Lesson(models.Model):
+class Lesson(ShownOnly, models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
@@ -56,12 +70,12 @@ class Lesson(models.Model):
         return reverse("lessons:lesson-detail", kwargs={"slug": self.slug})
 
 
-class Quiz(models.Model):
+class Quiz(ShownOnly, models.Model):
     class ScorePolicy(models.TextChoices):
-        BEST = "best", "Best attempt"
-        LAST = "last", "Last attempt"
-        FIRST = "first", "First attempt"
-        AVERAGE = "average", "Average of attempts"
+        BEST = "best", _("Best attempt")
+        LAST = "last", _("Last attempt")
+        FIRST = "first", _("First attempt")
+        AVERAGE = "average", _("Average of attempts")
 
     lesson = models.OneToOneField(Lesson, on_delete=models.CASCADE, related_name="quiz")
     title = models.CharField(max_length=200)
@@ -87,7 +101,7 @@ class Quiz(models.Model):
         return reverse("lessons:quiz-detail", kwargs={"slug": self.lesson.slug})
 
 
-class Question(models.Model):
+class Question(ShownOnly, models.Model):
     class Kind(models.TextChoices):
         SINGLE = "single", "Single choice"
         MULTIPLE = "multiple", "Multiple select"
@@ -133,7 +147,7 @@ class Question(models.Model):
         return self.prompt[:80]
 
 
-class Choice(models.Model):
+class Choice(ShownOnly, models.Model):
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="choices")
     text = models.CharField(max_length=500)
     is_correct = models.BooleanField(default=False)
@@ -370,3 +384,66 @@ class LessonRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lesson_id} read at {self.read_at:%Y-%m-%d}"
+
+
+class LessonTranslation(models.Model):
+    """A lesson in another language (``lessons/content/<language>/``, lessons.translations).
+
+    The English lesson is the lesson; this holds only what a learner reads in the other
+    language. Identity, order, quiz settings and grading stay on the lesson and its questions,
+    so attempts, progress and statistics are one per question whatever the language.
+    """
+
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=10, choices=[("zh-hans", "简体中文")])
+    title = models.CharField(max_length=200)
+    section = models.CharField(max_length=100)
+    summary = models.TextField(blank=True)
+    body_markdown = models.TextField()
+    body_html = models.TextField(blank=True, editable=False)
+    toc_html = models.TextField(blank=True, editable=False)
+    quiz_title = models.CharField(max_length=200, blank=True)
+    # Hash of the translation file's canonical form right after the last `load_course`
+    loaded_hash = models.CharField(max_length=64, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["lesson__order", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lesson", "language"], name="one_translation_per_lesson_and_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.language})"
+
+
+class QuestionTranslation(models.Model):
+    """One question of a translated lesson: what the learner reads, and the answers typed in
+    that language that count as right (short text). Choices are listed in the question's order."""
+
+    translation = models.ForeignKey(
+        LessonTranslation, on_delete=models.CASCADE, related_name="questions"
+    )
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="translations")
+    prompt = models.TextField()
+    explanation = models.TextField()
+    # [{"text", "feedback"}] in the question's choice order
+    choices = models.JSONField(default=list, blank=True)
+    accepted = models.JSONField(default=list, blank=True)  # short text, this language's forms
+    references = models.JSONField(default=list, blank=True)  # model answers shown after
+    concept_labels = models.JSONField(default=list, blank=True)  # in the concepts' order
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["question__order", "question_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["translation", "question"], name="one_question_translation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.prompt[:80]

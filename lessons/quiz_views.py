@@ -22,6 +22,8 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -49,13 +51,14 @@ from .services import (
     quiz_attempt_submit,
     quiz_submit_grade,
 )
+from .translations import localize_quiz
 
 TEMPLATE = "lessons/quiz_detail.html"
 DRAFTS_KEY = "quiz_drafts"
 MAX_DRAFT_ATTEMPTS = 10
-ALREADY_SUBMITTED = "You already submitted this attempt; here is its result."
-NO_ATTEMPTS_LEFT = "You have used every attempt at this quiz."
-NOT_THE_QUIZ_FORM = (
+ALREADY_SUBMITTED = gettext_lazy("You already submitted this attempt; here is its result.")
+NO_ATTEMPTS_LEFT = gettext_lazy("You have used every attempt at this quiz.")
+NOT_THE_QUIZ_FORM = gettext_lazy(
     "The submission carried none of this quiz's answers, so your attempt is still open. "
     "Answer the questions below, then press “Submit answers”."
 )
@@ -141,6 +144,7 @@ def _quiz_context(
     )
     errors = errors or {}
     quiz = attempt.quiz
+    localize_quiz(quiz)  # its title and lesson in the request's language
     slug = quiz.lesson.slug
     started = attempt.pk is not None
     for item in items:
@@ -211,6 +215,7 @@ def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
     attempt = _next_attempt(quiz, learner)
     if attempt is None:
         standing = quiz_standing(quiz=quiz, user=learner.user, anon_id=learner.anon_id)
+        localize_quiz(quiz)  # its title and lesson in the request's language
         return render(
             request,
             TEMPLATE,
@@ -353,7 +358,7 @@ def _check(request: HttpRequest, attempt: Attempt, question_id: int) -> HttpResp
         if request.htmx:
             item = _item_for(context, question.pk)
             if not item.error:
-                item.error = " ".join(form_errors) or "That answer could not be checked."
+                item.error = " ".join(form_errors) or _("That answer could not be checked.")
             return render(
                 request, f"{TEMPLATE}#question-feedback", {**context, "item": item}, status=status
             )

@@ -14,6 +14,8 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .learners import SESSION_KEY, learner_anon_id
 from .services import learner_merge_into_user
@@ -32,17 +34,29 @@ def merge_anonymous_learner(sender: Any, request: Any, user: Any, **kwargs: Any)
     result = learner_merge_into_user(anon_id=anon_id, user=user)
     if result.attempts or result.reads_moved:
         # Said on the next page, like every change a learner's action makes.
-        moved = [
-            f"{count} {noun}{'' if count == 1 else 's'}"
-            for count, noun in (
-                (result.attempts, "quiz attempt"),
-                (result.reads_moved, "lesson marked read"),
+        moved = []
+        if result.attempts:
+            moved.append(
+                ngettext("%(count)d quiz attempt", "%(count)d quiz attempts", result.attempts)
+                % {"count": result.attempts}
             )
-            if count
-        ]
+        if result.reads_moved:
+            moved.append(
+                ngettext(
+                    "%(count)d lesson marked read",
+                    "%(count)d lesson marked reads",
+                    result.reads_moved,
+                )
+                % {"count": result.reads_moved}
+            )
+        what = (
+            _("%(first)s and %(second)s") % {"first": moved[0], "second": moved[1]}
+            if len(moved) == 2
+            else moved[0]
+        )
         messages.info(
             request,
-            f"What you did in this browser is now in your account: {' and '.join(moved)}.",
+            _("What you did in this browser is now in your account: %(moved)s.") % {"moved": what},
             fail_silently=True,
         )
     if result.attempts or result.reads_moved or result.reads_dropped:

@@ -14,6 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -24,22 +26,24 @@ from .models import Answer, Question
 
 TEMPLATE = "lessons/review_queue.html"
 PER_PAGE = 20
-SHOWS = {"todo": "To review", "reviewed": "Reviewed"}
+SHOWS = {"todo": gettext_lazy("To review"), "reviewed": gettext_lazy("Reviewed")}
 
 
 class ReviewForm(forms.Form):
     """Accept the automatic score, or override it with a score (percent) and a comment."""
 
-    action = forms.ChoiceField(choices=[("accept", "Accept"), ("override", "Override")])
+    action = forms.ChoiceField(
+        choices=[("accept", gettext_lazy("Accept")), ("override", gettext_lazy("Override"))]
+    )
     score = forms.IntegerField(
         required=False,
         min_value=0,
         max_value=100,
         error_messages={
             # Django %-formats these messages: a literal percent sign is written %%.
-            "min_value": "Give a score between 0 and 100%%.",
-            "max_value": "Give a score between 0 and 100%%.",
-            "invalid": "Give the score as a whole number of percent, 0 to 100.",
+            "min_value": gettext_lazy("Give a score between 0 and 100%%."),
+            "max_value": gettext_lazy("Give a score between 0 and 100%%."),
+            "invalid": gettext_lazy("Give the score as a whole number of percent, 0 to 100."),
         },
     )
     comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
@@ -48,7 +52,7 @@ class ReviewForm(forms.Form):
         cleaned = super().clean() or {}
         needs_score = cleaned.get("action") == "override" and cleaned.get("score") is None
         if needs_score and not self.has_error("score"):
-            self.add_error("score", "Give the score you want this answer to get (0–100%).")
+            self.add_error("score", _("Give the score you want this answer to get (0–100%)."))
         return cleaned
 
 
@@ -119,9 +123,12 @@ def answer_review(request: HttpRequest, answer_id: int) -> HttpResponse:
             status=status,
         )
     if error:
-        messages.error(request, f"Answer {answer.pk} was not reviewed: {error}")
+        messages.error(
+            request,
+            _("Answer %(id)s was not reviewed: %(error)s") % {"id": answer.pk, "error": error},
+        )
     else:
-        messages.success(request, f"Review saved for {answer.question.key}.")
+        messages.success(request, _("Review saved for %(key)s.") % {"key": answer.question.key})
     back = request.POST.get("next", "")
     url = reverse("lessons:review-queue")
     if back.startswith(url) and url_has_allowed_host_and_scheme(back, allowed_hosts=None):

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .free_text import (
     FREE_TEXT_MAX_LENGTH,
@@ -28,6 +29,7 @@ from .grading import WRONG, Grade, grade_multiple, grade_short_text, grade_singl
 from .markdown import RenderedLesson, render_lesson
 from .models import Answer, Attempt, Lesson, LessonRead, Question, Quiz
 from .selectors.quizzes import quiz_active_questions
+from .translations import accepted_in_all_languages
 
 # === Lessons: rendering and reads ===========================================================
 
@@ -183,18 +185,20 @@ def answer_validate(*, question: Question, answer: AnswerInput) -> None:
     kinds = Question.Kind
     if question.kind in (kinds.SHORT_TEXT, kinds.FREE_TEXT):
         if answer.choice_ids:
-            raise InvalidAnswer("This question takes a typed answer, not a choice.")
+            raise InvalidAnswer(gettext("This question takes a typed answer, not a choice."))
         limit = FREE_TEXT_MAX_LENGTH if question.kind == kinds.FREE_TEXT else SHORT_TEXT_MAX_LENGTH
         if len(answer.text) > limit:
-            raise InvalidAnswer(f"Keep your answer to {limit} characters or fewer.")
+            raise InvalidAnswer(
+                gettext("Keep your answer to %(limit)d characters or fewer.") % {"limit": limit}
+            )
         return
     if answer.text:
-        raise InvalidAnswer("This question takes a choice, not a typed answer.")
+        raise InvalidAnswer(gettext("This question takes a choice, not a typed answer."))
     own_ids = {choice.pk for choice in question.choices.all()}
     if not answer.choice_ids <= own_ids:
-        raise InvalidAnswer("That choice is not one of this question's answers.")
+        raise InvalidAnswer(gettext("That choice is not one of this question's answers."))
     if question.kind in (kinds.SINGLE, kinds.TRUE_FALSE) and len(answer.choice_ids) > 1:
-        raise InvalidAnswer("Pick only one answer for this question.")
+        raise InvalidAnswer(gettext("Pick only one answer for this question."))
 
 
 def answer_grade(*, question: Question, answer: AnswerInput) -> Grade:
@@ -209,7 +213,8 @@ def answer_grade(*, question: Question, answer: AnswerInput) -> Grade:
         # Graded by meaning in a model worker (lessons.free_text): 0 until the grade arrives.
         return WRONG
     if question.kind == kinds.SHORT_TEXT:
-        return grade_short_text(answer.text, [a.text for a in question.accepted_answers.all()])
+        # the course's every language: a learner may answer in either
+        return grade_short_text(answer.text, accepted_in_all_languages(question))
     choices = list(question.choices.all())
     correct = [choice.pk for choice in choices if choice.is_correct]
     if question.kind == kinds.MULTIPLE:
@@ -254,10 +259,10 @@ def question_check(*, attempt: Attempt, question: Question, answer: AnswerInput)
     saved answer unchanged.
     """
     if question.quiz_id != attempt.quiz_id or not question.is_active:
-        raise InvalidAnswer("That question is not part of this quiz.")
+        raise InvalidAnswer(gettext("That question is not part of this quiz."))
     answer_validate(question=question, answer=answer)
     if answer.is_blank:
-        raise InvalidAnswer("Pick an answer before checking.")
+        raise InvalidAnswer(gettext("Pick an answer before checking."))
     answer = AnswerInput(choice_ids=answer.choice_ids, text=answer.text.strip())
     with transaction.atomic():
         # Lock the attempt row: a concurrent submit or check waits for this one.
@@ -268,7 +273,7 @@ def question_check(*, attempt: Attempt, question: Question, answer: AnswerInput)
             .first()
         )
         if status != Attempt.Status.OPEN:
-            raise AttemptClosed("This attempt is already submitted.")
+            raise AttemptClosed(gettext("This attempt is already submitted."))
         existing = (
             Answer.objects.filter(attempt=attempt, question=question)
             .prefetch_related("selected_choices")
@@ -277,14 +282,16 @@ def question_check(*, attempt: Attempt, question: Question, answer: AnswerInput)
         if existing is not None:
             if AnswerInput.from_answer(existing) == answer:
                 return existing
-            raise AnswerLocked("You already checked this question; its answer is locked.")
+            raise AnswerLocked(gettext("You already checked this question; its answer is locked."))
         try:
             with transaction.atomic():
                 return _answer_create(
                     attempt=attempt, question=question, answer=answer, checked_inline=True
                 )
         except IntegrityError as exc:  # a concurrent check of the same question won
-            raise AnswerLocked("You already checked this question; its answer is locked.") from exc
+            raise AnswerLocked(
+                gettext("You already checked this question; its answer is locked.")
+            ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,11 +310,13 @@ def quiz_submit_grade(
 ) -> GradedSubmit:
     """Check and grade a submit's answers on the server; raises :class:`InvalidAnswer`."""
     if not questions:
-        raise InvalidAnswer("This quiz has no questions yet, so there is nothing to submit.")
+        raise InvalidAnswer(
+            gettext("This quiz has no questions yet, so there is nothing to submit.")
+        )
     by_id = {question.pk: question for question in questions}
     unknown = set(answers) - set(by_id)
     if unknown:
-        raise InvalidAnswer("That question is not part of this quiz.")
+        raise InvalidAnswer(gettext("That question is not part of this quiz."))
     cleaned: dict[int, AnswerInput] = {}
     for question_id, answer in answers.items():
         answer_validate(question=by_id[question_id], answer=answer)
@@ -375,16 +384,21 @@ def quiz_attempt_submit(
             if existing is not None:
                 if question.pk in cleaned and AnswerInput.from_answer(existing) != answer:
                     raise AnswerLocked(
-                        f"You already checked question {question.key}; its answer is locked."
+                        gettext("You already checked question %(key)s; its answer is locked.")
+                        % {"key": question.key}
                     )
                 scores.append(existing.score)
-                # Provisional while a free-text answer waits for its grade (lessons.free_text).
-                pending = pending or (
-                    existing.grading_status == Answer.GradingStatus.PENDING
+                # Provisional while a free-text answer waits for its grade or for an
+                # instructor (lessons.free_text, as attempt_rescore judges it)
+                waits_for_review = existing.reviewed_at is None and (
+                    existing.grading_status == Answer.GradingStatus.FAILED
                     or (
-                        existing.grading_status == Answer.GradingStatus.FAILED
-                        and existing.reviewed_at is None
+                        existing.grading_status == Answer.GradingStatus.GRADED
+                        and (existing.grading_details or {}).get("needs_review") is True
                     )
+                )
+                pending = pending or (
+                    existing.grading_status == Answer.GradingStatus.PENDING or waits_for_review
                 )
                 continue
             grade = grades[question.pk]

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import attempt_views, gradebook_views, progress_views, quiz_views, review_views, views
+from . import (
+    attempt_views,
+    gradebook_views,
+    page_views,
+    progress_views,
+    quiz_views,
+    review_views,
+    views,
+)
 
 app_name = "lessons"
 
@@ -34,6 +42,7 @@ urlpatterns = [
         name="answer-feedback",
     ),
     path("progress/", progress_views.progress, name="progress"),
+    path("interview/", page_views.interview, name="interview"),
     path("staff/gradebook/", gradebook_views.gradebook, name="gradebook"),
     path("staff/gradebook/gradebook.csv", gradebook_views.gradebook_csv, name="gradebook-csv"),
     path("staff/gradebook/attempts.csv", gradebook_views.attempts_csv, name="attempts-csv"),

@@ -14,9 +14,12 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from inference import facade
@@ -27,6 +30,7 @@ from .models import Lesson
 from .selectors.lessons import lesson_get_for_page, lesson_is_read, lesson_page
 from .selectors.progress import course_overview
 from .services import lesson_mark_read
+from .translations import localize_lessons
 
 
 @require_GET
@@ -82,7 +86,8 @@ def _shared_lesson(slug: str, version: object) -> SharedLesson | None:
             article_html=render_to_string("lessons/lesson_article.html", context),
         )
 
-    return page_cache.kept(("article", slug, version), make)
+    # the language is part of the key: each is rendered in the language active now
+    return page_cache.kept(("article", slug, version, get_language()), make)
 
 
 def _reader_slots(shared: SharedLesson, *, is_read: bool) -> dict[str, str]:
@@ -122,11 +127,13 @@ def _kept_page(shared: SharedLesson, version: object, *, is_read: bool, nav: str
             "user": _NavUser(is_authenticated=nav != "visitor", is_staff=nav == "staff"),
             "messages": (),
             "csrf_token": page_cache.CSRF_PLACEHOLDER,
+            "page_path": reverse("lessons:lesson-detail", kwargs={"slug": shared.slug}),
         }
         # No request: nothing of this reader's may reach the kept page.
         return render_to_string("lessons/lesson_detail.html", context)
 
-    page = page_cache.kept(("page", shared.slug, version, is_read, nav), make)
+    key = ("page", shared.slug, version, is_read, nav, get_language())
+    page = page_cache.kept(key, make)
     assert page is not None  # noqa: S101 - make always renders
     return page
 
@@ -170,6 +177,7 @@ def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def lesson_mark_read_view(request: HttpRequest, slug: str) -> HttpResponse:
     """POST-only: record the read; htmx gets the swapped status, plain forms a redirect."""
     lesson = _lesson_or_404(slug)
+    localize_lessons([lesson])
     user = request.user if request.user.is_authenticated else None
     anon_id = "" if user is not None else learner_anon_id(request)
     lesson_mark_read(lesson=lesson, user=user, anon_id=anon_id)
@@ -179,5 +187,5 @@ def lesson_mark_read_view(request: HttpRequest, slug: str) -> HttpResponse:
             "lessons/lesson_article.html#read-status",
             {"lesson": lesson, "is_read": True, "just_marked": True},
         )
-    messages.success(request, f"Marked “{lesson.title}” as read.")
+    messages.success(request, _("Marked “%(title)s” as read.") % {"title": lesson.title})
     return redirect(f"{lesson.get_absolute_url()}#read-status")

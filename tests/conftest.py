@@ -61,6 +61,17 @@ def redis_client(redis_url):
 
 
 @pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """Each test ends in English. A request to a /zh-hans/ page activates Chinese for the
+    thread (LocaleMiddleware), and reverse() in the next test would then build Chinese URLs."""
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty Django cache.
 

@@ -63,7 +63,9 @@ def twin_problems(english: dict[str, Any], twin: dict[str, Any], language: str) 
     problems: list[str] = []
     for key in SAME_LESSON_KEYS:
         if english.get(key) != twin.get(key):
-            problems.append(f"`{key}` is {twin.get(key)!r}, the English lesson's {english.get(key)!r}")
+            problems.append(
+                f"`{key}` is {twin.get(key)!r}, the English lesson's {english.get(key)!r}"
+            )
     for key in ("title", "summary"):
         if english.get(key) and not _has_language(twin.get(key) or "", language):
             problems.append(f"`{key}` is not translated")

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from ..models import Course, Lesson, LessonRead, Quiz
+from ..translations import localize_lessons
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ def lesson_sections(*, course: Course | None) -> list[Section]:
     if course is None:
         return []
     sections: dict[str, list[Lesson]] = {}
-    for lesson in _lessons_with_quiz().filter(course=course).order_by("order", "id"):
+    lessons = list(_lessons_with_quiz().filter(course=course).order_by("order", "id"))
+    localize_lessons(lessons)  # in the request's language
+    for lesson in lessons:
         sections.setdefault(lesson.section, []).append(lesson)
     return [Section(title=title, lessons=lessons) for title, lessons in sections.items()]
 
@@ -104,6 +107,7 @@ def lesson_page(*, slug: str) -> LessonPage | None:
         return None
     quiz = lesson_quiz(lesson=lesson)
     previous, following = lesson_neighbours(lesson=lesson)
+    localize_lessons([lesson, previous, following])  # in the request's language
     return LessonPage(
         lesson=lesson,
         quiz=quiz if quiz is not None and quiz.question_count else None,

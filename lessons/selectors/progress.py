@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models import Attempt, Course, Lesson
+from ..translations import localize_lessons
 from .lessons import Section, course_get_default, lesson_read_ids, lesson_sections
 from .quizzes import QuizStanding, _learner_attempts, _standing, _submitted_in_order
 
@@ -25,6 +26,7 @@ def learner_progress(*, user: Any | None, anon_id: str = "") -> list[LessonProgr
     lessons = list(
         Lesson.objects.select_related("course", "quiz").order_by("course__title", "order", "id")
     )
+    localize_lessons(lessons)  # in the request's language (a fourth query, in Chinese)
     attempts = _learner_attempts(user=user, anon_id=anon_id)
     by_quiz: dict[int, list[Attempt]] = {}
     if attempts is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..grading import passes, percent_label
 from ..models import Answer, Attempt, Choice, Question
 from ..services import AnswerInput
+from ..translations import localize_questions
 from .quizzes import attempt_answers, choices_in_attempt_order
 
 
@@ -89,17 +90,25 @@ class QuestionItem:
         )
 
     @property
+    def awaiting_teacher(self) -> bool:
+        """Written in Chinese: not graded automatically, a teacher grades it (free_text)."""
+        return self.awaiting_review and self.answer.grading_details.get("reason") == "language"
+
+    @property
     def contradicted_concepts(self) -> list[str]:
         if not self.awaiting_review:
             return []
-        return [str(label) for label in self.answer.grading_details.get("contradicted") or []]
+        shown = getattr(self.question, "concept_map", {})
+        labels = self.answer.grading_details.get("contradicted") or []
+        return [shown.get(str(label), str(label)) for label in labels]
 
     @property
     def closest_reference(self) -> str:
         """The reference answer closest to the learner's, once graded (if answers are shown)."""
         if self.answer is None or not self.reveal_answers or not self.is_free_text:
             return ""
-        return self.answer.closest_reference
+        reference = self.answer.closest_reference
+        return getattr(self.question, "reference_map", {}).get(reference, reference)
 
     @property
     def missing_concepts(self) -> list[str]:
@@ -107,7 +116,8 @@ class QuestionItem:
             return []
         if self.answer.grading_status != Answer.GradingStatus.GRADED:
             return []
-        return [str(label) for label in self.answer.missing_concepts or []]
+        shown = getattr(self.question, "concept_map", {})
+        return [shown.get(str(label), str(label)) for label in self.answer.missing_concepts or []]
 
     @property
     def covered_all_concepts(self) -> bool:
@@ -186,7 +196,8 @@ class QuestionItem:
     def accepted_answers(self) -> list[str]:
         if self.answer is None or not self.reveal_answers or not self.is_short_text:
             return []
-        return [accepted.text for accepted in self.question.accepted_answers.all()]
+        english = [accepted.text for accepted in self.question.accepted_answers.all()]
+        return [*getattr(self.question, "translated_accepted", []), *english]
 
     @property
     def explanation(self) -> str:
@@ -202,6 +213,7 @@ def quiz_question_items(
 ) -> list[QuestionItem]:
     """The attempt's questions, numbered, choices shuffled for it, with saved answers or drafts."""
     drafts = drafts or {}
+    localize_questions(questions)  # in the request's language
     items = []
     for number, question in enumerate(questions, start=1):
         answer = answers.get(question.pk)

@@ -6,10 +6,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from ..grading import counted_score, passes, percent_label
-from ..models import Answer, Attempt, Choice, Question, Quiz
+from ..models import Answer, Attempt, Choice, Question, QuestionTranslation, Quiz
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,16 @@ def quiz_active_questions(*, quiz: Quiz) -> list[Question]:
     return list(
         quiz.questions.filter(is_active=True)
         .order_by("order", "id")
-        .prefetch_related("choices", "accepted_answers", "reference_answers", "key_concepts")
+        .prefetch_related(
+            "choices",
+            "accepted_answers",
+            "reference_answers",
+            "key_concepts",
+            # each language's text and accepted answers (lessons.translations)
+            Prefetch(
+                "translations", queryset=QuestionTranslation.objects.select_related("translation")
+            ),
+        )
     )
 
 

@@ -26,13 +26,16 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5
-DATABASE_UNAVAILABLE = (
+# Lazy: said in the language of the request that met the outage.
+DATABASE_UNAVAILABLE = gettext_lazy(
     "The site's database is busy or briefly unavailable, so this was not saved. "
     "Nothing was recorded half-way: wait a few seconds and send it again."
 )
@@ -51,8 +54,13 @@ JSON_PATH_PREFIX = "/demos/api/"
 
 
 def wants_json(request: HttpRequest) -> bool:
-    """The JSON API's paths, or a client that accepts JSON and not HTML."""
-    if request.path.startswith(JSON_PATH_PREFIX):
+    """The JSON API's paths (with or without a language prefix: ``/zh-hans/demos/api/``), or
+    a client that accepts JSON and not HTML."""
+    prefixes = (
+        JSON_PATH_PREFIX,
+        *(f"/{code}{JSON_PATH_PREFIX}" for code, _name in settings.LANGUAGES),
+    )
+    if request.path.startswith(prefixes):
         return True
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -71,8 +79,12 @@ def bad_request(
     if wants_json(request):
         if isinstance(exception, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            return _json(f"The request body is too large: the limit is {limit:,} bytes.", 413)
-        return _json("The request could not be understood.", 400)
+            return _json(
+                _("The request body is too large: the limit is %(limit)s bytes.")
+                % {"limit": f"{limit:,}"},
+                413,
+            )
+        return _json(_("The request could not be understood."), 400)
     return defaults.bad_request(request, exception, template_name=template_name)
 
 
@@ -81,8 +93,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     ``X-CSRFToken`` header), Django's page for everything else."""
     if wants_json(request):
         return _json(
-            "The request was refused: it carries no valid CSRF token. Send the csrftoken "
-            "cookie's value in an X-CSRFToken header.",
+            _(
+                "The request was refused: it carries no valid CSRF token. Send the csrftoken "
+                "cookie's value in an X-CSRFToken header."
+            ),
             403,
         )
     from django.views.csrf import csrf_failure as default_csrf_failure
@@ -95,7 +109,7 @@ def page_not_found(
     request: HttpRequest, exception: Exception | None = None, template_name: str = "404.html"
 ) -> HttpResponse:
     if wants_json(request):
-        return _json("There is nothing at this address.", 404)
+        return _json(_("There is nothing at this address."), 404)
     return defaults.page_not_found(request, exception, template_name=template_name)
 
 
@@ -104,11 +118,11 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     exc = sys.exc_info()[1]
     if not is_database_outage(exc):
         if wants_json(request):
-            return _json("Something went wrong on our side; it has been logged.", 500)
+            return _json(_("Something went wrong on our side; it has been logged."), 500)
         return defaults.server_error(request, template_name=template_name)
     logger.warning("Database unavailable for %s %s: %s", request.method, request.path, exc)
     if wants_json(request):
-        response = _json(DATABASE_UNAVAILABLE, 503)
+        response = _json(str(DATABASE_UNAVAILABLE), 503)
         response["Retry-After"] = str(RETRY_AFTER_S)
         return response
     is_htmx = request.headers.get("HX-Request") == "true"
