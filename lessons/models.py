@@ -7,6 +7,7 @@ grading.py (pure scoring); models only describe the data.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -20,13 +21,13 @@ class ShownOnly:
     """Refuses to save an instance that `lessons.translations` filled with another language's
     text for display: saving it would write the translation over the English."""
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if getattr(self, "_localized", None):
             raise RuntimeError(
                 f"{type(self).__name__} {self.pk} holds {self._localized} text for display; "
                 "load it again to change it"
             )
-        return super().save(*args, **kwargs)
+        super().save(*args, **kwargs)  # type: ignore[misc]
 
 
 class Course(models.Model):

@@ -5,13 +5,20 @@
 
 from __future__ import annotations
 
-SERVICE_DOWN = "The demo service is temporarily unavailable. Lessons and quizzes still work."
+from django.utils.translation import gettext, gettext_noop
+
+# English, as stored in a task's events; shown translated (gettext at display time).
+SERVICE_DOWN = gettext_noop(
+    "The demo service is temporarily unavailable. Lessons and quizzes still work."
+)
 
 
 class DemoUnavailable(Exception):
     """Redis, the broker or every model worker is missing: HTTP 503."""
 
-    def __init__(self, message: str = SERVICE_DOWN, *, reason: str = "service") -> None:
+    def __init__(self, message: str | None = None, *, reason: str = "service") -> None:
+        # The learner's sentence in the language active now (a request's); never stored.
+        message = gettext(SERVICE_DOWN) if message is None else message
         super().__init__(message)
         self.message = message
         # "service" (Redis/broker down), "no_worker", "starting", "preparing" (models building)
@@ -30,9 +37,11 @@ class DemoRateLimited(Exception):
 class DemoNotFound(Exception):
     """The result expired (results live ``DEMO_RESULT_TTL`` seconds) or never existed: 404."""
 
-    message = "This result has expired or never existed. Run the demo again to get a new one."
+    message = gettext_noop(
+        "This result has expired or never existed. Run the demo again to get a new one."
+    )
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        if message:
-            self.message = message
+        message = message or gettext(type(self).message)
+        super().__init__(message)
+        self.message = message

@@ -19,12 +19,17 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext, gettext_lazy
 
 from inference.contract import validation
 from inference.contract.validation import DemoInputError
+
+# A demo's title and intro are read in the learner's language wherever they are shown: lazy
+# strings (typed as the str they render as).
+_ = cast(Callable[[str], str], gettext_lazy)
 
 TASK_PREFIX = "inference.tasks."  # CELERY_TASK_ROUTES sends inference.tasks.* to the workers
 
@@ -123,7 +128,7 @@ def require(name: str) -> DemoKind:
     """The kind called ``name``, or a DemoInputError a learner can read."""
     kind = get(name)
     if kind is None:
-        raise DemoInputError(f"There is no demo called “{name}”.")
+        raise DemoInputError(gettext("There is no demo called “%(name)s”.") % {"name": name})
     return kind
 
 
@@ -140,12 +145,12 @@ def validate(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``params`` for demo ``name`` (unknown kinds and fields are refused)."""
     kind = require(name)
     if not isinstance(params, Mapping):
-        raise DemoInputError("Send the demo's settings as an object of named fields.")
+        raise DemoInputError(gettext("Send the demo's settings as an object of named fields."))
     unknown = sorted(str(field) for field in params if field not in kind.fields)
     if unknown:
         raise DemoInputError(
-            f"Unknown field for the {name} demo: {', '.join(unknown)}. "
-            f"Expected: {', '.join(kind.fields)}.",
+            gettext("Unknown field for the %(name)s demo: %(unknown)s. Expected: %(expected)s.")
+            % {"name": name, "unknown": ", ".join(unknown), "expected": ", ".join(kind.fields)},
             field=None,
         )
     return kind.validate(**params)
@@ -156,9 +161,11 @@ def validate(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 register(
     DemoKind(
         name="fill-mask",
-        title="Fill in the blank with BERT",
-        intro="BERT reads the whole sentence at once, left and right of each blank, "
-        "and scores every word in its vocabulary for the [MASK].",
+        title=_("Fill in the blank with BERT"),
+        intro=_(
+            "BERT reads the whole sentence at once, left and right of each blank, "
+            "and scores every word in its vocabulary for the [MASK]."
+        ),
         validate=validation.validate_fill_mask,
         form="inference.web.forms.FillMaskForm",
         present="inference.web.presenters.present_fill_mask",
@@ -170,8 +177,8 @@ register(
 register(
     DemoKind(
         name="generate",
-        title="Let GPT continue your text",
-        intro="GPT only looks left: it predicts one token, appends it, and repeats.",
+        title=_("Let GPT continue your text"),
+        intro=_("GPT only looks left: it predicts one token, appends it, and repeats."),
         validate=validation.validate_generate,
         form="inference.web.forms.GenerateForm",
         present="inference.web.presenters.present_generate",
@@ -184,10 +191,12 @@ register(
 register(
     DemoKind(
         name="next-token",
-        title="What GPT would say next",
-        intro="Before GPT picks a token it gives every token in its vocabulary a "
-        "probability. Here is the top of that list, and how temperature, top-k and top-p "
-        "reshape it.",
+        title=_("What GPT would say next"),
+        intro=_(
+            "Before GPT picks a token it gives every token in its vocabulary a "
+            "probability. Here is the top of that list, and how temperature, top-k and top-p "
+            "reshape it."
+        ),
         validate=validation.validate_next_token,
         form="inference.web.forms.NextTokenForm",
         present="inference.web.presenters.present_next_token",
@@ -198,9 +207,11 @@ register(
 register(
     DemoKind(
         name="attention",
-        title="Who attends to whom: BERT and GPT side by side",
-        intro="Attention weights show which tokens each token looks at. BERT's "
-        "attention goes both ways; GPT's is causal: no token can look at the ones after it.",
+        title=_("Who attends to whom: BERT and GPT side by side"),
+        intro=_(
+            "Attention weights show which tokens each token looks at. BERT's "
+            "attention goes both ways; GPT's is causal: no token can look at the ones after it."
+        ),
         validate=validation.validate_attention,
         form="inference.web.forms.AttentionForm",
         present="inference.web.presenters.present_attention",
@@ -211,9 +222,11 @@ register(
 register(
     DemoKind(
         name="tokenize",
-        title="How BERT and GPT cut text into tokens",
-        intro="BERT uses WordPiece (## marks a piece that continues a word); GPT-2 uses "
-        "byte-level BPE (␣ marks a leading space).",
+        title=_("How BERT and GPT cut text into tokens"),
+        intro=_(
+            "BERT uses WordPiece (## marks a piece that continues a word); GPT-2 uses "
+            "byte-level BPE (␣ marks a leading space)."
+        ),
         validate=validation.validate_tokenize,
         form="inference.web.forms.TokenizeForm",
         present="inference.web.presenters.present_tokenize",
@@ -223,9 +236,11 @@ register(
 register(
     DemoKind(
         name="embeddings",
-        title="One word, two meanings: contextual embeddings",
-        intro="BERT gives the same word a different vector in each sentence "
-        "(contextual embeddings); a sentence encoder gives whole sentences one vector each.",
+        title=_("One word, two meanings: contextual embeddings"),
+        intro=_(
+            "BERT gives the same word a different vector in each sentence "
+            "(contextual embeddings); a sentence encoder gives whole sentences one vector each."
+        ),
         validate=validation.validate_embeddings,
         form="inference.web.forms.EmbeddingsForm",
         present="inference.web.presenters.present_embeddings",
@@ -241,9 +256,11 @@ register(
 register(
     DemoKind(
         name="next-sentence",
-        title="Does sentence B follow sentence A? (BERT's next-sentence head)",
-        intro="BERT's second pre-training task: is sentence B the real next "
-        "sentence after A, or a random one?",
+        title=_("Does sentence B follow sentence A? (BERT's next-sentence head)"),
+        intro=_(
+            "BERT's second pre-training task: is sentence B the real next "
+            "sentence after A, or a random one?"
+        ),
         validate=validation.validate_next_sentence,
         form="inference.web.forms.NextSentenceForm",
         present="inference.web.presenters.present_next_sentence",

@@ -28,13 +28,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 ROLES = ("bert", "gpt", "encoder")
 
+# What the demo status strip says of each profile (English; translated where it is shown)
 PROFILES: dict[str, str] = {
-    "full": "Original pretrained bert-base-uncased, GPT-2 and all-MiniLM-L6-v2",
-    "demo": "BERT and GPT grown from all-MiniLM-L6-v2 on this machine, plus the encoder itself",
-    "tiny": "Random-weight miniature models for tests",
+    "full": gettext_noop("Original pretrained bert-base-uncased, GPT-2 and all-MiniLM-L6-v2"),
+    "demo": gettext_noop(
+        "BERT and GPT grown from all-MiniLM-L6-v2 on this machine, plus the encoder itself"
+    ),
+    "tiny": gettext_noop("Random-weight miniature models for tests"),
 }
 AUTO = "auto"
 

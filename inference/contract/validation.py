@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 DEFAULT_LIMITS: dict[str, int] = {
     "max_input_tokens": 64,
@@ -38,7 +40,56 @@ MAX_SEED = 2**32 - 1
 MAX_WORD_CHARS = 50
 MASK = "[MASK]"
 
-ROLE_LABELS = {"bert": "BERT", "gpt": "GPT", "encoder": "the sentence encoder"}
+ROLE_LABELS = {"bert": "BERT", "gpt": "GPT", "encoder": gettext_noop("the sentence encoder")}
+
+# The learner's sentences. Each is English here and translated when a message is made
+# (``gettext`` at call time): a request's language on the web, English in the worker, whose
+# stored messages the pages translate when they show them (``inference.web.messages``).
+# A ``label`` is one of the English labels below, translated along with the sentence.
+SEND_AS_STRING = gettext_noop("Send %(what)s as a string.")
+TOO_LONG = gettext_noop(
+    "%(label)s is %(count)s characters long; the limit is %(limit)s characters. "
+    "Shorten it and try again."
+)
+WHOLE_NUMBER = gettext_noop("%(label)s must be a whole number from %(lo)s to %(hi)s.")
+ON_OR_OFF = gettext_noop("%(label)s must be on or off.")
+TOO_MANY_TOKENS = gettext_noop(
+    "%(label)s becomes %(count)s tokens for %(model)s; the limit is %(limit)s tokens. "
+    "Shorten it and try again."
+)
+TOO_MANY_TOKENS_PAIR = gettext_noop(
+    "%(label)s become %(count)s tokens for %(model)s; the limit is %(limit)s tokens. "
+    "Shorten it and try again."
+)
+NO_MASK = gettext_noop(
+    "Put [MASK] where BERT should guess a word, for example “The cat sat on the [MASK].”"
+)
+TOO_MANY_MASKS = gettext_noop("Use at most %(limit)s [MASK] tokens; this sentence has %(count)s.")
+TEMPERATURE_RANGE = gettext_noop("Temperature must be a number from %(lo)s to %(hi)s.")
+TOP_P_RANGE = gettext_noop("Top-p must be a number above 0 and at most 1.")
+SEED_RANGE = gettext_noop("Seed must be a whole number from 0 to %(hi)s, or left empty.")
+EMPTY_WORD = gettext_noop("Type a word first.")
+ONE_WORD = gettext_noop("Type a single word, without spaces.")
+WORD_TOO_LONG = gettext_noop("The word is %(count)s characters long; the limit is %(limit)s.")
+WORD_MISSING = gettext_noop(
+    "%(label)s doesn't contain the word “%(word)s” (as a whole word). "
+    "Use the word in both sentences."
+)
+LABELS = (
+    gettext_noop("The sentence"),
+    gettext_noop("The prompt"),
+    gettext_noop("The text"),
+    gettext_noop("The word"),
+    gettext_noop("Sentence A"),
+    gettext_noop("Sentence B"),
+    gettext_noop("The two sentences"),
+    gettext_noop("New tokens"),
+    gettext_noop("Sampling"),
+    gettext_noop("Temperature"),
+    gettext_noop("Top-k"),
+    gettext_noop("Top-p"),
+    gettext_noop("Seed"),
+)
 
 # Direction controls (embeddings, overrides, isolates, marks): invisible, and an override
 # left in a result page flips the text around it. Dropped from every demo input.
@@ -76,7 +127,8 @@ def clean_text(value: Any, *, field: str, label: str, empty_message: str) -> str
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise DemoInputError(f"Send {label[0].lower() + label[1:]} as a string.", field=field)
+        what = _(label)
+        raise DemoInputError(_(SEND_AS_STRING) % {"what": what[:1].lower() + what[1:]}, field=field)
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     # Control characters (other than newline and tab) and lone surrogates are invisible
     # or unencodable; dropping them keeps what the learner meant to type.
@@ -90,19 +142,18 @@ def clean_text(value: Any, *, field: str, label: str, empty_message: str) -> str
     # Nothing but spaces and invisible format characters (zero-width space, joiners, BOM)
     # is as empty as nothing.
     if not any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in value):
-        raise DemoInputError(empty_message, field=field)
+        raise DemoInputError(_(empty_message), field=field)
     max_chars = demo_limits()["max_chars"]
     if len(value) > max_chars:
         raise DemoInputError(
-            f"{label} is {len(value)} characters long; the limit is {max_chars} characters. "
-            "Shorten it and try again.",
+            _(TOO_LONG) % {"label": _(label), "count": len(value), "limit": max_chars},
             field=field,
         )
     return str(value)
 
 
 def parse_int(value: Any, *, field: str, label: str, lo: int, hi: int, default: int) -> int:
-    message = f"{label} must be a whole number from {lo} to {hi}."
+    message = _(WHOLE_NUMBER) % {"label": _(label), "lo": lo, "hi": hi}
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     if isinstance(value, bool):
@@ -158,7 +209,7 @@ def parse_bool(value: Any, *, field: str, label: str, default: bool = False) -> 
             return True
         if text in _FALSE:
             return False
-    raise DemoInputError(f"{label} must be on or off.", field=field)
+    raise DemoInputError(_(ON_OR_OFF) % {"label": _(label)}, field=field)
 
 
 def normalise_masks(text: str) -> str:
@@ -231,17 +282,22 @@ def check_tokens(
     for role in roles:
         count = count_tokens(role, text, pair)
         if count is not None and count > limit:
+            template = TOO_MANY_TOKENS_PAIR if pair is not None else TOO_MANY_TOKENS
             raise DemoInputError(
-                f"{label} {'become' if pair is not None else 'becomes'} {count} tokens for "
-                f"{ROLE_LABELS.get(role, role)}; "
-                f"the limit is {limit} tokens. Shorten it and try again.",
+                _(template)
+                % {
+                    "label": _(label),
+                    "count": count,
+                    "model": _(ROLE_LABELS.get(role, role)),
+                    "limit": limit,
+                },
                 field=field,
             )
 
 
 # --- One validator per demo kind -------------------------------------------------------
 
-EMPTY_SENTENCE = "Type a sentence first."
+EMPTY_SENTENCE = gettext_noop("Type a sentence first.")
 
 
 def validate_fill_mask(*, text: Any = None, top_k: Any = 5) -> dict[str, Any]:
@@ -251,14 +307,10 @@ def validate_fill_mask(*, text: Any = None, top_k: Any = 5) -> dict[str, Any]:
     )
     masks = text.count(MASK)
     if masks == 0:
-        raise DemoInputError(
-            "Put [MASK] where BERT should guess a word, for example “The cat sat on the [MASK].”",
-            field="text",
-        )
+        raise DemoInputError(_(NO_MASK), field="text")
     if masks > limits["max_masks"]:
         raise DemoInputError(
-            f"Use at most {limits['max_masks']} [MASK] tokens; this sentence has {masks}.",
-            field="text",
+            _(TOO_MANY_MASKS) % {"limit": limits["max_masks"], "count": masks}, field="text"
         )
     top_k = parse_int(top_k, field="top_k", label="Top-k", lo=1, hi=limits["top_k_max"], default=5)
     check_tokens(("bert",), text, field="text", label="The sentence")
@@ -321,7 +373,7 @@ def validate_generate(
 
 
 def parse_temperature(value: Any, *, default: float = 1.0) -> float:
-    message = f"Temperature must be a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE:g}."
+    message = _(TEMPERATURE_RANGE) % {"lo": f"{MIN_TEMPERATURE}", "hi": f"{MAX_TEMPERATURE:g}"}
     temperature = parse_float(
         value, field="temperature", label="Temperature", message=message, default=default
     )
@@ -331,7 +383,7 @@ def parse_temperature(value: Any, *, default: float = 1.0) -> float:
 
 
 def parse_top_p(value: Any, *, default: float = 1.0) -> float:
-    message = "Top-p must be a number above 0 and at most 1."
+    message = _(TOP_P_RANGE)
     top_p = parse_float(value, field="top_p", label="Top-p", message=message, default=default)
     if not 0 < top_p <= 1:
         raise DemoInputError(message, field="top_p")
@@ -344,9 +396,7 @@ def parse_seed(value: Any) -> int | None:
     try:
         return parse_int(value, field="seed", label="Seed", lo=0, hi=MAX_SEED, default=0)
     except DemoInputError:
-        raise DemoInputError(
-            f"Seed must be a whole number from 0 to {MAX_SEED}, or left empty.", field="seed"
-        ) from None
+        raise DemoInputError(_(SEED_RANGE) % {"hi": MAX_SEED}, field="seed") from None
 
 
 def validate_next_token(*, prompt: Any = None, top_k: Any = 20) -> dict[str, Any]:
@@ -385,13 +435,12 @@ def validate_tokenize(*, text: Any = None) -> dict[str, Any]:
 def validate_embeddings(
     *, word: Any = None, sentence_a: Any = None, sentence_b: Any = None
 ) -> dict[str, Any]:
-    word = clean_text(word, field="word", label="The word", empty_message="Type a word first.")
+    word = clean_text(word, field="word", label="The word", empty_message=EMPTY_WORD)
     if any(ch.isspace() for ch in word):
-        raise DemoInputError("Type a single word, without spaces.", field="word")
+        raise DemoInputError(_(ONE_WORD), field="word")
     if len(word) > MAX_WORD_CHARS:
         raise DemoInputError(
-            f"The word is {len(word)} characters long; the limit is {MAX_WORD_CHARS}.",
-            field="word",
+            _(WORD_TOO_LONG) % {"count": len(word), "limit": MAX_WORD_CHARS}, field="word"
         )
     sentence_a = clean_text(
         sentence_a, field="sentence_a", label="Sentence A", empty_message=EMPTY_SENTENCE
@@ -404,11 +453,7 @@ def validate_embeddings(
         ("sentence_b", "Sentence B", sentence_b),
     ):
         if not contains_word(sentence, word):
-            raise DemoInputError(
-                f"{label} doesn't contain the word “{word}” (as a whole word). "
-                "Use the word in both sentences.",
-                field=field,
-            )
+            raise DemoInputError(_(WORD_MISSING) % {"label": _(label), "word": word}, field=field)
         check_tokens(("bert", "encoder"), sentence, field=field, label=label)
     return {"word": word, "sentence_a": sentence_a, "sentence_b": sentence_b}
 

@@ -23,17 +23,26 @@ Why that is enough to keep a learner's answer from changing under them:
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 # A queued task that has waited this long with no worker covering its queue (without a
 # break: a worker restart shorter than this costs nobody their demo) is reported unavailable.
 NO_WORKER_GRACE_S = 5.0
 # Slack on top of the queue expiry / hard time limit before declaring a timeout.
 DEADLINE_MARGIN_S = 10.0
 
-WORKER_LOST = "The model worker stopped while working on this. Please try again."
-NO_WORKER = (
+# The learner's sentences, in English: the worker stores them in a task's events, and the
+# pages translate them when they show them (``inference.web.messages``).
+WORKER_LOST = gettext_noop("The model worker stopped while working on this. Please try again.")
+NO_WORKER = gettext_noop(
     "No model worker is running right now, so this demo can't run. Lessons and quizzes still work."
 )
-QUEUE_TIMEOUT = "The model workers were too busy to start this in time. Please try again."
+QUEUE_TIMEOUT = gettext_noop(
+    "The model workers were too busy to start this in time. Please try again."
+)
+RAN_TOO_LONG = gettext_noop(
+    "This demo ran longer than its %(seconds)s-second limit and was stopped. Try a shorter input."
+)
 
 
 def waiting_verdict(
@@ -70,14 +79,11 @@ def running_verdict(
 
 
 def message(code: str, *, waiting: bool, hard_limit_s: float) -> str:
-    """The learner's sentence for a verdict."""
+    """The learner's sentence for a verdict, in English (see above)."""
     if code == "worker_lost":
         return WORKER_LOST
     if code == "unavailable":
         return NO_WORKER
     if waiting:
         return QUEUE_TIMEOUT
-    return (
-        f"This demo ran longer than its {hard_limit_s:g}-second limit and was stopped. "
-        "Try a shorter input."
-    )
+    return RAN_TOO_LONG % {"seconds": f"{hard_limit_s:g}"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from django import template
+from django.utils.translation import gettext as _
 
 from inference.web import charts
 
@@ -91,11 +92,11 @@ def duration(value: object) -> str:
     except (TypeError, ValueError):
         return ""
     if seconds < 90:
-        return f"{seconds} s"
+        return _("%(seconds)s s") % {"seconds": seconds}
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+        return _("%(minutes)s min") % {"minutes": minutes}
+    return _("%(hours)s h %(minutes)s min") % {"hours": minutes // 60, "minutes": minutes % 60}
 
 
 @register.filter
@@ -123,3 +124,12 @@ def svgnum(value: object) -> str:
         return f"{float(value):g}"  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return "0"
+
+
+@register.filter
+def learner_message(value: object) -> object:
+    """A sentence a task's events carry (an error's), in the page's language when it is one
+    of the demos' own (``inference.web.messages``); anything else as it is."""
+    from inference.web.messages import learner_message as translate
+
+    return translate(value)

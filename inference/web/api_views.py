@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -31,9 +32,9 @@ def _api_params(request: HttpRequest) -> dict[str, Any]:
         try:
             data = json.loads(request.body or b"{}")
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise DemoInputError("The request body isn't valid JSON.") from None
+            raise DemoInputError(_("The request body isn't valid JSON.")) from None
         if not isinstance(data, dict):
-            raise DemoInputError("Send the demo's settings as a JSON object.")
+            raise DemoInputError(_("Send the demo's settings as a JSON object."))
         return data
     data = request.POST.dict()
     data.pop("csrfmiddlewaretoken", None)
@@ -44,7 +45,7 @@ def _api_params(request: HttpRequest) -> dict[str, Any]:
 def api_submit(request: HttpRequest, kind: str) -> JsonResponse:
     """Start a demo: 202 (or 200 when answered from cache) with the URLs to follow it."""
     if kinds.get(kind) is None:
-        return _json_error(f"There is no demo called “{kind}”.", 404)
+        return _json_error(_("There is no demo called “%(name)s”.") % {"name": kind}, 404)
     try:
         submission = demo_submit(
             kind=kind, params=_api_params(request), user=request.user, ip=client_ip(request)
@@ -73,7 +74,11 @@ def api_result(request: HttpRequest, task_id: str) -> JsonResponse:
     except ValueError:
         wait = -1.0
     if not 0 <= wait <= API_MAX_WAIT_S:
-        return _json_error(f"wait must be a number of seconds from 0 to {API_MAX_WAIT_S:g}.", 400)
+        return _json_error(
+            _("wait must be a number of seconds from 0 to %(limit)s.")
+            % {"limit": f"{API_MAX_WAIT_S:g}"},
+            400,
+        )
     deadline = time.monotonic() + wait
     try:
         outcome = demo_outcome(task_id=task_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.views.decorators.http import require_GET
 
 from inference.contract import streams
@@ -104,8 +105,17 @@ def _sse_html(event: str, html: str, entry_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def stream_frames(task_id: str, after: str, *, rid: str) -> Iterator[str]:
-    """``token`` (one rendered token), ``status`` and finally ``end`` (done, error, gone)."""
+def stream_frames(
+    task_id: str, after: str, *, rid: str, language: str | None = None
+) -> Iterator[str]:
+    """``token`` (one rendered token), ``status`` and finally ``end`` (done, error, gone).
+
+    The fragments are in ``language`` (the request's), whichever thread sends them."""
+    with translation.override(language or translation.get_language()):
+        yield from _stream_frames(task_id, after, rid=rid)
+
+
+def _stream_frames(task_id: str, after: str, *, rid: str) -> Iterator[str]:
     yield RETRY
     try:
         for item in demo_event_feed(task_id=task_id, after=after):
@@ -136,5 +146,10 @@ def demo_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     """Generated tokens as ready-to-append HTML (``inference:demo-events`` sends JSON)."""
     wid = clean_widget_id(request.GET.get("w"))
     return _event_stream(
-        stream_frames(task_id, _resume_from(request), rid=result_dom_id(wid, task_id))
+        stream_frames(
+            task_id,
+            _resume_from(request),
+            rid=result_dom_id(wid, task_id),
+            language=translation.get_language(),
+        )
     )

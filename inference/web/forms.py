@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from inference.contract import kinds
 from inference.contract.validation import (
@@ -22,6 +25,16 @@ from inference.contract.validation import (
     parse_temperature,
     parse_top_p,
 )
+
+
+def _lazy_format(message: Any, **values: Any) -> Any:
+    """``message % values`` in the language active when it is shown (a lazy string)."""
+    return lazy(lambda: str(message) % values, str)()
+
+
+def label_suffix() -> str:
+    """What follows a field's label: ":" in English, a full-width colon in Chinese."""
+    return pgettext("after a form field's label", ":")
 
 
 def _textarea(*, rows: int = 3, placeholder: str = "") -> forms.Textarea:
@@ -50,12 +63,13 @@ class DemoForm(forms.Form):
     """Base: ``clean()`` runs ``kinds.validate(kind, ...)`` and keeps the result."""
 
     kind: ClassVar[str] = ""  # its row in ``inference.contract.kinds`` names this class
-    submit_label: ClassVar[str] = "Run"
+    submit_label: ClassVar[str] = _("Run")
 
     # Fields grouped under "Sampling settings" on the page (GenerateForm only).
     sampling_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", label_suffix())
         super().__init__(*args, **kwargs)
         self.params: dict[str, Any] | None = None
 
@@ -77,7 +91,7 @@ class DemoForm(forms.Form):
 
 
 def text_field(
-    label: str, initial: str = "", *, help_text: str = "", rows: int = 3, line: bool = False
+    label: Any, initial: str = "", *, help_text: Any = "", rows: int = 3, line: bool = False
 ) -> forms.CharField:
     """A loose text field (the validator cleans it): a textarea whose placeholder is the
     starting value, or one line (``line``)."""
@@ -93,13 +107,13 @@ def text_field(
 
 
 def number_field(
-    label: str,
+    label: Any,
     initial: float | None,
     *,
     lo: float,
     hi: float,
     step: float | str = 1,
-    help_text: str = "",
+    help_text: Any = "",
 ) -> forms.CharField:
     """A loose number field (kept as text, so the validator words every refusal)."""
     return forms.CharField(
@@ -116,75 +130,83 @@ TOP_K_MAX = demo_limits()["top_k_max"]
 
 class FillMaskForm(DemoForm):
     kind = "fill-mask"
-    submit_label = "Guess the missing words"
+    submit_label = _("Guess the missing words")
 
     text = text_field(
-        "Sentence with [MASK]",
+        _("Sentence with [MASK]"),
         "The cat sat on the [MASK].",
-        help_text="Write [MASK] where BERT should guess a word (up to 5 masks).",
+        help_text=_("Write [MASK] where BERT should guess a word (up to 5 masks)."),
     )
     top_k = number_field(
-        "Guesses per mask (top-k)",
+        _("Guesses per mask (top-k)"),
         5,
         lo=1,
         hi=TOP_K_MAX,
-        help_text="How many of BERT's best guesses to show for each [MASK].",
+        help_text=_("How many of BERT's best guesses to show for each [MASK]."),
     )
 
 
 class GenerateForm(DemoForm):
     kind = "generate"
-    submit_label = "Generate"
+    submit_label = _("Generate")
 
     prompt = text_field(
-        "Prompt",
+        _("Prompt"),
         "Once upon a time",
-        help_text="GPT writes what comes next, one token at a time, left to right.",
+        help_text=_("GPT writes what comes next, one token at a time, left to right."),
     )
     max_new_tokens = number_field(
-        "New tokens",
+        _("New tokens"),
         20,
         lo=1,
         hi=demo_limits()["max_new_tokens"],
-        help_text=f"How many tokens to add (1 to {demo_limits()['max_new_tokens']}).",
+        help_text=_lazy_format(
+            _("How many tokens to add (1 to %(limit)s)."), limit=demo_limits()["max_new_tokens"]
+        ),
     )
     do_sample = forms.BooleanField(
         required=False,
-        label="Sample instead of always taking the most likely token",
-        help_text="Off: greedy decoding, the same text every time. "
-        "On: the settings below shape the randomness.",
+        label=_("Sample instead of always taking the most likely token"),
+        help_text=_(
+            "Off: greedy decoding, the same text every time. "
+            "On: the settings below shape the randomness."
+        ),
     )
     temperature = number_field(
-        "Temperature",
+        _("Temperature"),
         1.0,
         lo=MIN_TEMPERATURE,
         hi=MAX_TEMPERATURE,
         step="any",
-        help_text=f"{MIN_TEMPERATURE} to {MAX_TEMPERATURE:g}. Lower is safer and more "
-        "repetitive, higher is more surprising.",
+        help_text=_lazy_format(
+            _("%(lo)s to %(hi)s. Lower is safer and more repetitive, higher is more surprising."),
+            lo=f"{MIN_TEMPERATURE}",
+            hi=f"{MAX_TEMPERATURE:g}",
+        ),
     )
     top_k = number_field(
-        "Top-k",
+        _("Top-k"),
         0,
         lo=0,
         hi=TOP_K_MAX,
-        help_text="Sample only among the k most likely tokens (0 turns it off).",
+        help_text=_("Sample only among the k most likely tokens (0 turns it off)."),
     )
     top_p = number_field(
-        "Top-p",
+        _("Top-p"),
         1.0,
         lo=0,
         hi=1,
         step="any",
-        help_text="Sample among the most likely tokens whose probabilities add up to p "
-        "(1 turns it off).",
+        help_text=_(
+            "Sample among the most likely tokens whose probabilities add up to p (1 turns it off)."
+        ),
     )
     seed = number_field(
-        "Seed (optional)",
+        _("Seed (optional)"),
         None,
         lo=0,
         hi=MAX_SEED,
-        help_text="The same seed and settings give the same text again.",
+        help_text=_("The same seed and settings give the same text again."),
     )
 
     sampling_fields: ClassVar[tuple[str, ...]] = ("temperature", "top_k", "top_p", "seed")
@@ -192,67 +214,74 @@ class GenerateForm(DemoForm):
 
 class NextTokenForm(DemoForm):
     kind = "next-token"
-    submit_label = "Show the next-token probabilities"
+    submit_label = _("Show the next-token probabilities")
 
     prompt = text_field(
-        "Prompt",
+        _("Prompt"),
         "The capital of France is",
-        help_text="GPT scores every token in its vocabulary as the next one.",
+        help_text=_("GPT scores every token in its vocabulary as the next one."),
     )
     top_k = number_field(
-        "Candidates to show", 20, lo=1, hi=TOP_K_MAX, help_text=f"1 to {TOP_K_MAX}."
+        _("Candidates to show"),
+        20,
+        lo=1,
+        hi=TOP_K_MAX,
+        help_text=_lazy_format(_("1 to %(limit)s."), limit=TOP_K_MAX),
     )
 
 
 class AttentionForm(DemoForm):
     kind = "attention"
-    submit_label = "Show attention"
+    submit_label = _("Show attention")
 
     text = text_field(
-        "Sentence",
+        _("Sentence"),
         "The cat sat on the mat because it was tired.",
         rows=2,
-        help_text=f"Keep it short: at most {demo_limits()['attention_max_tokens']} tokens.",
+        help_text=_lazy_format(
+            _("Keep it short: at most %(limit)s tokens."),
+            limit=demo_limits()["attention_max_tokens"],
+        ),
     )
 
 
 class TokenizeForm(DemoForm):
     kind = "tokenize"
-    submit_label = "Tokenize"
+    submit_label = _("Tokenize")
 
     text = text_field(
-        "Text",
+        _("Text"),
         "Tokenizers split unbelievable words into pieces.",
-        help_text="Any text: try rare words, numbers, emoji or other scripts.",
+        help_text=_("Any text: try rare words, numbers, emoji or other scripts."),
     )
 
 
 class EmbeddingsForm(DemoForm):
     kind = "embeddings"
-    submit_label = "Compare"
+    submit_label = _("Compare")
 
     word = forms.CharField(
         required=False,
         strip=False,
-        label="Word",
+        label=_("Word"),
         initial="bank",
-        help_text="A single word that appears in both sentences.",
+        help_text=_("A single word that appears in both sentences."),
         widget=forms.TextInput(attrs={"maxlength": 50, "autocapitalize": "none"}),
     )
-    sentence_a = text_field("Sentence A", "She sat on the bank of the river.", line=True)
-    sentence_b = text_field("Sentence B", "He paid the cheque into the bank.", line=True)
+    sentence_a = text_field(_("Sentence A"), "She sat on the bank of the river.", line=True)
+    sentence_b = text_field(_("Sentence B"), "He paid the cheque into the bank.", line=True)
 
 
 class NextSentenceForm(DemoForm):
     kind = "next-sentence"
-    submit_label = "Ask BERT"
+    submit_label = _("Ask BERT")
 
-    sentence_a = text_field("Sentence A", "The cat sat on the mat.", line=True)
+    sentence_a = text_field(_("Sentence A"), "The cat sat on the mat.", line=True)
     sentence_b = text_field(
-        "Sentence B",
+        _("Sentence B"),
         "It was very comfortable.",
         line=True,
-        help_text="BERT was pre-trained to tell a real next sentence from a random one.",
+        help_text=_("BERT was pre-trained to tell a real next sentence from a random one."),
     )
 
 
@@ -269,24 +298,25 @@ class ReshapeForm(forms.Form):
 
     temperature = forms.CharField(
         required=False,
-        label="Temperature",
+        label=_("Temperature"),
         initial=1.0,
         widget=_number(lo=MIN_TEMPERATURE, hi=MAX_TEMPERATURE, step="any"),
     )
     top_k = forms.CharField(
         required=False,
-        label="Top-k (0 = off)",
+        label=_("Top-k (0 = off)"),
         initial=0,
         widget=_number(lo=0, hi=demo_limits()["top_k_max"]),
     )
     top_p = forms.CharField(
         required=False,
-        label="Top-p (1 = off)",
+        label=_("Top-p (1 = off)"),
         initial=1.0,
         widget=_number(lo=0, hi=1, step="any"),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", label_suffix())
         super().__init__(*args, **kwargs)
         self.knobs: dict[str, Any] | None = None
 

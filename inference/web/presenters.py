@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from inference.contract import kinds
 from inference.web.attention_maps import (
@@ -32,14 +34,14 @@ from inference.web.result_shapes import (
 from inference.web.selectors import Outcome
 
 STATE_LABELS = {
-    "queued": "Waiting for a model worker…",
-    "running": "Running",
-    "streaming": "Generating",
-    "done": "Done",
-    "error": "Something went wrong",
+    "queued": gettext_lazy("Waiting for a model worker…"),
+    "running": gettext_lazy("Running"),
+    "streaming": gettext_lazy("Generating"),
+    "done": gettext_lazy("Done"),
+    "error": gettext_lazy("Something went wrong"),
 }
 
-ROLE_NAMES = {"bert": "BERT", "gpt": "GPT", "encoder": "Sentence encoder"}
+ROLE_NAMES = {"bert": "BERT", "gpt": "GPT", "encoder": gettext_lazy("Sentence encoder")}
 
 
 def demo_catalogue() -> list[dict[str, str]]:
@@ -83,13 +85,17 @@ def status_line(outcome: Outcome) -> str:
     """What the learner reads while a demo runs. Never the worker's host name (an internal
     detail, "inference@vm"): "a model worker" says all a learner needs."""
     if outcome.state == "queued":
-        return STATE_LABELS["queued"]
-    if outcome.state in {"running", "streaming"}:
-        where = " on a model worker" if outcome.worker else ""
-        if outcome.state == "streaming":
-            return f"Generating{where}… {len(outcome.tokens)} tokens so far"
-        return f"Running{where}…"
-    return STATE_LABELS.get(outcome.state, outcome.state)
+        return str(STATE_LABELS["queued"])
+    count = len(outcome.tokens)
+    if outcome.state == "streaming" and outcome.worker:
+        return _("Generating on a model worker… %(count)s tokens so far") % {"count": count}
+    if outcome.state == "streaming":
+        return _("Generating… %(count)s tokens so far") % {"count": count}
+    if outcome.state == "running" and outcome.worker:
+        return _("Running on a model worker…")
+    if outcome.state == "running":
+        return _("Running…")
+    return str(STATE_LABELS.get(outcome.state, outcome.state))
 
 
 # Each kind's view of its result, named in its row (``kinds.DemoKind.present``): the extra

@@ -13,6 +13,9 @@ import bisect
 import re
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
+
 from inference.contract.validation import MASK
 from inference.web.charts import bar_width, signed_bar
 from inference.web.reshape import Reshaped, Row
@@ -202,7 +205,7 @@ def candidate_rows(result: dict) -> list[Row]:
 TOKEN_SIDES = (
     ("bert", "BERT", "BERT"),
     ("gpt", "GPT", "GPT"),
-    ("gpt2", "GPT-2", "GPT-2's tokenizer"),
+    ("gpt2", "GPT-2", gettext_lazy("GPT-2's tokenizer")),
 )
 
 
@@ -211,11 +214,20 @@ def _tokenizer_about(role: str, side: dict) -> str:
     byte-level BPE): a GPT that doesn't use byte-level BPE, and GPT-2's real tokenizer."""
     scheme = str(side.get("scheme") or "")
     size = side.get("vocab_size")
-    what = ", ".join(filter(None, [scheme, f"{size:,} tokens" if isinstance(size, int) else ""]))
+    if scheme == "byte-level BPE":  # the one scheme name that isn't a proper name
+        scheme = _("byte-level BPE")
+    count = _("%(count)s tokens") % {"count": f"{size:,}"} if isinstance(size, int) else ""
+    what = pgettext("between a tokenizer's name and its size", ", ").join(
+        filter(None, [scheme, count])
+    )
     if role == "gpt2":
-        return f"{what}; the real gpt2 files" if what else "the real gpt2 files"
-    if role == "gpt" and scheme and scheme != "byte-level BPE":
-        return f"shares BERT's {scheme}" if side.get("shares_bert_vocabulary") else what
+        if what:
+            return _("%(what)s; the real gpt2 files") % {"what": what}
+        return _("the real gpt2 files")
+    if role == "gpt" and scheme and side.get("scheme") != "byte-level BPE":
+        if side.get("shares_bert_vocabulary"):
+            return _("shares BERT's %(scheme)s") % {"scheme": scheme}
+        return what
     return ""
 
 

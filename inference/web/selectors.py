@@ -22,10 +22,12 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from inference.contract import heartbeat, kinds, streams, verdicts
 from inference.contract.errors import DemoNotFound, DemoUnavailable
 from inference.contract.gateway import inference_queue
+from inference.web.messages import SOMETHING_WENT_WRONG
 
 # Poll/long-poll: block on XREAD in slices this long, checking worker health in between.
 BLOCK_SLICE_S = 2.0
@@ -130,7 +132,8 @@ def fold(task_id: str, entries: list[tuple[str, dict]]) -> Outcome:
         elif kind == "error" and outcome.error is None:
             outcome.error = {
                 "code": event.get("code") or "internal",
-                "message": event.get("message") or "Something went wrong running this demo.",
+                # English like every stored sentence; the page translates it
+                "message": event.get("message") or SOMETHING_WENT_WRONG,
             }
     if outcome.result is not None:
         outcome.state = "done"
@@ -323,7 +326,7 @@ def worker_status() -> dict[str, Any]:
         profile = str(settings.INFERENCE_PROFILE)
     status: dict[str, Any] = {
         "profile": profile,
-        "profile_description": PROFILES.get(profile, ""),
+        "profile_description": _(PROFILES.get(profile, "")),
         "redis": True,
         "workers": [],
         "ready": False,
@@ -342,7 +345,7 @@ def worker_status() -> dict[str, Any]:
     served = {w.get("profile") for w in status["workers"] if w.get("ready") is True}
     if len(served) == 1:
         status["profile"] = served.pop() or profile
-        status["profile_description"] = PROFILES.get(status["profile"], "")
+        status["profile_description"] = _(PROFILES.get(status["profile"], ""))
     status["stage"] = served_stage(status["workers"])
     status["poll"] = not status["ready"] or status["stage"] == "early"
     return status
@@ -382,10 +385,10 @@ def next_token_logits(*, task_id: str) -> tuple[Outcome, bytes, dict[int, str]]:
     """The finished next-token result and its stored logits (for re-shaping the bars)."""
     outcome = demo_outcome(task_id=task_id)
     if outcome.kind not in (None, "next-token") or outcome.state != "done":
-        raise DemoNotFound("This isn't a finished next-token result.")
+        raise DemoNotFound(_("This isn't a finished next-token result."))
     key = (outcome.result or {}).get("logits_key")
     if not isinstance(key, str) or not key.startswith(streams.LOGITS_PREFIX):
-        raise DemoNotFound("This result has no stored probabilities to re-shape.")
+        raise DemoNotFound(_("This result has no stored probabilities to re-shape."))
     try:
         stored = streams.logits_read(_client(), key)
     except redis.RedisError as exc:

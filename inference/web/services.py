@@ -22,12 +22,14 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_ratelimit.core import get_usage
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from inference.contract import gateway, heartbeat, kinds, streams
-from inference.contract.errors import DemoRateLimited, DemoUnavailable
+from inference.contract.errors import SERVICE_DOWN, DemoRateLimited, DemoUnavailable
 from inference.contract.gateway import inference_queue
 from inference.web.selectors import build_progress, queue_expires_s
 
@@ -36,12 +38,14 @@ logger = logging.getLogger(__name__)
 CACHE_PREFIX = "demo:cache:"
 # Merged over CELERY_BROKER_TRANSPORT_OPTIONS for the web's publishing connection only.
 
-NO_WORKER = (
+# The learner's sentences (translated when raised, in the request's language).
+NO_WORKER = gettext_noop(
     "No model worker is running right now, so the demos can't run. Lessons and quizzes still work."
 )
-STARTING = "The model worker is still loading its models. Try again in a few seconds."
-RATE_LIMITED = (
-    "You're running demos faster than the models can keep up. Wait {seconds} seconds and try again."
+STARTING = gettext_noop("The model worker is still loading its models. Try again in a few seconds.")
+RATE_LIMITED = gettext_noop(
+    "You're running demos faster than the models can keep up. "
+    "Wait %(seconds)s seconds and try again."
 )
 
 
@@ -122,7 +126,7 @@ def _rate_limit(*, user: Any, ip: str | None) -> None:
             raise DemoUnavailable() from exc
         if usage and usage["should_limit"]:
             seconds = max(1, int(usage.get("time_left") or 60))
-            raise DemoRateLimited(RATE_LIMITED.format(seconds=seconds), retry_after=seconds)
+            raise DemoRateLimited(_(RATE_LIMITED) % {"seconds": seconds}, retry_after=seconds)
 
 
 def _served_profile(workers: list[dict[str, Any]]) -> str:
@@ -190,15 +194,20 @@ def _no_worker_error(client: redis.Redis) -> DemoUnavailable:
     progress = build_progress()
     if progress and progress.get("running"):
         percent = progress.get("percent")
-        share = f" ({percent:.0f}%)" if isinstance(percent, int | float) else ""
-        return DemoUnavailable(
-            f"The demo models are being prepared{share}… Try again in a few minutes; "
-            "lessons and quizzes work meanwhile.",
-            reason="preparing",
-        )
+        if isinstance(percent, int | float):
+            message = _(
+                "The demo models are being prepared (%(percent)s%%)… Try again in a few "
+                "minutes; lessons and quizzes work meanwhile."
+            ) % {"percent": f"{percent:.0f}"}
+        else:
+            message = _(
+                "The demo models are being prepared… Try again in a few minutes; "
+                "lessons and quizzes work meanwhile."
+            )
+        return DemoUnavailable(message, reason="preparing")
     if live:
-        return DemoUnavailable(STARTING, reason="starting")
-    return DemoUnavailable(NO_WORKER, reason="no_worker")
+        return DemoUnavailable(_(STARTING), reason="starting")
+    return DemoUnavailable(_(NO_WORKER), reason="no_worker")
 
 
 def _enqueue(*, kind: str, task_id: str, params: dict[str, Any]) -> None:
@@ -215,7 +224,8 @@ def _enqueue(*, kind: str, task_id: str, params: dict[str, Any]) -> None:
             streams.publish(
                 streams.redis_client(),
                 task_id,
-                streams.error_event("unavailable", DemoUnavailable().message),
+                # English in the stream; the pages translate it (inference.web.messages)
+                streams.error_event("unavailable", SERVICE_DOWN),
             )
         raise DemoUnavailable() from exc
 

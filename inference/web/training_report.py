@@ -14,23 +14,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from inference.contract.registry import models_dir
 from inference.web.charts import LineChart, Series, downsample, line_chart
 
 SOURCE_LABELS = {
-    "wordnet": "WordNet: definitions and example sentences",
-    "lessons": "This course's lessons",
-    "gcide": "GCIDE dictionary: quotations (GPT only)",
+    "wordnet": gettext_lazy("WordNet: definitions and example sentences"),
+    "lessons": gettext_lazy("This course's lessons"),
+    "gcide": gettext_lazy("GCIDE dictionary: quotations (GPT only)"),
 }
 TARGET_LABELS = {
-    "fill_mask_pass_rate": "Fill-mask probes with an accepted answer in the top 5",
-    "mlm_top1_accuracy": "Masked words right first time (held-out everyday English)",
-    "nsp_accuracy": "Next-sentence accuracy (held-out pairs)",
-    "generate_pass_rate": "GPT probes: 10+ real words, no repeated phrase",
-    "france_paris_in_top5": "“The capital of France is [MASK].” has paris in the top 5",
-    "lesson_pairs_right": "The lessons' next-sentence pairs on the right side",
-    "lesson_defaults_pass": "The lessons' demo inputs that pass their probe",
+    "fill_mask_pass_rate": gettext_lazy("Fill-mask probes with an accepted answer in the top 5"),
+    "mlm_top1_accuracy": gettext_lazy("Masked words right first time (held-out everyday English)"),
+    "nsp_accuracy": gettext_lazy("Next-sentence accuracy (held-out pairs)"),
+    "generate_pass_rate": gettext_lazy("GPT probes: 10+ real words, no repeated phrase"),
+    "france_paris_in_top5": gettext_lazy(
+        "“The capital of France is [MASK].” has paris in the top 5"
+    ),
+    "lesson_pairs_right": gettext_lazy("The lessons' next-sentence pairs on the right side"),
+    "lesson_defaults_pass": gettext_lazy("The lessons' demo inputs that pass their probe"),
 }
+
+
+def _source_label(name: str) -> str:
+    if name in SOURCE_LABELS:
+        return str(SOURCE_LABELS[name])
+    if name.startswith("docstrings:"):
+        return _("docstrings of %(module)s") % {"module": name.removeprefix("docstrings:")}
+    return name
 
 
 def training_path() -> Path:
@@ -74,25 +87,25 @@ def loss_chart(record: dict, *, phone: bool = False) -> LineChart:
     bert = (record.get("models") or {}).get("bert") or {}
     gpt = (record.get("models") or {}).get("gpt") or {}
     series = [
-        Series("bert", "BERT masked LM", _curve(bert.get("loss_curve"), "mlm_loss")),
-        Series("nsp", "BERT next sentence", _curve(bert.get("loss_curve"), "nsp_loss"), True),
-        Series("gpt", "GPT causal LM", _curve(gpt.get("loss_curve"), "loss")),
+        Series("bert", _("BERT masked LM"), _curve(bert.get("loss_curve"), "mlm_loss")),
+        Series("nsp", _("BERT next sentence"), _curve(bert.get("loss_curve"), "nsp_loss"), True),
+        Series("gpt", _("GPT causal LM"), _curve(gpt.get("loss_curve"), "loss")),
     ]
     if phone:
         return line_chart(
             [s for s in series if s.points],
             width=360,
             height=300,
-            x_label="minutes of training",
-            y_label="loss (nats)",
+            x_label=_("minutes of training"),
+            y_label=_("loss (nats)"),
             margin=(14, 14, 44, 44),
         )
     return line_chart(
         [s for s in series if s.points],
         width=640,
         height=320,
-        x_label="minutes of training",
-        y_label="loss (cross-entropy, nats)",
+        x_label=_("minutes of training"),
+        y_label=_("loss (cross-entropy, nats)"),
         margin=(16, 190, 44, 56),
     )
 
@@ -204,7 +217,7 @@ def training_report() -> dict[str, Any] | None:
     models = record.get("models") or {}
     corpus = record.get("corpus") or {}
     sources = [
-        {"name": SOURCE_LABELS.get(name, name.replace("docstrings:", "docstrings of ")), **info}
+        {"name": _source_label(name), **info}
         for name, info in sorted(
             (corpus.get("sources") or {}).items(), key=lambda item: -(item[1] or {}).get("chars", 0)
         )

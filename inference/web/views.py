@@ -25,6 +25,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -193,7 +194,7 @@ def demo(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 def _not_found(request: HttpRequest, message: str | None = None) -> HttpResponse:
-    message = message or DemoNotFound.message
+    message = message or _(DemoNotFound.message)
     if request.htmx:
         return render(
             request,
@@ -315,7 +316,7 @@ def reshape_response(
     if not form.is_valid():
         if wants_json:
             errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
-            return JsonResponse({"error": "Check the settings.", "fields": errors}, status=400)
+            return JsonResponse({"error": _("Check the settings."), "fields": errors}, status=400)
         return render(request, template, base, status=200 if request.htmx else 400)
     try:
         prompt, raw, vocab = load()
@@ -325,7 +326,7 @@ def reshape_response(
     except DemoUnavailable as exc:
         return _json_error(exc.message, 503) if wants_json else _unavailable(request, exc.message)
     except ValueError:
-        message = "The stored probabilities for this result are unreadable. Run it again."
+        message = _("The stored probabilities for this result are unreadable. Run it again.")
         return _json_error(message, 404) if wants_json else _not_found(request, message)
     if wants_json:
         return JsonResponse(

@@ -18,6 +18,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -68,7 +69,7 @@ def example_reshape(request: HttpRequest, example_id: str) -> HttpResponse:
     def load() -> tuple[str, bytes, dict[int, str]]:
         raw = stored.logits_bytes()
         if raw is None:
-            raise DemoNotFound("This stored example has no probabilities to re-shape.")
+            raise DemoNotFound(_("This stored example has no probabilities to re-shape."))
         return str(stored.result.get("prompt", "")), raw, stored.vocab_map()
 
     return reshape_response(
@@ -111,7 +112,7 @@ def attention_view(request: HttpRequest, task_id: str) -> HttpResponse:
     except DemoUnavailable as exc:
         return _unavailable(request, exc.message, task_id)
     if outcome.kind != "attention" or outcome.state != "done":
-        return _not_found(request, "This isn't a finished attention result.")
+        return _not_found(request, _("This isn't a finished attention result."))
     return _attention_response(
         request,
         outcome.result or {},

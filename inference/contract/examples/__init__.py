@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from inference.contract import kinds
 from inference.contract.examples.builds import clean_build, served_demo_build_id
@@ -97,8 +99,11 @@ class StoredExample:
                 names.append(str(card.get("name", "")))
         names = [name for name in names if name]
         if len(names) <= 1:
-            return names[0] if names else "an unknown model"
-        return ", ".join(names[:-1]) + " and " + names[-1]
+            return names[0] if names else _("an unknown model")
+        return _("%(names)s and %(last)s") % {
+            "names": pgettext("list separator", ", ").join(names[:-1]),
+            "last": names[-1],
+        }
 
     def logits_bytes(self) -> bytes | None:
         if not self.logits:

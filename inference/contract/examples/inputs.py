@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from inference.contract import demo_cards, kinds
 
@@ -27,25 +28,32 @@ class ExampleInput:
 
 
 # The playground's ready examples (a handful per demo, chosen to show one idea each).
+# Titles are recorded in English and translated where the chips show them.
 CATALOGUE: tuple[ExampleInput, ...] = (
-    ExampleInput("fill-mask", "Capital of France", {"text": "The capital of France is [MASK]."}),
     ExampleInput(
-        "fill-mask", "Bread from the …", {"text": "She went to the [MASK] to buy some bread."}
+        "fill-mask", gettext_noop("Capital of France"), {"text": "The capital of France is [MASK]."}
     ),
     ExampleInput(
         "fill-mask",
-        "Two blanks at once",
+        gettext_noop("Bread from the …"),
+        {"text": "She went to the [MASK] to buy some bread."},
+    ),
+    ExampleInput(
+        "fill-mask",
+        gettext_noop("Two blanks at once"),
         {"text": "The [MASK] sat on the [MASK] because it was tired."},
     ),
     ExampleInput(
         "fill-mask",
-        "Python docs",
+        gettext_noop("Python docs"),
         {"text": "Return the [MASK] of the list.", "top_k": 8},
     ),
-    ExampleInput("generate", "Greedy: once upon a time", {"prompt": "Once upon a time"}),
+    ExampleInput(
+        "generate", gettext_noop("Greedy: once upon a time"), {"prompt": "Once upon a time"}
+    ),
     ExampleInput(
         "generate",
-        "Sampling, temperature 0.8, seed 42",
+        gettext_noop("Sampling, temperature 0.8, seed 42"),
         {
             "prompt": "Once upon a time",
             "max_new_tokens": 30,
@@ -57,7 +65,7 @@ CATALOGUE: tuple[ExampleInput, ...] = (
     ),
     ExampleInput(
         "generate",
-        "Sampling, temperature 1.5, seed 42",
+        gettext_noop("Sampling, temperature 1.5, seed 42"),
         {
             "prompt": "Once upon a time",
             "max_new_tokens": 30,
@@ -69,7 +77,7 @@ CATALOGUE: tuple[ExampleInput, ...] = (
     ),
     ExampleInput(
         "generate",
-        "Docs-style prompt",
+        gettext_noop("Docs-style prompt"),
         {"prompt": "This function returns", "max_new_tokens": 24},
     ),
     ExampleInput("next-token", "The capital of France is", {"prompt": "The capital of France is"}),
@@ -79,24 +87,28 @@ CATALOGUE: tuple[ExampleInput, ...] = (
     ExampleInput("next-token", "My favourite food is", {"prompt": "My favourite food is"}),
     ExampleInput(
         "attention",
-        "It was tired",
+        gettext_noop("It was tired"),
         {"text": "The cat sat on the mat because it was tired."},
     ),
     ExampleInput(
         "attention",
-        "The default value",
+        gettext_noop("The default value"),
         {"text": "The default value is returned when the key is missing."},
     ),
     ExampleInput(
         "tokenize",
-        "Rare words",
+        gettext_noop("Rare words"),
         {"text": "Tokenizers split unbelievably long words differently."},
     ),
-    ExampleInput("tokenize", "Accents and emoji", {"text": "A naïve café owner 🙂 said “hello”."}),
-    ExampleInput("tokenize", "Code", {"text": "print(len(my_list)) # 42"}),
+    ExampleInput(
+        "tokenize",
+        gettext_noop("Accents and emoji"),
+        {"text": "A naïve café owner 🙂 said “hello”."},
+    ),
+    ExampleInput("tokenize", gettext_noop("Code"), {"text": "print(len(my_list)) # 42"}),
     ExampleInput(
         "embeddings",
-        "bank: river or money",
+        gettext_noop("bank: river or money"),
         {
             "word": "bank",
             "sentence_a": "She sat on the bank of the river.",
@@ -105,7 +117,7 @@ CATALOGUE: tuple[ExampleInput, ...] = (
     ),
     ExampleInput(
         "embeddings",
-        "key: dictionary or door",
+        gettext_noop("key: dictionary or door"),
         {
             "word": "key",
             "sentence_a": "The key is looked up in the dictionary.",
@@ -114,12 +126,12 @@ CATALOGUE: tuple[ExampleInput, ...] = (
     ),
     ExampleInput(
         "next-sentence",
-        "A real next sentence",
+        gettext_noop("A real next sentence"),
         {"sentence_a": "The cat sat on the mat.", "sentence_b": "It was very comfortable."},
     ),
     ExampleInput(
         "next-sentence",
-        "A random sentence",
+        gettext_noop("A random sentence"),
         {
             "sentence_a": "The cat sat on the mat.",
             "sentence_b": "Stock markets fell sharply on Monday.",
@@ -158,7 +170,11 @@ def form_default_inputs() -> list[ExampleInput]:
             for name, field in form.fields.items()
             if form.get_initial_for_field(field, name) not in (None, "")
         }
-        inputs.append(ExampleInput(kind.name, "The form's starting values", params, "form default"))
+        inputs.append(
+            ExampleInput(
+                kind.name, gettext_noop("The form's starting values"), params, "form default"
+            )
+        )
     return inputs
 
 
