@@ -4,6 +4,7 @@ record whatever the language, and Chinese short answers graded as Chinese is wri
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -383,3 +384,55 @@ def test_the_learner_is_told_a_teacher_will_grade_a_chinese_explanation(client, 
             "your score is provisional."
         )
     assert told != "" and told in html
+
+
+# --- Editing a translation in the admin -------------------------------------------------------
+
+
+def test_staff_edit_a_translation_in_the_admin_and_can_revert_it(client, course):
+    from tests.factories import StaffUserFactory
+
+    admin = StaffUserFactory(is_superuser=True)
+    client.force_login(admin)
+    tr = LessonTranslation.objects.get(lesson__slug="gpt", language="zh-hans")
+    url = reverse("admin:lessons_lessontranslation_change", args=[tr.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and tr.title in page.content.decode()
+    old_title = tr.title
+    form = page.context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data["title"] = "GPT：生成式解码器（修订）"
+    data["body_markdown"] = tr.body_markdown.replace("\n## ", "\n## （修订）", 1)
+    inline = page.context["inline_admin_formsets"][0].formset
+    data.update(
+        {
+            f"{inline.prefix}-TOTAL_FORMS": str(inline.total_form_count()),
+            f"{inline.prefix}-INITIAL_FORMS": str(inline.initial_form_count()),
+            f"{inline.prefix}-MIN_NUM_FORMS": "0",
+            f"{inline.prefix}-MAX_NUM_FORMS": "1000",
+        }
+    )
+    for index, sub in enumerate(inline.forms):
+        for name in sub.fields:
+            value = sub[name].value()
+            if name in ("choices", "accepted", "references", "concept_labels"):
+                value = json.dumps(value if not isinstance(value, str) else json.loads(value))
+            data[f"{inline.prefix}-{index}-{name}"] = "" if value is None else value
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tr.refresh_from_db()
+    assert tr.title == "GPT：生成式解码器（修订）" and "（修订）" in tr.body_html
+    assert 'href="/zh-hans/demos/training/"' in tr.body_html  # re-rendered on save
+    html = client.get("/zh-hans/lessons/gpt/").content.decode()
+    assert "GPT：生成式解码器（修订）" in html
+
+    history = tr.history.order_by("history_date")
+    assert history.count() >= 2
+    first = history.first()
+    history_page = client.get(reverse("admin:lessons_lessontranslation_history", args=[tr.pk]))
+    assert history_page.status_code == 200
+    revert = reverse(
+        "admin:lessons_lessontranslation_simple_history", args=[tr.pk, first.history_id]
+    )
+    assert client.get(revert).status_code == 200
+    assert first.title == old_title
