@@ -436,3 +436,15 @@ def test_staff_edit_a_translation_in_the_admin_and_can_revert_it(client, course)
     )
     assert client.get(revert).status_code == 200
     assert first.title == old_title
+
+
+def test_every_chinese_diagram_the_twins_use_exists():
+    from django.contrib.staticfiles import finders
+
+    used = {
+        src.removeprefix("/static/")
+        for path in ZH.glob("*.md")
+        for src in re.findall(r"\]\((/static/diagrams/zh-hans/[^)\s]+)", path.read_text("utf-8"))
+    }
+    assert len(used) == 8
+    assert [src for src in sorted(used) if finders.find(src) is None] == []
