@@ -77,7 +77,7 @@ COPY --chown=root:root . .
 RUN export SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
        DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     && python manage.py collectstatic --noinput \
-    && python manage.py compilemessages --ignore=var -v0 \
+    && python manage.py compilemessages --ignore=var --ignore=.venv -v0 \
     && mkdir -p /models /app/var \
     && chown app:app /models /app/var
 

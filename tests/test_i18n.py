@@ -98,3 +98,18 @@ def test_a_missing_page_is_explained_in_the_language_of_its_address(client):
     with translation.override("zh-hans"):
         assert translation.gettext("Page not found") in zh.content.decode()
     assert '<html lang="zh-Hans">' in zh.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_demo_script_gets_its_messages_in_the_page_language(client):
+    from lessons.loader import course_load
+
+    course_load(directory=ROOT / "lessons" / "content")
+    zh = client.get("/zh-hans/lessons/bert/").content.decode()
+    en = client.get("/lessons/bert/").content.decode()
+    english = "The site can't be reached right now. Check your connection and try again."
+    with translation.override("zh-hans"):
+        chinese = translation.gettext(english)
+    assert chinese != english
+    assert f'data-unreachable="{chinese}"' in zh
+    assert 'data-unreachable="The site can&#x27;t be reached' in en

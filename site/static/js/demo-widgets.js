@@ -16,10 +16,23 @@
  * Everything else is htmx (forms, partial swaps, SSE) or CSS (token tooltips, heatmap
  * hover). This file is static, so it passes the site's Content-Security-Policy
  * (script-src 'self': no inline script, no eval); it builds elements with DOM calls and
- * textContent, never innerHTML or style attributes.
+ * textContent, never innerHTML or style attributes. Its messages come translated from the
+ * script tag's data-* attributes (inference/templates/inference/assets.html).
  */
 (function () {
   "use strict";
+
+  // The messages, in the page's language (the script tag's data-* attributes)
+  var own = (document.currentScript && document.currentScript.dataset) || {};
+  var TEXT = {
+    unreachable:
+      own.unreachable ||
+      "The site can't be reached right now. Check your connection and try again.",
+    serverError:
+      own.serverError || "The server couldn't answer (error {status}). Please try again in a moment.",
+    serverErrorNoStatus:
+      own.serverErrorNoStatus || "The server couldn't answer. Please try again in a moment.",
+  };
 
   function label(input) {
     var value = input.value;
@@ -71,14 +84,16 @@
   }
 
   document.addEventListener("htmx:sendError", function (event) {
-    showProblem(event, "The site can't be reached right now. Check your connection and try again.");
+    showProblem(event, TEXT.unreachable);
   });
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail && event.detail.xhr;
     // The site's htmx-config swaps these in (they carry their own message).
     if (xhr && [400, 409, 422, 429, 503].indexOf(xhr.status) !== -1) return;
-    var status = xhr ? " (error " + xhr.status + ")" : "";
-    showProblem(event, "The server couldn't answer" + status + ". Please try again in a moment.");
+    showProblem(
+      event,
+      xhr ? TEXT.serverError.replace("{status}", String(xhr.status)) : TEXT.serverErrorNoStatus
+    );
   });
   document.addEventListener("htmx:afterRequest", clearProblem);
 
