@@ -64,9 +64,7 @@ def test_a_learner_takes_a_lesson_in_chinese_and_finishes_in_english(live, page,
         Question.objects.get(quiz__lesson=lesson, key=key)
         for key in ("mlm-share", "mlm-replacement", "why-not-always-mask")
     )
-    expect(page.locator(f"#question-{first.pk}")).to_contain_text(
-        first.translations.get().prompt
-    )
+    expect(page.locator(f"#question-{first.pk}")).to_contain_text(first.translations.get().prompt)
     for question in (first, second):
         _check_right_answer(page, question)
         expect(page.locator(f"#feedback-{question.pk} .feedback-verdict")).to_contain_text(
