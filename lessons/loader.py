@@ -441,10 +441,7 @@ def course_load(*, directory: Path | str, force: bool = False) -> LoadReport:
                 "nothing was saved for this file, run load_course again"
             )
     # then each language's twins, against the English just loaded (lessons.translations)
-    twins = load_twins(directory, force=force)
-    for name in ("created", "updated", "unchanged", "skipped_edited", "errors", "warnings"):
-        getattr(report, name).extend(getattr(twins, name))
-    return report
+    return load_twins(directory, report=report, force=force)
 
 
 def course_export(*, directory: Path | str) -> list[Path]:

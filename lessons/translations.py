@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -44,6 +43,9 @@ from .course_files import (
 from .course_files.twins import LANGUAGES, twin_problems
 from .markdown import render_lesson
 from .models import Lesson, LessonTranslation, Question, QuestionTranslation, Quiz
+
+if TYPE_CHECKING:
+    from .loader import LoadReport
 
 CHANGE_REASON = "load_course"
 TRUE_FALSE_LABELS = ("True", "False")  # the parser's choice texts for true_false questions
@@ -132,21 +134,11 @@ def _translation_queryset():
 # === Loading and exporting ====================================================================
 
 
-@dataclass
-class TwinReport:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped_edited: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def load_twins(directory: Path | str, *, force: bool = False) -> TwinReport:
-    """Load every ``<directory>/<language>/*.md`` twin whose English lesson is loaded."""
+def load_twins(directory: Path | str, *, report: LoadReport, force: bool = False) -> LoadReport:
+    """Load every ``<directory>/<language>/*.md`` twin whose English lesson is loaded, into
+    ``report`` (the English load's: ``course_load`` calls this last)."""
     from .loader import lesson_canonical, lesson_queryset_for_canonical
 
-    report = TwinReport()
     for language in LANGUAGES:
         folder = Path(directory) / language
         if not folder.is_dir():
@@ -173,7 +165,7 @@ def load_twins(directory: Path | str, *, force: bool = False) -> TwinReport:
     return report
 
 
-def _apply_twin(lesson, english, data, language, name, *, force: bool, report: TwinReport):
+def _apply_twin(lesson, english, data, language, name, *, force: bool, report: LoadReport):
     target = canonical_hash(data)
     with transaction.atomic():
         tr = (
