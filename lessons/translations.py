@@ -305,6 +305,7 @@ def localize_lessons(lessons: Iterable[Lesson | None], language: str | None = No
         lesson.body_html, lesson.toc_html = tr.body_html, tr.toc_html
         lesson.shown_language = wanted
         lesson._localized = wanted
+        lesson.translated_quiz_title = tr.quiz_title
         if Lesson.quiz.is_cached(lesson) and lesson.quiz is not None and tr.quiz_title:
             lesson.quiz.title = tr.quiz_title
             lesson.quiz._localized = wanted
@@ -314,18 +315,11 @@ def localize_quiz(quiz: Quiz | None, language: str | None = None) -> None:
     """The quiz's title in the language (its lesson is localized with it)."""
     if quiz is None:
         return
-    localize_lessons([quiz.lesson], language)
-    tr_title = None
-    wanted = translated_language(language)
-    if wanted is not None:
-        tr_title = (
-            LessonTranslation.objects.filter(lesson_id=quiz.lesson_id, language=wanted)
-            .values_list("quiz_title", flat=True)
-            .first()
-        )
-    if tr_title:
-        quiz.title = tr_title
-        quiz._localized = wanted
+    localize_lessons([quiz.lesson], language)  # reads the translation's quiz title too
+    title = getattr(quiz.lesson, "translated_quiz_title", "")
+    if title:
+        quiz.title = title
+        quiz._localized = quiz.lesson.shown_language
 
 
 def localize_questions(questions: Iterable[Question], language: str | None = None) -> None:
