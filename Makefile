@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.requirements-dev-installed
 # what it imports, and `make run` reaches its first live demo sooner.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q --no-compile
 
-.PHONY: run test lint format install install-dev browser axe wordnet gpt2-tokenizer prose messages clean bench bench-smoke wrk load-test
+.PHONY: run test lint format install install-dev browser axe wordnet gpt2-tokenizer prose messages clean bench bench-smoke wrk load-test container-check
 
 ## what the site, workers and build need (requirements.txt); tests, lint and bench add
 ## requirements-dev.txt
@@ -142,3 +142,19 @@ prose:
 	  command -v npm >/dev/null 2>&1 || { echo "npm is missing: the demo models will learn without running prose (Moby-Dick, State of the Union)"; exit 0; }; \
 	  mkdir -p var/npm && npm install --prefix var/npm --no-audit --no-fund --silent $(PROSE_PACKAGES) >/dev/null \
 	  || echo "Could not install $(PROSE_PACKAGES) from npm: the demo models will learn without running prose"; }
+
+## make container-check: the production image built for real with podman (Dockerfile on a Debian
+## bookworm made here with debootstrap: no registry needed; torch from the CPU wheel in
+## TORCH_WHEEL_DIR), docker-compose.yml's stack brought up with podman-compose on ports of its own
+## (web 18000, PostgreSQL 15432, Redis 16379), one fill-mask demo and one graded quiz through it,
+## the figures printed (build time, image size, time to ready) and written to
+## var/container/last-check.json, everything torn down (also on failure). Installs Debian's
+## podman, runc and debootstrap when missing (root). CONTAINER_MODELS=auto|demo|tiny: the demo
+## models `make run` built (mounted read-only) or the tiny ones the stack builds. docs/deploy.md
+CONTAINER_MODELS ?= auto
+TORCH_WHEEL_DIR ?= /opt/wheels
+container-check: install-dev
+	@command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 \
+	  || $(call apt_install,podman runc debootstrap) \
+	  || { echo "podman, runc and debootstrap are missing and could not be installed here (that needs root, or sudo without a password): apt-get install podman runc debootstrap (as root)"; exit 1; }
+	$(PY) -m tools.container.check --models $(CONTAINER_MODELS) --torch-wheel-dir $(TORCH_WHEEL_DIR)

@@ -290,7 +290,8 @@ def test_celery_probe_pings_this_worker_by_name(services):
     node = option(celery_command(services["worker"]), "--hostname")
 
     assert probe.startswith("celery --app=config.celery_app inspect ping")
-    assert f'--destination="{node.replace("%h", "$HOSTNAME")}"' in probe
+    # %h is the kernel's host name (socket.gethostname), which `hostname` prints
+    assert f'--destination="{node.replace("%h", "$(hostname)")}"' in probe
     known = set(re.findall(r"--[a-z][a-z-]+", cli_help("celery", "inspect")))
     assert {"--destination", "--timeout"} <= known
 
@@ -409,3 +410,14 @@ def test_one_beat_runs_the_periodic_free_text_sweep(services):
         re.findall(r"--[a-z][a-z-]+", cli_help("celery", "--app=config.celery_app", "beat"))
     )
     assert long_options(command[3:]) <= known
+
+
+def test_postgres_and_redis_images_are_pinned_by_digest(services):
+    """The tag for readers, the digest for what is pulled (docs/deploy.md: their source)."""
+    pins = {
+        name: re.fullmatch(r"([a-z0-9./-]+):([\w.-]+)@sha256:[0-9a-f]{64}", services[name]["image"])
+        for name in ("postgres", "redis")
+    }
+
+    assert pins["postgres"] and pins["postgres"].groups() == ("postgres", "17-bookworm")
+    assert pins["redis"] and pins["redis"].groups() == ("redis", "7.4-bookworm")

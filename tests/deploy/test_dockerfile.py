@@ -41,13 +41,43 @@ def build_args(instructions) -> dict[str, str]:
     return values
 
 
-def test_based_on_python_311_slim(instructions):
-    (base,) = [args for args in args_of(instructions, "FROM") if args.endswith(" AS app")]
+DIGEST_PIN = re.compile(r"(?P<name>[a-z0-9./-]+):(?P<tag>[\w.-]+)@sha256:[0-9a-f]{64}")
+
+
+def base_image(instructions, stage: str) -> str:
+    (base,) = [args for args in args_of(instructions, "FROM") if args.endswith(f" AS {stage}")]
     image = base.split()[0]
     if image.startswith("${"):
         image = build_args(instructions)[image.strip("${}")]
+    return image
 
-    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-[a-z]+)?", image)
+
+def test_based_on_python_311_slim_pinned_by_digest(instructions):
+    pin = DIGEST_PIN.fullmatch(base_image(instructions, "app"))
+
+    assert pin is not None  # name:tag@sha256:<64 hex>: the tag for readers, the digest pulled
+    assert pin["name"] == "python"
+    assert re.fullmatch(r"3\.11(\.\d+)?-slim-bookworm", pin["tag"])
+
+
+def test_the_node_stage_is_pinned_by_digest(instructions):
+    pin = DIGEST_PIN.fullmatch(base_image(instructions, "gpt2-tokenizer"))
+
+    assert pin is not None
+    assert (pin["name"], pin["tag"]) == ("node", "20-bookworm-slim")
+
+
+def test_every_from_line_is_a_pinned_base_or_an_earlier_stage(instructions):
+    """A build argument may swap a base (the local podman build does), but nothing is
+    pulled by a bare tag."""
+    stages: set[str] = set()
+    for args in args_of(instructions, "FROM"):
+        image, *rest = args.split()
+        if image.startswith("${"):
+            image = build_args(instructions)[image.strip("${}")]
+        assert image in stages or DIGEST_PIN.fullmatch(image), image
+        if rest[:1] == ["AS"]:
+            stages.add(rest[1])
 
 
 def test_the_image_has_the_demo_corpus_and_gpt2s_tokenizer_files(instructions):
@@ -92,6 +122,23 @@ def test_installs_the_pinned_requirements_with_torch_from_a_build_arg(instructio
     ).stdout.strip()
     requirements = (ROOT / "requirements.txt").read_text().splitlines()
     assert f"torch=={pinned}" in requirements
+
+
+def test_torch_from_a_local_wheel_only_when_asked_and_the_same_pin(instructions):
+    """TORCH_FIND_LINKS (the local podman build) changes where torch comes from, not which
+    torch: both branches install exactly torch==<pinned>+<variant>; empty, PyTorch's index."""
+    assert build_args(instructions)["TORCH_FIND_LINKS"] == ""
+    (step,) = [args for args in args_of(instructions, "RUN") if "TORCH_VERSION=" in args]
+    branches = r'if \[ -n "\$\{TORCH_FIND_LINKS\}" \];\s+then\s+(.*?);\s+else\s+(.*?);\s+fi'
+    local = re.search(branches, step)
+
+    assert local is not None
+    from_wheel, from_index = local.groups()
+    assert '--find-links "${TORCH_FIND_LINKS}"' in from_wheel
+    assert "download.pytorch.org" not in from_wheel
+    assert "--index-url" in from_index
+    for branch in (from_wheel, from_index):
+        assert branch.strip().endswith('"torch==${TORCH_VERSION}+${TORCH_VARIANT}"')
 
 
 def test_the_image_gets_no_test_lint_or_benchmark_tools(instructions):

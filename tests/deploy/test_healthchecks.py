@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -19,20 +20,21 @@ def probe(redis_url):
     services = interpolate(load_compose(), OPERATOR_ENV)["services"]
     (snippet,) = healthcheck_python_snippets(services["worker-gpu"])
     assert healthcheck_python_snippets(services["worker-cpu"]) == [snippet]
-    container = f"c{uuid.uuid4().hex[:11]}"
+    # A worker name of its own: the probe pairs it with this machine's host name, as Celery's
+    # %h does; no HOSTNAME in the environment (podman's exec sessions have none).
+    worker_name = f"gpu{uuid.uuid4().hex[:8]}"
 
     def run() -> int:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "REDIS_URL": redis_url,
-            "WORKER_NAME": "gpu",
-            "HOSTNAME": container,
+            "WORKER_NAME": worker_name,
         }
         return subprocess.run(
             [sys.executable, "-c", snippet], env=env, capture_output=True, timeout=30, check=False
         ).returncode
 
-    run.hostname = f"gpu@{container}"
+    run.hostname = f"{worker_name}@{socket.gethostname()}"
     return run
 
 
@@ -61,7 +63,7 @@ def test_worker_probe_follows_the_heartbeat(probe, redis_client):
 
 
 def test_another_workers_heartbeat_does_not_count(probe, redis_client):
-    other = f"gpu@other-{uuid.uuid4().hex[:8]}"
+    other = f"{probe.hostname.split('@')[0]}@other-{uuid.uuid4().hex[:8]}"
     try:
         beat(redis_client, heartbeat(other, ready=True), ttl=30)
         assert probe() == 1
