@@ -44,7 +44,7 @@ from .models import Answer, CalibrationRun, GradingExample, Question
 
 SEARCH = tuple(round(0.30 + step / 100, 2) for step in range(0, 66))  # 0.30 .. 0.95
 HELDOUT_FILE = Path(settings.BASE_DIR) / "lessons" / "heldout" / "free_text.yaml"
-HELDOUT_KEYS = {"label", "text", "contradicts"}
+HELDOUT_KEYS = {"label", "text", "contradicts", "written"}
 
 
 class HeldOutError(ValueError):
@@ -57,6 +57,7 @@ class LabelledExample:
     staff: str  # correct | partial | wrong
     source: str  # "example" (course files), "review" (an instructor's review) or "heldout"
     contradicts: bool = False  # states the opposite of a key idea (held-out answers say so)
+    written: str = ""  # held out: the batch it was written in ("" for the first answers)
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,10 @@ def calibration_examples(*, question: Question, reviews: bool = True) -> list[La
 def heldout_file_read(path: Path | str = HELDOUT_FILE) -> dict[tuple[str, str], list]:
     """The held-out answers: ``{(lesson slug, question key): [LabelledExample]}``.
 
-    The file maps lesson slugs to question keys to lists of ``{label, text[, contradicts]}``
-    (see the file's header). A missing file is no held-out set; a malformed one raises
-    :class:`HeldOutError`.
+    The file maps lesson slugs to question keys to lists of ``{label, text[, contradicts,
+    written]}`` (see the file's header; ``written`` names the batch an answer was written in,
+    so the report can show the answers written after the method was frozen apart). A missing
+    file is no held-out set; a malformed one raises :class:`HeldOutError`.
     """
     path = Path(path)
     if not path.exists():
@@ -164,12 +166,15 @@ def heldout_file_read(path: Path | str = HELDOUT_FILE) -> dict[tuple[str, str], 
                     raise HeldOutError(f"{where}, answer {index}: `text` is required")
                 if not isinstance(item.get("contradicts", False), bool):
                     raise HeldOutError(f"{where}, answer {index}: `contradicts` is true or false")
+                if not isinstance(item.get("written", ""), str):
+                    raise HeldOutError(f"{where}, answer {index}: `written` names a batch")
                 examples.append(
                     LabelledExample(
                         text=normalise_text(text).strip(),
                         staff=item["label"],
                         source="heldout",
                         contradicts=item.get("contradicts", False),
+                        written=item.get("written", "").strip(),
                     )
                 )
             found[(str(slug), str(key))] = examples
@@ -211,6 +216,7 @@ def agreement(scored: Sequence[ScoredExample], *, threshold: float, margin: floa
                 "missing": grade.missing,
                 "contradicted": grade.contradicted,
                 "contradicts": item.example.contradicts,
+                "written": item.example.written,
             }
         )
     agree = sum(1 for row in rows if row["staff"] == row["auto"])

@@ -239,9 +239,13 @@ def percent_label(score: float | None) -> str:
 #                misconception of this concept, with a match >= MISCONCEPTION_AT
 #   concept    : present when not contradicted and every content word of one of its phrases
 #                occurs in one sentence of the answer (any order, any ending: the worker
-#                checks), or its best cosine >= CONCEPT_PRESENT_AT; its credit is 1 when
+#                checks), or its focused cosine >= CONCEPT_PRESENT_AT; its credit is 1 when
 #                present, 0 when contradicted, else
 #                ramp(cosine; CONCEPT_ABSENT_BELOW -> 0, CONCEPT_PRESENT_AT -> 1)
+#                (the worker's cosines count only pieces of the answer nearer the phrase than
+#                the question itself and not nearer one of the concept's misconceptions than
+#                to every phrase; the focused cosine, only pieces whose nearest concept it is,
+#                or nearly: one clause states one idea)
 #   coverage   = mean concept credit (1 when the question has no key concepts)
 #   raw        = min(meaning, coverage)
 #   score      = ramp(raw; NO_CREDIT_BELOW -> 0, FULL_CREDIT_AT -> 1), except:
@@ -307,6 +311,7 @@ class ConceptEvidence:
     words: str = ""
     against: float = 0.0
     misconception: str = ""
+    focused: float | None = None  # the cosine that makes it present (None: ``similarity``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +368,7 @@ def concept_evidence(items: Sequence[dict] | None) -> list[ConceptEvidence]:
                 words=str(item.get("words") or ""),
                 against=float(against.get("similarity") or 0.0),
                 misconception=str(against.get("phrase") or ""),
+                focused=None if item.get("focused") is None else float(item["focused"]),
             )
         )
     return evidence
@@ -386,13 +392,18 @@ def _check_unit(name: str, value: float, *, low: float = 0.0, high: float = 1.0)
 
 def _concept_result(concept: ConceptEvidence) -> ConceptResult:
     cosine = _check_unit("concept similarity", concept.similarity, low=-1.0)
+    focused = (
+        cosine
+        if concept.focused is None
+        else _check_unit("concept similarity", concept.focused, low=-1.0)
+    )
     against = _check_unit("misconception match", concept.against, low=-1.0)
     contradicted = bool(concept.misconception) and against >= MISCONCEPTION_AT - _EPSILON
     if contradicted:
         matched_by = ""
     elif concept.words:
         matched_by = "words"
-    elif cosine >= CONCEPT_PRESENT_AT:
+    elif focused >= CONCEPT_PRESENT_AT:
         matched_by = "meaning"
     else:
         matched_by = ""

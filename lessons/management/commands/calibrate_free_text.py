@@ -29,7 +29,7 @@ from lessons.calibration import (
     heldout_examples,
     heldout_file_read,
 )
-from lessons.grading import percent_label
+from lessons.grading import passes, percent_label
 from lessons.models import Question
 
 LABELS = ("correct", "partial", "wrong")
@@ -115,6 +115,7 @@ class Command(BaseCommand):
         encoder = self._encoder(options.get("profile"))
 
         totals = {"tuning": [0, 0], "heldout": [0, 0]}
+        batches: dict[str, list[int]] = {}  # held out, by the batch it was written in
         checks = {"tuning": dict.fromkeys(CHECKS, 0), "heldout": dict.fromkeys(CHECKS, 0)}
         for question, examples, heldout in work:
             references = [ref.text for ref in question.reference_answers.all()]
@@ -140,7 +141,19 @@ class Command(BaseCommand):
                 totals[name][1] += len(rows)
                 for key in CHECKS:
                     checks[name][key] += part["checks"][key]
+                if name == "heldout":
+                    for row in rows:
+                        batch = batches.setdefault(row.get("written", ""), [0, 0, 0, 0])
+                        batch[0] += row["staff"] == row["auto"]
+                        batch[1] += 1
+                        batch[2] += row["staff"] == "correct" and not passes(
+                            row["score"], run.report["pass_mark"]
+                        )
+                        batch[3] += bool(row.get("contradicts")) and passes(
+                            row["score"], run.report["pass_mark"]
+                        )
         self._overall(totals, checks)
+        self._batches(batches)
 
     def _encoder(self, profile: str | None):
         try:
@@ -184,6 +197,20 @@ class Command(BaseCommand):
                     f"sim {row['similarity']:.3f} cover {row['coverage']:.2f}  "
                     f"{row['text'][:70]}" + (flag if row.get("contradicted") else "")
                 )
+
+    def _batches(self, batches: dict[str, list[int]]) -> None:
+        """Held-out agreement by the batch each answer was written in (its ``written`` key),
+        when the file names batches: the answers written after the method was last frozen
+        are the fairest test of it, the older ones have been looked at while it was built."""
+        if set(batches) <= {""}:
+            return
+        self.stdout.write("Held out by when it was written:")
+        for name, (agree, count, low, passing) in batches.items():
+            share = percent_label(agree / count if count else 0.0)
+            self.stdout.write(
+                f"  {name or 'first answers'}: {agree}/{count} ({share}), {low} labelled "
+                f"correct below the pass mark, {passing} contradicting a key idea that pass"
+            )
 
     def _overall(self, totals: dict, checks: dict) -> None:
         def share(name: str) -> str:
