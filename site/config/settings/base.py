@@ -85,20 +85,36 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------
 # SQLite under var/ is the embedded default; DATABASE_URL points at PostgreSQL
 # in production (postgres://user:pass@host:5432/name).
+
+
+def sqlite_options(database: dict) -> dict:
+    """``database`` (a DATABASES entry) with the options SQLite needs to be shared, when it
+    is SQLite; every settings module that reads DATABASE_URL again passes its entry through
+    here (production's once lost them: no WAL, a 5 s lock wait, deferred transactions, so
+    concurrent quiz submits queued for seconds behind each other's fsyncs).
+
+    WAL and a busy timeout let the web process and workers share the file (a
+    ``?timeout=<seconds>`` in DATABASE_URL overrides the 20 s wait for a lock); with
+    ``synchronous=NORMAL`` a commit writes the WAL without waiting for the disk (a power
+    cut may lose the last commits, never corrupt the file). Transactions take the write
+    lock when they begin, so two of them can't both read and then fail to upgrade
+    ("database is locked" at once, no waiting) under concurrent quiz opens/submits (found
+    by tests/load).
+    """
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("timeout", 20)
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    return database
+
+
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": sqlite_options(
+        env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    ),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the web process and workers share the file
-    # (a `?timeout=<seconds>` in DATABASE_URL overrides the 20 s wait for a lock).
-    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
-    _sqlite_options.setdefault("timeout", 20)
-    # Transactions take the write lock when they begin, so two of them can't both read and
-    # then fail to upgrade ("database is locked" at once, no waiting) under concurrent
-    # quiz opens/submits (found by tests/load).
-    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
-    _sqlite_options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------

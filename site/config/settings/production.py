@@ -12,7 +12,7 @@ import copy
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, LOGGING, env
+from .base import BASE_DIR, DATABASES, LOGGING, env, sqlite_options
 
 DEBUG = False
 
@@ -20,7 +20,7 @@ DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-DATABASES = {**DATABASES, "default": env.db("DATABASE_URL")}
+DATABASES = {**DATABASES, "default": sqlite_options(env.db("DATABASE_URL"))}
 env("REDIS_URL")  # base derives the cache and the Celery broker from it; require it here
 
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
