@@ -40,6 +40,10 @@ from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.utils.html import escape
 
+# Not used here: imported so that every process with the lessons app loaded (the app's
+# ready() imports this module) drops its kept quiz keys when staff edit them.
+from .selectors import quiz_keys as quiz_keys
+
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 128
 CSRF_PLACEHOLDER = "__shared-page-csrf-token__"

@@ -31,10 +31,12 @@ from .forms import QuizAnswersForm, question_field_name
 from .free_text_reads import grading_service_ready
 from .learners import learner_for_request
 from .models import Answer, Attempt, Question
+from .selectors.quiz_keys import quiz_questions_for_grading
 from .selectors.quiz_view import QuestionItem, quiz_question_items
 from .selectors.quizzes import (
     attempt_answers,
     attempt_get_for_learner,
+    attempt_get_for_submit,
     attempt_open_for_learner,
     quiz_active_questions,
     quiz_get_for_lesson,
@@ -104,10 +106,11 @@ def _drafts_clear(request: HttpRequest, attempt: Attempt) -> None:
 # --- Helpers ------------------------------------------------------------------------------------
 
 
-def _learner_attempt(request: HttpRequest, token: Any) -> Attempt:
+def _learner_attempt(request: HttpRequest, token: Any, *, for_submit: bool = False) -> Attempt:
     """The current learner's attempt with ``token``, or 404 (someone else's looks absent)."""
     learner = learner_for_request(request, create=False)
-    attempt = attempt_get_for_learner(token=token, user=learner.user, anon_id=learner.anon_id)
+    read = attempt_get_for_submit if for_submit else attempt_get_for_learner
+    attempt = read(token=token, user=learner.user, anon_id=learner.anon_id)
     if attempt is None:
         raise Http404("No such attempt.")
     return attempt
@@ -407,21 +410,26 @@ def _check(request: HttpRequest, attempt: Attempt, question_id: int) -> HttpResp
 @require_POST
 def quiz_submit(request: HttpRequest, token: Any) -> HttpResponse:
     """Grade the whole attempt on the server, once, and go to its result."""
-    return _submit(request, _learner_attempt(request, token))
+    return _submit(request, _learner_attempt(request, token, for_submit=True))
 
 
 def _submit(request: HttpRequest, attempt: Attempt) -> HttpResponse:
+    """A submit costs the session, the attempt (which says whether it has saved answers),
+    those answers if it has, and the writes (``quiz_attempt_submit``); the questions and
+    their answer keys are kept between submits (``quiz_keys``). A refused submit shows the
+    page again from questions of its own (the page translates them in place)."""
     if attempt.status != Attempt.Status.OPEN:
         return _to_result(request, attempt, ALREADY_SUBMITTED)
-    questions = quiz_active_questions(quiz=attempt.quiz)
-    answers = attempt_answers(attempt=attempt) if attempt.pk else {}
+    questions = quiz_questions_for_grading(quiz_id=attempt.quiz_id)
+    has_answers = attempt.pk is not None and getattr(attempt, "has_answers", True)
+    answers = attempt_answers(attempt=attempt) if has_answers else {}
     form = QuizAnswersForm(request.POST, questions=questions, locked=_locked_inputs(answers))
 
     def reject(status: int, *, errors: dict[int, str], form_errors: list[str]) -> HttpResponse:
         context = _quiz_context(
             request,
             attempt=attempt,
-            questions=questions,
+            questions=quiz_active_questions(quiz=attempt.quiz),
             answers=answers,
             drafts=form.raw_answers(),
             errors=errors,
@@ -441,17 +449,22 @@ def _submit(request: HttpRequest, attempt: Attempt) -> HttpResponse:
     try:
         # Graded before the transaction (on SQLite every transaction holds the one write lock).
         graded = quiz_submit_grade(questions=questions, answers=form.answers())
-        # A first answer starts the attempt in the same transaction: refused, it starts nothing.
-        with transaction.atomic():
-            started = _saved(request, shown)
-            if started is None:
-                return _no_attempt_left(request, shown.quiz)
-            result = quiz_attempt_submit(attempt=started, graded=graded)
+        if shown.pk is not None:
+            result = quiz_attempt_submit(attempt=shown, graded=graded, saved=answers)
+        else:
+            # A first answer starts the attempt in the same transaction: refused, it starts
+            # nothing. (The learner's open attempt may come back instead, answers and all: a
+            # Check's saved answer is then found by the submit itself.)
+            with transaction.atomic():
+                started = _saved(request, shown)
+                if started is None:
+                    return _no_attempt_left(request, shown.quiz)
+                result = quiz_attempt_submit(attempt=started, graded=graded, saved=answers)
     except AnswerLocked as exc:
         return reject(409, errors={}, form_errors=[exc.message])
     except QuizError as exc:
         return reject(400, errors={}, form_errors=[exc.message])
-    attempt = started
+    attempt = result.attempt
     _drafts_clear(request, attempt)
     if result.already_submitted:
         return _to_result(request, result.attempt, ALREADY_SUBMITTED)

@@ -1,7 +1,7 @@
 """Writes for the lessons app (HackSoftware-style services: keyword-only, typed).
 
 Sections: lesson rendering and reads (course work) first, then quizzes and
-attempts (quiz work). Keep each section grouped. Over 450 lines on purpose: every write of
+attempts (quiz work). Keep each section grouped. Over 500 lines on purpose: every write of
 the app in one place, so a reader finds each transaction and its rules together.
 """
 
@@ -334,6 +334,7 @@ def quiz_attempt_submit(
     answers: Mapping[int, AnswerInput] | None = None,
     questions: list[Question] | None = None,
     graded: GradedSubmit | None = None,
+    saved: Mapping[int, Answer] | None = None,
 ) -> SubmitResult:
     """Grade every active question of the attempt on the server and close the attempt.
 
@@ -350,24 +351,127 @@ def quiz_attempt_submit(
     quiz's active questions when the caller has loaded them already; ``graded`` is
     ``quiz_submit_grade``'s result when the caller graded before opening a transaction
     (the quiz page's submit, which loads the questions once and grades outside the lock).
+    ``saved`` is the attempt's saved answers as the caller just read them: when there were
+    none (no question checked inline, the usual submit) the submit takes three statements
+    (:func:`_submit_unanswered`); otherwise, or when a Check saved one meanwhile, the saved
+    answers are read again under the attempt's lock (:func:`_submit_with_saved`).
     """
     if graded is None:
         if questions is None:
             questions = quiz_active_questions(quiz=attempt.quiz)
         graded = quiz_submit_grade(questions=questions, answers=answers or {})
-    questions, cleaned, grades = graded.questions, graded.cleaned, graded.grades
+    if saved is not None and not saved:
+        try:
+            return _submit_unanswered(attempt=attempt, graded=graded)
+        except IntegrityError:
+            pass  # a Check saved an answer since the caller looked: count it (below)
+    return _submit_with_saved(attempt=attempt, graded=graded)
 
-    # A handful of statements whatever the quiz's length: the compare-and-set, the answers
-    # checked inline, one insert of the new answers and one of their choices, the score, the
-    # read mark. (SQLite serialises writers: every statement held here makes others wait.)
+
+def _new_answer(
+    *, attempt: Attempt, question: Question, answer: AnswerInput, grade: Grade, now: Any
+) -> Answer:
+    """An unsaved answer of a submit; a typed free-text one is marked pending (sent to the
+    grader after the commit by ``_answers_insert``)."""
+    created = Answer(
+        attempt=attempt,
+        question=question,
+        text=answer.text,
+        score=grade.score,
+        is_correct=grade.is_correct,
+        checked_inline=False,
+    )
+    if question.kind == Question.Kind.FREE_TEXT and not answer.is_blank:
+        free_text_mark_new_pending(created, now=now)
+    return created
+
+
+def _waits_for_grade(question: Question, answer: AnswerInput) -> bool:
+    """A new typed free-text answer leaves the score provisional: it waits for the grader
+    (or, written in Chinese, for a teacher)."""
+    return question.kind == Question.Kind.FREE_TEXT and not answer.is_blank
+
+
+def _answers_insert(new: list[tuple[Answer, AnswerInput]]) -> None:
+    """One insert of the answers, one of their picked choices; free-text answers are sent
+    to the grader once the transaction commits."""
+    Answer.objects.bulk_create([created for created, _ in new])
+    through = Answer.selected_choices.through
+    through.objects.bulk_create(
+        [
+            through(answer_id=created.pk, choice_id=choice_id)
+            for created, answer in new
+            for choice_id in sorted(answer.choice_ids)
+        ]
+    )
+    for created, _ in new:
+        if created.grading_status == Answer.GradingStatus.PENDING:
+            free_text_send_after_commit(created)
+
+
+def _mean(scores: list[float]) -> float:
+    return math.fsum(scores) / len(scores) if scores else 0.0
+
+
+def _submitted(attempt: Attempt, *, now: Any, score: float, pending: bool) -> SubmitResult:
+    """The attempt as the submit wrote it (no need to read back what this request wrote)."""
+    attempt.status = Attempt.Status.SUBMITTED
+    attempt.submitted_at = now
+    attempt.score = score
+    attempt.grading_pending = pending
+    return SubmitResult(attempt=attempt, already_submitted=False)
+
+
+def _already_submitted(attempt: Attempt) -> SubmitResult:
+    attempt.refresh_from_db()
+    return SubmitResult(attempt=attempt, already_submitted=True)
+
+
+def _submit_unanswered(*, attempt: Attempt, graded: GradedSubmit) -> SubmitResult:
+    """Submit an attempt with no saved answer: every active question gets a new one.
+
+    Three statements in one transaction: the compare-and-set from open to submitted, which
+    writes the score with it, one insert of the answers and one of their choices. (SQLite
+    serialises writers: every statement held here makes the others wait.) An answer a Check
+    saved after the caller looked makes the insert break the one-answer-per-question rule:
+    the IntegrityError rolls all of it back, and the caller submits again reading it.
+    """
+    now = timezone.now()
+    new: list[tuple[Answer, AnswerInput]] = []
+    for question in graded.questions:
+        answer = graded.cleaned.get(question.pk, AnswerInput())
+        grade = graded.grades[question.pk]
+        created = _new_answer(
+            attempt=attempt, question=question, answer=answer, grade=grade, now=now
+        )
+        new.append((created, answer))
+    score = _mean([created.score for created, _ in new])
+    pending = any(_waits_for_grade(created.question, answer) for created, answer in new)
+    with transaction.atomic():
+        won = Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.OPEN).update(
+            status=Attempt.Status.SUBMITTED, submitted_at=now, score=score, grading_pending=pending
+        )
+        if not won:
+            return _already_submitted(attempt)
+        _answers_insert(new)
+    return _submitted(attempt, now=now, score=score, pending=pending)
+
+
+def _submit_with_saved(*, attempt: Attempt, graded: GradedSubmit) -> SubmitResult:
+    """Submit an attempt whose saved answers (checked inline) are read under its lock.
+
+    The compare-and-set first (it locks the attempt row: a concurrent Check waits, then
+    finds it submitted), then the saved answers, one insert of the new answers and one of
+    their choices, the score.
+    """
+    questions, cleaned, grades = graded.questions, graded.cleaned, graded.grades
     with transaction.atomic():
         now = timezone.now()
         won = Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.OPEN).update(
             status=Attempt.Status.SUBMITTED, submitted_at=now
         )
         if not won:
-            attempt.refresh_from_db()
-            return SubmitResult(attempt=attempt, already_submitted=True)
+            return _already_submitted(attempt)
 
         saved = {
             answer.question_id: answer
@@ -401,39 +505,21 @@ def quiz_attempt_submit(
                     existing.grading_status == Answer.GradingStatus.PENDING or waits_for_review
                 )
                 continue
-            grade = grades[question.pk]
-            created = Answer(
+            created = _new_answer(
                 attempt=attempt,
                 question=question,
-                text=answer.text,
-                score=grade.score,
-                is_correct=grade.is_correct,
-                checked_inline=False,
+                answer=answer,
+                grade=grades[question.pk],
+                now=now,
             )
-            if question.kind == Question.Kind.FREE_TEXT and not answer.is_blank:
-                free_text_mark_new_pending(created, now=now)  # sent after the commit
-                pending = True
+            pending = pending or _waits_for_grade(question, answer)
             new.append((created, answer))
             scores.append(created.score)
-        Answer.objects.bulk_create([created for created, _ in new])
-        through = Answer.selected_choices.through
-        through.objects.bulk_create(
-            [
-                through(answer_id=created.pk, choice_id=choice_id)
-                for created, answer in new
-                for choice_id in sorted(answer.choice_ids)
-            ]
-        )
-        for created, _ in new:
-            if created.grading_status == Answer.GradingStatus.PENDING:
-                free_text_send_after_commit(created)
-
-        score = math.fsum(scores) / len(scores) if scores else 0.0
+        _answers_insert(new)
+        score = _mean(scores)
         Attempt.objects.filter(pk=attempt.pk).update(score=score, grading_pending=pending)
         # Taking the quiz marks nothing read: the learner says so with "Mark as read".
-
-    attempt.refresh_from_db()
-    return SubmitResult(attempt=attempt, already_submitted=False)
+    return _submitted(attempt, now=now, score=score, pending=pending)
 
 
 # === Accounts: anonymous learner -> account ================================================

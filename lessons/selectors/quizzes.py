@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from ..grading import counted_score, passes, percent_label
 from ..models import Answer, Attempt, Choice, Question, QuestionTranslation, Quiz
@@ -117,6 +117,23 @@ def attempt_get_for_learner(
     anyone's attempt (the gradebook links to reviews).
     """
     attempts = Attempt.objects.select_related("quiz", "quiz__lesson", "user").filter(token=token)
+    return _owned_by(attempts, user=user, anon_id=anon_id, allow_staff=allow_staff)
+
+
+def attempt_get_for_submit(*, token: Any, user: Any | None, anon_id: str = "") -> Attempt | None:
+    """The learner's attempt with ``token`` as a submit needs it: the row alone (its quiz
+    is read only if the submit is refused and the page shown again), and ``has_answers``,
+    whether any answer of it is saved, in the same query (an attempt with none skips
+    reading them). None when it isn't theirs."""
+    attempts = Attempt.objects.filter(token=token).annotate(
+        has_answers=Exists(Answer.objects.filter(attempt_id=OuterRef("pk")))
+    )
+    return _owned_by(attempts, user=user, anon_id=anon_id)
+
+
+def _owned_by(
+    attempts: QuerySet[Attempt], *, user: Any | None, anon_id: str, allow_staff: bool = False
+) -> Attempt | None:
     if user is not None and user.is_authenticated:
         if not (allow_staff and user.is_staff):
             attempts = attempts.filter(user=user)

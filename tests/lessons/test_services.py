@@ -10,6 +10,7 @@ from django.db import OperationalError, connection, connections
 
 from lessons import services
 from lessons.models import Answer, Attempt, LessonRead, Question
+from lessons.selectors.quizzes import quiz_active_questions
 from lessons.services import (
     AnswerInput,
     AnswerLocked,
@@ -47,6 +48,10 @@ def _right(question):
 
 def _wrong(question):
     return frozenset(c.pk for c in question.choices.all() if not c.is_correct)
+
+
+def _one_wrong(question):
+    return AnswerInput(choice_ids=frozenset([min(_wrong(question))]))
 
 
 def _all_right(quiz):
@@ -322,8 +327,80 @@ def test_submit_twice_grades_once():
     assert Answer.objects.filter(attempt=attempt).count() == 4
 
 
+# --- quiz_attempt_submit when the caller saw no saved answer (the quiz page's submit) ------
+# ``saved={}``: the compare-and-set writes the score, then one insert of the answers and one
+# of their choices. A Check that saved an answer after the caller looked must still count.
+
+
+def test_a_submit_with_nothing_saved_takes_three_statements(django_assert_num_queries):
+    quiz = quiz_with_questions()
+    attempt = quiz_attempt_open(quiz=quiz, user=UserFactory(), anon_id="")
+    answers, questions = _all_right(quiz), quiz_active_questions(quiz=quiz)
+    # the savepoint pair: the test itself runs inside a transaction
+    with django_assert_num_queries(3 + 2):
+        result = quiz_attempt_submit(
+            attempt=attempt, answers=answers, questions=questions, saved={}
+        )
+    assert result.already_submitted is False
+    assert (result.attempt.status, result.attempt.score) == (Attempt.Status.SUBMITTED, 1.0)
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.SUBMITTED
+    assert attempt.score == 1.0 and attempt.grading_pending is False
+    assert attempt.submitted_at == result.attempt.submitted_at
+    assert Answer.objects.filter(attempt=attempt, is_correct=True).count() == 4
+    multiple = _questions(quiz)["multiple"]
+    saved = Answer.objects.get(attempt=attempt, question=multiple)
+    assert {c.pk for c in saved.selected_choices.all()} == _right(multiple)
+
+
+def test_a_check_saved_after_the_caller_looked_counts_once():
+    quiz = quiz_with_questions()
+    qs = _questions(quiz)
+    attempt = quiz_attempt_open(quiz=quiz, user=UserFactory(), anon_id="")
+    # checked (wrong) in another tab between the page's read of the answers and its submit
+    question_check(attempt=attempt, question=qs["single"], answer=_one_wrong(qs["single"]))
+    others = {pk: answer for pk, answer in _all_right(quiz).items() if pk != qs["single"].pk}
+
+    result = quiz_attempt_submit(attempt=attempt, answers=others, saved={})
+
+    assert result.already_submitted is False
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.SUBMITTED
+    assert attempt.score == pytest.approx(0.75)  # the checked wrong answer counts, once
+    assert Answer.objects.filter(attempt=attempt).count() == 4
+    checked = Answer.objects.get(attempt=attempt, question=qs["single"])
+    assert checked.checked_inline and not checked.is_correct
+
+
+def test_a_changed_answer_to_a_question_checked_meanwhile_is_refused_and_nothing_saved():
+    quiz = quiz_with_questions()
+    qs = _questions(quiz)
+    attempt = quiz_attempt_open(quiz=quiz, user=UserFactory(), anon_id="")
+    question_check(attempt=attempt, question=qs["single"], answer=_one_wrong(qs["single"]))
+
+    with pytest.raises(AnswerLocked):
+        quiz_attempt_submit(attempt=attempt, answers=_all_right(quiz), saved={})
+
+    attempt.refresh_from_db()
+    assert attempt.status == Attempt.Status.OPEN and attempt.score is None
+    assert Answer.objects.filter(attempt=attempt).count() == 1  # only the checked one
+
+
+def test_a_second_submit_with_nothing_saved_grades_nothing_again():
+    quiz = quiz_with_questions()
+    attempt = quiz_attempt_open(quiz=quiz, user=UserFactory(), anon_id="")
+    first = quiz_attempt_submit(attempt=attempt, answers=_all_right(quiz), saved={})
+    stale = Attempt.objects.get(pk=attempt.pk)
+    stale.status = Attempt.Status.OPEN  # a replayed request holding an old copy
+    second = quiz_attempt_submit(attempt=stale, answers={}, saved={})
+    assert (first.already_submitted, second.already_submitted) == (False, True)
+    assert second.attempt.score == 1.0  # the first grading stands
+    assert Answer.objects.filter(attempt=attempt).count() == 4
+
+
 @pytest.mark.django_db(transaction=True)
-def test_two_simultaneous_submits_produce_one_graded_attempt():
+@pytest.mark.parametrize("saved", [None, {}], ids=["answers read again", "nothing saved"])
+def test_two_simultaneous_submits_produce_one_graded_attempt(saved):
     """Two threads submit the same attempt at once (PostgreSQL when DATABASE_URL says so)."""
     quiz = quiz_with_questions()
     attempt = quiz_attempt_open(quiz=quiz, user=UserFactory(), anon_id="")
@@ -335,7 +412,7 @@ def test_two_simultaneous_submits_produce_one_graded_attempt():
         try:
             copy = Attempt.objects.select_related("quiz__lesson").get(pk=attempt.pk)
             barrier.wait(timeout=10)
-            results.append(quiz_attempt_submit(attempt=copy, answers=answers))
+            results.append(quiz_attempt_submit(attempt=copy, answers=answers, saved=saved))
         except OperationalError as exc:  # SQLite may refuse the loser's write lock outright
             results.append(exc)
         finally:
