@@ -37,11 +37,11 @@ from collections import OrderedDict
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Prefetch
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from ..models import Question, QuestionTranslation
+from .quizzes import active_questions
 
 logger = logging.getLogger(__name__)
 
@@ -66,23 +66,9 @@ _kept: OrderedDict[tuple[int, str], tuple[float, list[Question]]] = OrderedDict(
 
 
 def _load(quiz_id: int) -> list[Question]:
-    return list(
-        Question.objects.filter(quiz_id=quiz_id, is_active=True)
-        .order_by("order", "id")
-        .prefetch_related(
-            "choices",
-            "accepted_answers",
-            "reference_answers",
-            "key_concepts",
-            # each language's accepted answers, without the translated lesson's body
-            Prefetch(
-                "translations",
-                queryset=QuestionTranslation.objects.only(
-                    "id", "question_id", "translation_id", "accepted"
-                ),
-            ),
-        )
-    )
+    # each language's accepted answers, without the translated lesson's body
+    accepted = QuestionTranslation.objects.only("id", "question_id", "translation_id", "accepted")
+    return list(active_questions(quiz_id=quiz_id, translations=accepted))
 
 
 def _shared_version() -> str | None:

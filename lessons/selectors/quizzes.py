@@ -89,22 +89,29 @@ def quiz_standing(*, quiz: Quiz, user: Any | None, anon_id: str = "") -> QuizSta
     return _standing(quiz=quiz, attempts=found)
 
 
-def quiz_active_questions(*, quiz: Quiz) -> list[Question]:
-    """The questions a learner answers, in authored order, with choices and accepted answers."""
-    return list(
-        quiz.questions.filter(is_active=True)
+def active_questions(
+    *, quiz_id: int, translations: QuerySet[QuestionTranslation]
+) -> QuerySet[Question]:
+    """A quiz's active questions in authored order, with choices, accepted answers, reference
+    answers, key concepts and the given rows of each language (``translations``)."""
+    return (
+        Question.objects.filter(quiz_id=quiz_id, is_active=True)
         .order_by("order", "id")
         .prefetch_related(
             "choices",
             "accepted_answers",
             "reference_answers",
             "key_concepts",
-            # each language's text and accepted answers (lessons.translations)
-            Prefetch(
-                "translations", queryset=QuestionTranslation.objects.select_related("translation")
-            ),
+            Prefetch("translations", queryset=translations),
         )
     )
+
+
+def quiz_active_questions(*, quiz: Quiz) -> list[Question]:
+    """The questions a learner answers, in authored order, with choices and accepted answers."""
+    # each language's text and accepted answers (lessons.translations)
+    translated = QuestionTranslation.objects.select_related("translation")
+    return list(active_questions(quiz_id=quiz.pk, translations=translated))
 
 
 def attempt_get_for_learner(
