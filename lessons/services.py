@@ -381,7 +381,7 @@ def _new_answer(
         is_correct=grade.is_correct,
         checked_inline=False,
     )
-    if question.kind == Question.Kind.FREE_TEXT and not answer.is_blank:
+    if _waits_for_grade(question, answer):
         free_text_mark_new_pending(created, now=now)
     return created
 
