@@ -9,12 +9,13 @@ import secrets
 from tests.config.test_production_settings import PRODUCTION_ENV, run_manage
 
 READ_BACK = (
-    "from django.db import connection; from django.conf import settings; "
+    "from django.db import connection, connections; from django.conf import settings; "
     "cursor = connection.cursor(); "
     "cursor.execute('PRAGMA journal_mode'); mode = cursor.fetchone()[0]; "
     "cursor.execute('PRAGMA synchronous'); sync = cursor.fetchone()[0]; "
     "print(json.dumps({'mode': mode, 'sync': sync, "
-    "'options': settings.DATABASES['default'].get('OPTIONS', {})}))"
+    "'options': settings.DATABASES['default'].get('OPTIONS', {}), "
+    "'backend': type(connections['default']).__module__}))"
 )
 
 
@@ -30,6 +31,8 @@ def test_production_on_sqlite_keeps_wal_a_busy_timeout_and_immediate_transaction
     assert found["sync"] == 1  # NORMAL
     assert found["options"]["timeout"] == 20
     assert found["options"]["transaction_mode"] == "IMMEDIATE"
+    # with the write queue in front of SQLite's lock (tests/config/test_sqlite_queue.py)
+    assert found["backend"] == "config.sqlite_queue.base"
 
 
 def test_production_on_postgresql_gets_no_sqlite_options():

@@ -87,6 +87,9 @@ TEMPLATES = [
 # in production (postgres://user:pass@host:5432/name).
 
 
+SQLITE_ENGINE = "config.sqlite_queue"
+
+
 def sqlite_options(database: dict) -> dict:
     """``database`` (a DATABASES entry) with the options SQLite needs to be shared, when it
     is SQLite; every settings module that reads DATABASE_URL again passes its entry through
@@ -101,7 +104,9 @@ def sqlite_options(database: dict) -> dict:
     ("database is locked" at once, no waiting) under concurrent quiz opens/submits (found
     by tests/load).
     """
-    if database["ENGINE"] == "django.db.backends.sqlite3":
+    if database["ENGINE"] in ("django.db.backends.sqlite3", SQLITE_ENGINE):
+        # Django's SQLite backend with a fair queue for the write lock (config/sqlite_queue)
+        database["ENGINE"] = SQLITE_ENGINE
         options = database.setdefault("OPTIONS", {})
         options.setdefault("timeout", 20)
         options.setdefault("transaction_mode", "IMMEDIATE")

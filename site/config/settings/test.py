@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, SQLITE_ENGINE, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -11,6 +11,10 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'test.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The site's SQLite backend (its write queue is idle on the in-memory test database;
+    # tests/config/test_sqlite_queue.py drives it on real files with the site's options).
+    DATABASES["default"]["ENGINE"] = SQLITE_ENGINE
 
 # No collected static files outside production: serve from the finders and
 # keep WhiteNoise from warning about a missing STATIC_ROOT.
