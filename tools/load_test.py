@@ -106,12 +106,20 @@ def build_plan(config: SiteConfig, database: Database, learners: int) -> dict:
     }
 
 
-def verify(results: dict, database: Database) -> dict:
-    """Check the run against the database; returns the verdict with every failure named."""
+LOCKED = "database is locked"
+
+
+def verify(results: dict, database: Database, *, logs: str = "") -> dict:
+    """Check the run against the database and the processes' logs (``logs``: the web's and
+    the worker's); returns the verdict with every failure named."""
     summary = results["summary"]
     failures: list[str] = []
     if summary["server_errors"]:
         failures.append(f"{summary['server_errors']} responses were 5xx")
+    locked = logs.count(LOCKED)
+    if locked:
+        # a lock wait that ran out, even where the request recovered without a 5xx
+        failures.append(f'"{LOCKED}" {locked} times in the web and worker logs')
     if summary["problem_count"]:
         failures.append(f"{summary['problem_count']} problems: {summary['problems'][:10]}")
 
@@ -168,6 +176,7 @@ def verify(results: dict, database: Database) -> dict:
         "wrong_scores": wrong_scores,
         "phantom_attempts": len(phantom),
         "demo_requests": len(demos),
+        "database_locked_in_logs": locked,
     }
 
 
@@ -181,7 +190,8 @@ def markdown(report: dict) -> str:
         "",
         f"- requests: {s['requests']} ({s['requests_per_s']}/s), statuses "
         + ", ".join(f"{k}: {n}" for k, n in s["status_counts"].items()),
-        f"- 5xx: {s['server_errors']}",
+        f'- 5xx: {s["server_errors"]}; "{LOCKED}" in the web and worker logs: '
+        f"{v.get('database_locked_in_logs', 0)}",
         f"- attempts submitted: {v['attempts_checked']}, in the database exactly once with "
         f"the right score: {v['attempts_checked'] - v['wrong_scores']} "
         f"(phantom attempts: {v['phantom_attempts']})",
@@ -268,7 +278,8 @@ def run_load(
             timeout=duration + 300,
         )
         results = json.loads(results_path.read_text())
-        verdict = verify(results, database)
+        logs = "\n".join(thing.log() for thing in (web, worker) if thing is not None)
+        verdict = verify(results, database, logs=logs)
         report = {
             "started_at": started_at,
             "database": "PostgreSQL" if db == "postgres" else "SQLite (WAL)",
