@@ -5,11 +5,12 @@ busy wait instead of hanging."""
 
 from __future__ import annotations
 
-import fcntl
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connections, transaction
@@ -41,24 +42,56 @@ def file_db(tmp_path, django_db_blocker):
 
 
 def _file_is_locked(lock_path: str) -> bool:
-    """Whether another process holds the queue's file lock (asked from a new process, since
-    flock locks are per open file and this process may hold one itself)."""
-    context = multiprocessing.get_context("fork")
-    answer = context.Queue()
+    """Whether a process holds the queue's file lock, asked from a new process (flock locks
+    belong to open files, so this process could always take its own again; a new
+    interpreter rather than a fork, which can hang in a process that runs threads)."""
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    print('locked')\n"
+        "else:\n"
+        "    print('free')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, lock_path], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip() == "locked"
 
-    def probe() -> None:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+
+def run_writers(path: str, threads: int, rounds: int) -> None:
+    """`threads` threads, each with a connection of its own through the site's SQLite backend,
+    adding 1 to the counter `rounds` times in read-modify-write transactions."""
+    import django
+
+    django.setup()
+    from config.settings.base import sqlite_options
+
+    entry = sqlite_options({"ENGINE": "django.db.backends.sqlite3", "NAME": path})
+    default = connections.settings["default"]
+    configured = connections.configure_settings({"default": default, "writers": entry})["writers"]
+
+    def writer() -> None:
+        connection = DatabaseWrapper(dict(configured), "writers")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            answer.put(True)
-        else:
-            answer.put(False)
+            for _ in range(rounds):
+                with _atomic(connection):
+                    cursor = connection.cursor()
+                    cursor.execute("SELECT n FROM counter WHERE id = 1")
+                    (n,) = cursor.fetchone()
+                    time.sleep(0.001)  # a read-modify-write that must not interleave
+                    cursor.execute("UPDATE counter SET n = ? WHERE id = 1", [n + 1])
+        finally:
+            connection.close()
 
-    child = context.Process(target=probe)
-    child.start()
-    child.join(10)
-    return answer.get(timeout=5)
+    workers = [threading.Thread(target=writer) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
 
 
 def test_the_site_uses_the_queue_for_sqlite_only():
@@ -147,41 +180,34 @@ def test_a_writer_that_gets_no_turn_falls_back_to_sqlites_busy_wait(file_db):
 
 def test_concurrent_writers_in_threads_and_processes_all_commit(file_db):
     alias, path = file_db
-    entry = connections.settings[alias]
-    threads, processes, rounds = 4, 2, 25
-
-    def writer() -> None:
-        connection = DatabaseWrapper(dict(entry), alias)
-        try:
-            for _ in range(rounds):
-                with _atomic(connection):
-                    cursor = connection.cursor()
-                    cursor.execute("SELECT n FROM counter WHERE id = 1")
-                    (n,) = cursor.fetchone()
-                    time.sleep(0.001)  # a read-modify-write that must not interleave
-                    cursor.execute("UPDATE counter SET n = ? WHERE id = 1", [n + 1])
-        finally:
-            connection.close()
-
-    def process_main() -> None:
-        workers = [threading.Thread(target=writer) for _ in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-
-    context = multiprocessing.get_context("fork")
-    children = [context.Process(target=process_main) for _ in range(processes)]
+    threads, processes, rounds = 4, 3, 25
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PYTHONPATH": os.pathsep.join([str(root), str(root / "site")]),
+    }
+    code = (
+        "import sys; from tests.config.test_sqlite_queue import run_writers; "
+        "run_writers(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))"
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, path, str(threads), str(rounds)],
+            cwd=root,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
     for child in children:
-        child.start()
-    process_main()
-    for child in children:
-        child.join(60)
-        assert child.exitcode == 0
+        _out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
 
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT n FROM counter")
-        assert cursor.fetchone()[0] == (processes + 1) * threads * rounds
+        assert cursor.fetchone()[0] == processes * threads * rounds
 
 
 class _atomic:
