@@ -225,6 +225,65 @@ def evaluate(
     }
 
 
+def sharing_rates(
+    pairs: SentencePairs, *, draws: int = 2000, seed: int = 99
+) -> tuple[float, float]:
+    """How often B holds a content word of A: (among real continuations, among random ones)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    found: dict[int, list[bool]] = {0: [], 1: []}
+    for _ in range(draws):
+        a, b, label = pairs.pair(rng)
+        found[label].append(pairs.shares_word(a, b))
+    return (float(np.mean(found[0] or [0])), float(np.mean(found[1] or [0])))
+
+
+def word_balanced_pairs(make) -> SentencePairs:
+    """`make(share)` -> SentencePairs with that share of shared-word random continuations;
+    the share at which random continuations hold a word of A as often as real ones (measured
+    on these documents: in WordNet's runs about 75% of real continuations do, 10% of plain
+    random ones), so that "repeats a word" stops telling them apart."""
+    real, plain = sharing_rates(make(0.0))
+    _real, most = sharing_rates(make(1.0))
+    share = 0.0 if most <= plain else min(1.0, max(0.0, (real - plain) / (most - plain)))
+    return make(share)
+
+
+def next_sentence_check(
+    model, pairs: SentencePairs, *, examples: int, batch_size: int = 64
+) -> dict:
+    """NSP accuracy alone on `examples` pairs, with how often B holds a content word of A
+    among the real and among the random continuations drawn."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(4321)
+    model.eval()
+    right = seen = 0
+    sharing = {0: [0, 0], 1: [0, 0]}  # label -> [pairs sharing a word, pairs]
+    with torch.inference_mode():
+        while seen < examples:
+            drawn = [pairs.pair(rng) for _ in range(min(batch_size, examples - seen))]
+            for a, b, label in drawn:
+                sharing[label][0] += pairs.shares_word(a, b)
+                sharing[label][1] += 1
+            batch = pairs.collate(drawn)
+            logits = model(
+                input_ids=batch["input_ids"],
+                token_type_ids=batch["token_type_ids"],
+                attention_mask=batch["attention_mask"],
+            ).seq_relationship_logits
+            right += int((logits.argmax(-1) == batch["next_sentence_label"]).sum())
+            seen += len(drawn)
+    return {
+        "pairs": seen,
+        "nsp_accuracy": round(right / max(1, seen), 4),
+        "real_sharing_a_word": round(sharing[0][0] / max(1, sharing[0][1]), 4),
+        "random_sharing_a_word": round(sharing[1][0] / max(1, sharing[1][1]), 4),
+    }
+
+
 def fill_mask_samples(folder) -> list[dict]:
     """Top-5 predictions for the fixed sentences, through `pipeline("fill-mask")` on the folder."""
     from transformers import pipeline

@@ -41,6 +41,8 @@ class SentencePairs:
         typical_length: int | None = None,
         kinds: list[tuple[int, ...]] | None = None,
         weights: list[float] | None = None,
+        shared_word_negatives: float = 0.0,
+        content_from: int = 0,
     ):
         keep = [i for i, doc in enumerate(documents) if len(doc) >= 2]
         self.docs = [documents[i] for i in keep]
@@ -57,6 +59,45 @@ class SentencePairs:
         self.typical_tokens = min(typical_length or max_length, max_length) - 3
         self.max_length = max_length
         self.special = special
+        # The share of random continuations drawn from sentences that hold a content word
+        # of A (token ids from `content_from` on). In WordNet's runs a real continuation
+        # repeats its head word three times in four, a random one one time in ten, so plain
+        # pairs can be told apart by "shares a word" alone; the evaluation also measures
+        # pairs where that tells nothing (``evaluate.heldout_metrics``).
+        self.shared_word_negatives = shared_word_negatives
+        self.content_from = content_from
+        self._by_token = self._index_words() if shared_word_negatives > 0 else {}
+
+    def _index_words(self) -> dict[int, np.ndarray]:
+        """Content token id -> the (document, sentence) places that hold it, sentence >= 1
+        (a random B never starts a document), packed as document * 4096 + sentence."""
+        found: dict[int, list[int]] = {}
+        for d, doc in enumerate(self.docs):
+            for i, sentence in enumerate(doc[1:4096], start=1):
+                for token in set(sentence):
+                    if token >= self.content_from:
+                        found.setdefault(token, []).append(d * 4096 + i)
+        return {token: np.array(places, dtype=np.int64) for token, places in found.items()}
+
+    def _shared_word_start(self, rng, a: list[int], doc_index: int, kind: int | None):
+        """A (document, sentence) of another document whose sentence holds a word of A and
+        is of `kind`; None after a few misses (the caller then draws as usual)."""
+        words = sorted(t for t in set(a) if t >= self.content_from and t in self._by_token)
+        if not words:
+            return None
+        for _ in range(8):
+            places = self._by_token[words[int(rng.integers(0, len(words)))]]
+            other, first = divmod(int(places[int(rng.integers(0, len(places)))]), 4096)
+            if other == doc_index:
+                continue
+            if kind is not None and self.kinds is not None and self.kinds[other][first] != kind:
+                continue
+            return other, first
+        return None
+
+    def shares_word(self, a: list[int], b: list[int]) -> bool:
+        """Whether B holds a content word of A (token ids from `content_from` on)."""
+        return bool({t for t in a if t >= self.content_from} & set(b))
 
     def _pick_doc(self, rng: np.random.Generator, exclude: int | None = None) -> int:
         while True:
@@ -88,12 +129,17 @@ class SentencePairs:
             # As many sentences as the real continuation has, so that B's length says
             # nothing about the label (our documents are short; unchecked, random Bs would
             # be the long ones).
-            other_index = self._pick_doc(rng, exclude=doc_index)
-            first = int(rng.integers(1, len(self.docs[other_index])))
-            if self.kinds is not None:
-                other_index, first = self._same_kind(
-                    rng, self.kinds[doc_index][start + a_end], doc_index, other_index, first
-                )
+            kind = self.kinds[doc_index][start + a_end] if self.kinds is not None else None
+            shared = None
+            if self.shared_word_negatives and rng.random() < self.shared_word_negatives:
+                shared = self._shared_word_start(rng, a, doc_index, kind)
+            if shared is not None:
+                other_index, first = shared
+            else:
+                other_index = self._pick_doc(rng, exclude=doc_index)
+                first = int(rng.integers(1, len(self.docs[other_index])))
+                if kind is not None:
+                    other_index, first = self._same_kind(rng, kind, doc_index, other_index, first)
             other = self.docs[other_index]
             b = [tok for sentence in other[first : first + len(chunk) - a_end] for tok in sentence]
         else:

@@ -199,6 +199,23 @@ def heldout_metrics(
         metrics["bert"] = bert_stage.evaluate(
             bert_model, held_pairs, tokenizer=bert_tok, examples=pairs
         )
+        # The same documents with random continuations that share a word of A as often as
+        # real ones: what next-sentence accuracy is left without that shortcut.
+        encoded = bert_stage.encode_documents(bert_tok, bert_held)
+        balanced = bert_stage.word_balanced_pairs(
+            lambda share: SentencePairs(
+                encoded,
+                max_length=max_length,
+                typical_length=max_length,
+                special=bert_stage.special_ids(bert_tok),
+                kinds=[doc.kinds for doc in bert_held],
+                shared_word_negatives=share,
+                content_from=bert_stage.BertSize.mask_repeats_from,
+            )
+        )
+        metrics["bert"]["nsp_word_balanced"] = bert_stage.next_sentence_check(
+            bert_model, balanced, examples=pairs
+        )
     if halfway is not None:
         halfway()
     gpt_model, gpt_tok = gpt
@@ -272,6 +289,14 @@ def report_lines(evaluation: dict) -> list[str]:
             f"top-5 {bert['mlm_top5_accuracy']:.1%}, next sentence {bert['nsp_accuracy']:.1%} "
             f"({bert['heldout_pairs']} pairs, {bert['masked_tokens']} masked tokens)"
         )
+        balanced = bert.get("nsp_word_balanced")
+        if balanced:
+            lines.append(
+                f"held-out next sentence when random continuations share a word of A as often "
+                f"as real ones: {balanced['nsp_accuracy']:.1%} (sharing one: real "
+                f"{balanced['real_sharing_a_word']:.0%}, random "
+                f"{balanced['random_sharing_a_word']:.0%}; {balanced['pairs']} pairs)"
+            )
     if gpt:
         lines.append(
             f"held-out GPT perplexity {gpt['heldout_perplexity']} per token "

@@ -448,6 +448,83 @@ def test_random_next_sentences_start_with_the_same_kind_as_real_ones():
     assert random_b_unmatched != pytest.approx(real, abs=0.02) or real > 0.6
 
 
+def test_random_next_sentences_can_share_a_word_as_often_as_real_ones():
+    """Documents whose sentences all repeat the document's own word (as WordNet's runs repeat
+    their head word): plainly drawn, "B shares a word of A" gives the label away; with
+    shared-word negatives, random Bs share one about as often, and still never come from A's
+    document or start one."""
+    rng = np.random.default_rng(0)
+    docs = []
+    for d in range(80):
+        head = 1000 + d % 40  # two documents share each head word
+        docs.append([[head, *rng.integers(3000, 9000, 4).tolist()] for _ in range(6)])
+    special = SpecialIds(cls=CLS, sep=SEP, pad=PAD)
+
+    def sharing(pairs: SentencePairs) -> dict[int, float]:
+        found: dict[int, list[bool]] = {0: [], 1: []}
+        draw = np.random.default_rng(1)
+        for _ in range(800):
+            a, b, label = pairs.pair(draw)
+            found[label].append(pairs.shares_word(a, b))
+        return {label: float(np.mean(values)) for label, values in found.items()}
+
+    plain = SentencePairs(
+        docs, max_length=32, typical_length=32, special=special, content_from=1000
+    )
+    shared = SentencePairs(
+        docs,
+        max_length=32,
+        typical_length=32,
+        special=special,
+        shared_word_negatives=1.0,
+        content_from=1000,
+    )
+    plain_rates, shared_rates = sharing(plain), sharing(shared)
+    assert plain_rates[0] == 1.0 and plain_rates[1] < 0.1
+    # (a word of A found only in A's own document leaves a few drawn as usual)
+    assert shared_rates[0] == 1.0 and shared_rates[1] > 0.7
+    place = shared._shared_word_start(rng, docs[0][0], 0, None)
+    assert place is not None and place[0] == 40 and place[1] >= 1  # the other "1000" doc
+
+
+def test_word_balanced_pairs_match_the_real_continuations_rate():
+    """The evaluation's second next-sentence check: the share of shared-word random
+    continuations is chosen so that random Bs hold a word of A as often as real ones."""
+    from inference.training.bert import sharing_rates, word_balanced_pairs
+
+    rng = np.random.default_rng(2)
+    docs = []
+    for d in range(120):
+        head = 1000 + d % 30
+        # a sentence names the document's head word or not, at random: only some real
+        # continuations share a word with A
+        docs.append(
+            [
+                [head if rng.random() < 0.6 else 2000, *rng.integers(3000, 9000, 4).tolist()]
+                for _ in range(6)
+            ]
+        )
+    special = SpecialIds(cls=CLS, sep=SEP, pad=PAD)
+
+    def make(share: float) -> SentencePairs:
+        return SentencePairs(
+            docs,
+            max_length=12,
+            typical_length=12,
+            special=special,
+            shared_word_negatives=share,
+            content_from=1000,
+        )
+
+    real, plain = sharing_rates(make(0.0))
+    balanced = word_balanced_pairs(make)
+    real_after, random_after = sharing_rates(balanced, seed=7)
+
+    assert plain < real - 0.15  # plainly drawn, sharing a word gives the label away
+    assert 0.0 < balanced.shared_word_negatives < 1.0
+    assert abs(random_after - real_after) < 0.1, (real, plain, real_after, random_after)
+
+
 def test_text_blocks_start_with_bos_when_given():
     docs = [list(range(5, 5 + n)) for n in (30, 50, 70)]
     blocks = TextBlocks(docs, block_size=16, eos_id=0, seed=3, bos_id=1)

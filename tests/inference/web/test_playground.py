@@ -184,6 +184,10 @@ def test_training_page_draws_the_real_loss_curves(client, demo_env, settings, qu
     assert f"{record['models']['bert']['parameters']:,} parameters" in html
     assert f"{record['corpus']['words']:,} words" in html
     assert "perplexity" in html and "next-sentence accuracy" in html
+    # and what is left of it when random second sentences share a word as often as real ones
+    balanced = record["models"]["bert"]["heldout"]["nsp_word_balanced"]
+    assert "falls to" in html and "share a word with the first as often" in html
+    assert f"falls to {balanced['nsp_accuracy'] * 100:.1f}%" in html
     assert "not directly comparable" in html
     # Every point is inside the chart's plot area.
     for points in re.findall(r'<polyline class="chart-line[^"]*" points="([^"]+)"', html):
