@@ -239,15 +239,18 @@ def sharing_rates(
     return (float(np.mean(found[0] or [0])), float(np.mean(found[1] or [0])))
 
 
-def word_balanced_pairs(make) -> SentencePairs:
-    """`make(share)` -> SentencePairs with that share of shared-word random continuations;
-    the share at which random continuations hold a word of A as often as real ones (measured
-    on these documents: in WordNet's runs about 75% of real continuations do, 10% of plain
-    random ones), so that "repeats a word" stops telling them apart."""
-    real, plain = sharing_rates(make(0.0))
-    _real, most = sharing_rates(make(1.0))
+def balance_shared_words(pairs: SentencePairs) -> float:
+    """Set `pairs`' share of shared-word random continuations (built with a share above 0,
+    so its word index exists) to the one at which random continuations hold a word of A as
+    often as real ones (in WordNet's runs about 75% of real continuations do, 10% of plain
+    random ones), so that "repeats a word" stops telling them apart; returns the share."""
+    pairs.shared_word_negatives = 0.0
+    real, plain = sharing_rates(pairs)
+    pairs.shared_word_negatives = 1.0
+    _real, most = sharing_rates(pairs)
     share = 0.0 if most <= plain else min(1.0, max(0.0, (real - plain) / (most - plain)))
-    return make(share)
+    pairs.shared_word_negatives = share
+    return share
 
 
 def next_sentence_check(

@@ -189,30 +189,27 @@ def heldout_metrics(
     if bert is not None:
         bert_model, bert_tok = bert
         bert_held = Corpus.for_bert(held_docs)
+        encoded = bert_stage.encode_documents(bert_tok, bert_held)
+        kinds = [doc.kinds for doc in bert_held]
+        special = bert_stage.special_ids(bert_tok)
         held_pairs = SentencePairs(
-            bert_stage.encode_documents(bert_tok, bert_held),
-            max_length=max_length,
-            typical_length=max_length,
-            special=bert_stage.special_ids(bert_tok),
-            kinds=[doc.kinds for doc in bert_held],
+            encoded, max_length=max_length, typical_length=max_length, special=special, kinds=kinds
         )
         metrics["bert"] = bert_stage.evaluate(
             bert_model, held_pairs, tokenizer=bert_tok, examples=pairs
         )
         # The same documents with random continuations that share a word of A as often as
         # real ones: what next-sentence accuracy is left without that shortcut.
-        encoded = bert_stage.encode_documents(bert_tok, bert_held)
-        balanced = bert_stage.word_balanced_pairs(
-            lambda share: SentencePairs(
-                encoded,
-                max_length=max_length,
-                typical_length=max_length,
-                special=bert_stage.special_ids(bert_tok),
-                kinds=[doc.kinds for doc in bert_held],
-                shared_word_negatives=share,
-                content_from=bert_stage.BertSize.mask_repeats_from,
-            )
+        balanced = SentencePairs(
+            encoded,
+            max_length=max_length,
+            typical_length=max_length,
+            special=special,
+            kinds=kinds,
+            shared_word_negatives=1.0,  # builds the word index; balanced below
+            content_from=bert_stage.BertSize.mask_repeats_from,
         )
+        bert_stage.balance_shared_words(balanced)
         metrics["bert"]["nsp_word_balanced"] = bert_stage.next_sentence_check(
             bert_model, balanced, examples=pairs
         )

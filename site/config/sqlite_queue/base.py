@@ -105,12 +105,18 @@ def _file_path(name: object) -> str | None:
     return text
 
 
+_UNSET = object()
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _queued: WriteQueue | None = None
+    _queue: object = _UNSET  # this connection's queue, found once (None: in-memory)
 
     def _write_queue(self) -> WriteQueue | None:
-        path = _file_path(self.settings_dict.get("NAME"))
-        return queue_for(path) if path else None
+        if self._queue is _UNSET:
+            path = _file_path(self.settings_dict.get("NAME"))
+            self._queue = queue_for(path) if path else None
+        return self._queue  # type: ignore[return-value]
 
     def _start_transaction_under_autocommit(self):
         queue = self._write_queue()
@@ -129,20 +135,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if queue is not None:
             queue.leave()
 
-    def _commit(self):
+    def _leaving(self, end):
+        """Run ``end`` (the parent's commit, rollback or close), then leave the queue."""
         try:
-            return super()._commit()
+            return end()
         finally:
             self._leave_queue()
+
+    def _commit(self):
+        return self._leaving(super()._commit)
 
     def _rollback(self):
-        try:
-            return super()._rollback()
-        finally:
-            self._leave_queue()
+        return self._leaving(super()._rollback)
 
     def _close(self):
-        try:
-            return super()._close()
-        finally:
-            self._leave_queue()
+        return self._leaving(super()._close)

@@ -490,7 +490,7 @@ def test_random_next_sentences_can_share_a_word_as_often_as_real_ones():
 def test_word_balanced_pairs_match_the_real_continuations_rate():
     """The evaluation's second next-sentence check: the share of shared-word random
     continuations is chosen so that random Bs hold a word of A as often as real ones."""
-    from inference.training.bert import sharing_rates, word_balanced_pairs
+    from inference.training.bert import balance_shared_words, sharing_rates
 
     rng = np.random.default_rng(2)
     docs = []
@@ -517,7 +517,8 @@ def test_word_balanced_pairs_match_the_real_continuations_rate():
         )
 
     real, plain = sharing_rates(make(0.0))
-    balanced = word_balanced_pairs(make)
+    balanced = make(1.0)
+    balance_shared_words(balanced)
     real_after, random_after = sharing_rates(balanced, seed=7)
 
     assert plain < real - 0.15  # plainly drawn, sharing a word gives the label away
