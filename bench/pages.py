@@ -37,9 +37,9 @@ LEARNER_RATIO_TARGET = 0.4  # learner with a session
 QUIZ_RATIO_TARGET = 0.15
 QUIZ_P99_TARGET_MS = 150.0
 PAGE_ROUNDS = 5
-FREE_TEXT_ANSWER = (
-    "BERT reads the whole sentence in both directions to fill in a hidden word, while GPT "
-    "only sees the words before it and predicts the next one."
+FREE_TEXT_ANSWER = (  # an answer to the first lesson's "explain in your words" question
+    "The training targets come from the text itself: hide a word or take the next one and make "
+    "the model predict it, so nobody has to label data and it can learn from huge amounts of text."
 )
 
 

@@ -122,6 +122,18 @@ def readme_table(results: dict) -> str:
                 f"{_fmt(st['site_vs_generate_end_to_end'], 2)}x",
             )
         )
+    gr = (results.get("grading") or {}).get("series") or {}
+    for name, label in GRADING_SERIES:
+        if name in gr and gr[name]["submits"]:
+            g = gr[name]["grade_ms"]
+            rows.append(
+                (
+                    f"free-text grade {label}, p50 / p95",
+                    f"submit alone p50 {_med(gr[name]['submit_ms'])} ms",
+                    f"{_fmt(g['median'], 0)} / {_fmt(g['p95'], 0)} ms",
+                    "—",
+                )
+            )
     for db, data in ((results.get("pages") or {}).get("databases") or {}).items():
         if "healthz" not in data:
             continue
@@ -523,6 +535,62 @@ def _streaming(results: dict, plots: dict) -> list[str]:
     return lines
 
 
+GRADING_SERIES = (
+    ("ready", "ready (1 learner)"),
+    ("ready_concurrent", "ready (4 learners at once)"),
+    ("seen", "seen on the result page"),
+)
+
+
+def _grading(results: dict) -> list[str]:
+    gr = results.get("grading") or {}
+    if not gr.get("series"):
+        return []
+    lines = ["## Free-text grades", "", gr["description"], ""]
+    rows = []
+    for name, label in GRADING_SERIES:
+        row = gr["series"].get(name)
+        if not row:
+            continue
+        g = row["grade_ms"]
+        rows.append(
+            (
+                label,
+                row["submits"],
+                row["errors"],
+                _med(row["submit_ms"]),
+                _fmt(g["median"]),
+                _fmt(g["p95"]),
+                _fmt(g["max"]),
+                _med(row["asks"], 0),
+                row["graded_before_page"],
+            )
+        )
+    lines += _table(
+        (
+            "Series",
+            "Submits",
+            "Errors",
+            "Submit p50 ms",
+            "Grade p50 ms",
+            "Grade p95 ms",
+            "Grade max ms",
+            "Asks p50",
+            "Graded before the page loaded",
+        ),
+        rows,
+    )
+    triggers = ", ".join(f"`{t}`" for t in gr.get("page_triggers") or []) or "none seen"
+    lines += [
+        f'Times from sending the submit. "Ready" asks the result block every '
+        f'{_fmt(gr["fast_poll_ms"], 0)} ms; "seen" asks it as the page does '
+        f'(hx-trigger {triggers}). The answer graded: "{gr["answer"]}" '
+        f"({gr['quiz']['lesson']} quiz, {gr['quiz']['questions']} questions).",
+        "",
+    ]
+    return lines
+
+
 def _vs_healthz(data: dict, page: str, row: dict) -> str:
     rounds = data.get(f"{page}_rounds_vs_healthz")
     if rounds and rounds.get("median") is not None:
@@ -696,7 +764,7 @@ def render(results: dict, out_dir: Path, stem: str) -> Path:
     plots = draw(results, out_dir, stem)
     lines = _header(results) + _models(results)
     lines += _roundtrip(results, plots) + _batching(results, plots)
-    lines += _streaming(results, plots) + _pages(results, plots)
+    lines += _streaming(results, plots) + _grading(results) + _pages(results, plots)
     lines += _footprint(results, plots) + _training(results)
     path = out_dir / f"{stem}.md"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -6,7 +6,8 @@
 Sections (``--only`` picks some): ``roundtrip`` (demo round trip vs in-process),
 ``streaming`` (SSE tokens/s vs model.generate), ``batching`` (throughput at 1/4/16 clients,
 worker batching on/off), ``footprint`` (worker memory vs weights, time to ready),
-``pages`` (gunicorn + wrk: lesson page, quiz submit, /healthz on SQLite and PostgreSQL),
+``grading`` (quiz submit to free-text grade seen, graded by the real MiniLM), ``pages``
+(gunicorn + wrk: lesson page, quiz submit, /healthz on SQLite and PostgreSQL),
 ``training`` (build_demo_models' own records).
 
 Every process it starts (gunicorn, Celery workers, wrk) runs in its own process group and
@@ -43,7 +44,7 @@ from bench.common import (
     write_json,
 )
 
-SECTIONS = ("roundtrip", "streaming", "batching", "footprint", "pages", "training")
+SECTIONS = ("roundtrip", "streaming", "grading", "batching", "footprint", "pages", "training")
 
 
 def _configure_django(cfg) -> Path:
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import pages, training
     from bench.stack import flush_redis
 
-    needs_models = only & {"roundtrip", "streaming", "batching", "footprint"}
+    needs_models = only & {"roundtrip", "streaming", "grading", "batching", "footprint"}
     try:
         flush_redis(cfg)
     except redis.RedisError as exc:
@@ -191,7 +192,7 @@ def _model_sections(cfg, only: set[str], results: dict, attempt) -> None:
     """Round trip and streaming (one web + the demo worker), then batching (two stacks of
     its own), then the footprint from what was sampled along the way; the in-process
     baseline is loaded once for all of them."""
-    from bench import batching, footprint, roundtrip, streaming
+    from bench import batching, footprint, grading, roundtrip, streaming
     from bench.inprocess import InProcess
     from bench.models import ensure_models
     from bench.stack import flush_redis, start_web, start_worker
@@ -218,7 +219,8 @@ def _model_sections(cfg, only: set[str], results: dict, attempt) -> None:
         results["streaming"] = attempt(
             "streaming", lambda: streaming.run(cfg, web=web, inproc=inproc)
         )
-        samples.append(footprint.sample(worker, "after round trips and streaming"))
+        results["grading"] = attempt("grading", lambda: grading.run(cfg, model_worker=worker))
+        samples.append(footprint.sample(worker, "after round trips, streaming and grading"))
         first = worker
         worker.stop()
         web.stop()

@@ -71,6 +71,7 @@ def test_every_section_ran_without_errors(smoke_run):
     for section in ("roundtrip", "streaming", "batching", "pages", "footprint"):
         assert results[section], section
         assert results[section]["targets"], section
+    assert results["grading"]["series"]  # a figure to report, no target
     assert "available" in results["build_demo_models"]
 
 
@@ -109,6 +110,19 @@ def test_streaming_batching_and_footprint_have_numbers(smoke_run):
     assert _positive(footprint["peak_rss"]) and _positive(footprint["baseline"]["rss"])
     assert _positive(footprint["time_to_ready_s"])
     assert footprint["processes"] == 1
+
+
+def test_free_text_grades_were_timed_until_the_result_page_showed_them(smoke_run):
+    grading = smoke_run["results"]["grading"]
+    assert set(grading["series"]) == {"ready", "ready_concurrent", "seen"}
+    for name, row in grading["series"].items():
+        assert row["errors"] == 0, (name, row["first_error"])
+        assert row["submits"] > 0, name
+        assert _positive(row["grade_ms"]["median"]), name
+        # the grade can't be seen before the submit that asks for it has answered
+        assert row["grade_ms"]["min"] >= row["submit_ms"]["min"], name
+    assert grading["series"]["ready_concurrent"]["concurrency"] > 1
+    assert "## Free-text grades" in (smoke_run["out"] / "smoke.md").read_text()
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
