@@ -53,6 +53,10 @@ class BertSize:
     # bert-base-uncased's vocabulary, past "to", "not", "##ing" and the other ~100 most
     # common entries); see masking.py. None: plain BERT masking.
     mask_repeats_from: int | None = 2100
+    # Content words (ids from `mask_repeats_from` on) this many times as likely to be chosen
+    # for masking as function words and punctuation, the share of chosen tokens unchanged
+    # (masking.py). 1.0: BERT's uniform choice.
+    content_mask_weight: float = 1.0
     head_lr_multiplier: float = 8.0  # the new heads learn this much faster than the layers
 
 
@@ -135,7 +139,14 @@ def encode_documents(tokenizer, documents) -> list[list[list[int]]]:
 
 
 def pretraining_losses(
-    model, batch: dict, *, tokenizer, generator, mlm_probability=0.15, mask_repeats_from=None
+    model,
+    batch: dict,
+    *,
+    tokenizer,
+    generator,
+    mlm_probability=0.15,
+    mask_repeats_from=None,
+    content_mask_weight=1.0,
 ):
     """(total loss, mlm loss, nsp loss, masked logits, masked labels, nsp logits) for a batch."""
     import torch.nn.functional as F  # noqa: N812
@@ -148,6 +159,8 @@ def pretraining_losses(
         generator=generator,
         mlm_probability=mlm_probability,
         mask_repeats_from=mask_repeats_from,
+        content_weight=content_mask_weight,
+        content_from=mask_repeats_from,
     )
     sequence, pooled = model.bert(
         input_ids=corrupted,
@@ -172,6 +185,7 @@ def make_step(
     generator,
     mlm_probability: float,
     mask_repeats_from: int | None = None,
+    content_mask_weight: float = 1.0,
 ):
     def step(step_number: int, progress: float = 1.0):
         batch = batches.batch(step_number)
@@ -182,6 +196,7 @@ def make_step(
             generator=generator,
             mlm_probability=mlm_probability,
             mask_repeats_from=mask_repeats_from,
+            content_mask_weight=content_mask_weight,
         )
         return loss, {"loss": loss.item(), "mlm_loss": mlm.item(), "nsp_loss": nsp.item()}
 

@@ -10,11 +10,19 @@ and pieces), its other occurrences are chosen too. The demo corpus talks about o
 run of sentences ("A dog is a member of the genus Canis. The dog barked all night."), so
 without this the cheapest answer for a blank is a word the context already shows, and the
 model learnt exactly that ("Snow is white and grass is [MASK]." -> grass, white, snow).
+
+`content_weight`: a token with an id of at least `content_from` (a content word, past the
+~100 most common entries) is that many times as likely to be chosen as any other, with the
+batch's expected share of chosen tokens kept at `mlm_probability`. About half the tokens of
+everyday English are function words and punctuation ("the", "of", "."), cheap guesses that
+teach little, while what learners ask the demo for is a content word ("The capital of France
+is [MASK]."). Measured before it was kept: README, "The demo models".
 """
 
 from __future__ import annotations
 
 IGNORE_INDEX = -100  # what torch's cross_entropy skips
+MAX_CHOSEN = 0.9  # no token is certain to be chosen, however heavily it is weighted
 
 
 def mask_tokens(
@@ -26,6 +34,8 @@ def mask_tokens(
     generator,
     mlm_probability: float = 0.15,
     mask_repeats_from: int | None = None,
+    content_weight: float = 1.0,
+    content_from: int | None = None,
 ):
     """Return (corrupted input ids, labels) for a batch; the input tensor is not modified.
 
@@ -38,8 +48,16 @@ def mask_tokens(
     import torch
 
     shape = input_ids.shape
-    probabilities = torch.full(shape, mlm_probability)
-    probabilities.masked_fill_(special_mask, 0.0)
+    if content_weight != 1.0 and content_from is not None:
+        weights = torch.where(input_ids >= content_from, content_weight, 1.0)
+        weights = weights.masked_fill(special_mask, 0.0)
+        ordinary = (~special_mask).sum().clamp(min=1)
+        probabilities = (
+            mlm_probability * weights * ordinary / weights.sum().clamp(min=1e-6)
+        ).clamp(max=MAX_CHOSEN)
+    else:
+        probabilities = torch.full(shape, mlm_probability)
+        probabilities.masked_fill_(special_mask, 0.0)
     chosen = torch.bernoulli(probabilities, generator=generator).bool()
     if mask_repeats_from is not None:
         content = chosen & (input_ids >= mask_repeats_from)

@@ -108,6 +108,7 @@ def bert_job(recipe: Recipe, *, source: Path, seed: int, tokenizer, train_docs) 
             generator=generator,
             mlm_probability=recipe.bert.mlm_probability,
             mask_repeats_from=recipe.bert.mask_repeats_from,
+            content_mask_weight=recipe.bert.content_mask_weight,
         ),
         batch=recipe.bert_batch,
         lr=recipe.bert_lr,

@@ -126,6 +126,40 @@ def test_masking_a_rarer_word_masks_its_other_occurrences_too():
     assert ((plain != IGNORE_INDEX) <= (both != IGNORE_INDEX)).all()
 
 
+def test_content_words_are_chosen_more_often_at_the_same_overall_rate():
+    """With `content_weight` 3, ids from `content_from` on are chosen about three times as
+    often as the others, and the share of chosen tokens stays at `mlm_probability`."""
+    ids, special = _batch(rows=400, seed=3)
+    kwargs = dict(
+        special_mask=special,
+        mask_token_id=MASK,
+        random_token_ids=(FIRST_REGULAR, VOCAB),
+        mlm_probability=0.2,
+    )
+    content_from = int(ids[~special].float().median())  # about half the tokens are "content"
+    content = (ids >= content_from) & ~special
+    other = ~content & ~special
+    rates = {}
+    for weight in (1.0, 3.0):
+        labels = mask_tokens(
+            ids,
+            generator=torch.Generator().manual_seed(0),
+            content_weight=weight,
+            content_from=content_from,
+            **kwargs,
+        )[1]
+        chosen = labels != IGNORE_INDEX
+        assert not (chosen & special).any()
+        rates[weight] = (
+            chosen[~special].float().mean().item(),
+            chosen[content].float().mean().item() / chosen[other].float().mean().item(),
+        )
+    assert rates[1.0][0] == pytest.approx(0.2, abs=0.01)
+    assert rates[3.0][0] == pytest.approx(0.2, abs=0.01)
+    assert rates[1.0][1] == pytest.approx(1.0, abs=0.15)
+    assert rates[3.0][1] == pytest.approx(3.0, abs=0.4)
+
+
 # --- corpus ----------------------------------------------------------------------------------
 
 WORDNET_LINES = {
