@@ -234,5 +234,8 @@ def test_the_report_gives_each_held_out_batch_its_own_agreement(settings, tmp_pa
 def test_the_shipped_held_out_file_marks_its_last_batch():
     heldout = heldout_file_read()
     for answers in heldout.values():
-        last = [answer for answer in answers if answer.written == "frozen-3"]
-        assert len(last) >= 2  # at least two answers per question after the last freeze
+        last = [answer for answer in answers if answer.written == "frozen-4"]
+        # every question's last batch: a right, a partly right and a wrong answer, one of
+        # them contradicting a key idea, none graded before it was written down
+        assert {answer.staff for answer in last} == {"correct", "partial", "wrong"}
+        assert any(answer.contradicts for answer in last)
