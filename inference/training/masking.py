@@ -16,7 +16,9 @@ model learnt exactly that ("Snow is white and grass is [MASK]." -> grass, white,
 batch's expected share of chosen tokens kept at `mlm_probability`. About half the tokens of
 everyday English are function words and punctuation ("the", "of", "."), cheap guesses that
 teach little, while what learners ask the demo for is a content word ("The capital of France
-is [MASK]."). Measured before it was kept: README, "The demo models".
+is [MASK]."). Off in the recipe: in 400-step trials it fixed five fill-mask probes but cost two
+points of held-out top-1, and choosing 30% of tokens gained nearly as much without that cost
+(README, "The demo models").
 """
 
 from __future__ import annotations
