@@ -22,7 +22,6 @@ Three series, each submit timed from sending the POST:
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 from bench.common import Config, log, summary
 from bench.load import CSRF_TOKEN
 from bench.pages import FREE_TEXT_ANSWER
-from bench.stack import base_env, scratch_sqlite, start_web
+from bench.stack import Client, base_env, scratch_sqlite, start_web
 from tools.harness import CeleryWorker, run_python, unique_hostname
 
 FAST_POLL_S = 0.05
@@ -64,49 +63,26 @@ def schedule(trigger: str) -> tuple[float, float]:
     return (seconds(*load.groups()) if load.group(1) else 0.0), interval
 
 
-class Learner:
-    """One learner's connection: their session cookie and the site's CSRF token."""
-
-    def __init__(self, port: int, cookie: str) -> None:
-        self.port = port
-        self.cookie = cookie
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def request(self, method: str, path: str, *, body: str | None = None, **headers):
-        all_headers = {"Host": "127.0.0.1", "Cookie": self.cookie, **headers}
-        if method == "POST":
-            all_headers.update(
-                {"X-CSRFToken": CSRF_TOKEN, "Content-Type": "application/x-www-form-urlencoded"}
-            )
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=body, headers=all_headers)
-                response = self.conn.getresponse()
-                return response.status, dict(response.getheaders()), response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt:
-                    raise
-        raise RuntimeError("unreachable")
-
-
 def one_submit(port: int, line: str, *, page_schedule: bool) -> dict:
     """Submit one attempt, load its result page, ask its result block until the grade is
     there; the times (ms from sending the submit) of each step."""
     path, cookie, body = line.rstrip("\n").split("\t")
-    learner = Learner(port, cookie)
+    # the learner's own session cookie (which carries the CSRF cookie) on a keep-alive client
+    learner = Client(port, timeout=30)
+    as_learner = {"Cookie": cookie, "X-CSRFToken": CSRF_TOKEN}
     try:
         began = time.perf_counter()
-        status, headers, _ = learner.request("POST", path, body=body)
+        status, headers, _ = learner.request(
+            "POST",
+            path,
+            body=body.encode(),
+            headers={**as_learner, "Content-Type": "application/x-www-form-urlencoded"},
+        )
         if status != 302:
             raise GradingError(f"submit answered {status}, not a redirect to the result")
         result_path = headers.get("Location", "")
         submitted = time.perf_counter()
-        status, _, page = learner.request("GET", result_path)
+        status, _, page = learner.request("GET", result_path, headers=as_learner)
         if status != 200:
             raise GradingError(f"result page answered {status}")
         loaded = time.perf_counter()
@@ -122,7 +98,9 @@ def one_submit(port: int, line: str, *, page_schedule: bool) -> dict:
                 pause = next_ask - time.perf_counter()
                 if pause > 0:
                     time.sleep(pause)
-                status, _, _ = learner.request("GET", url, **{"HX-Request": "true"})
+                status, _, _ = learner.request(
+                    "GET", url, headers={**as_learner, "HX-Request": "true"}
+                )
                 asks += 1
                 if status == 286:
                     break
@@ -187,15 +165,10 @@ def series(port: int, lines: list[str], *, concurrency: int, page_schedule: bool
 
 def run(cfg: Config, *, model_worker: CeleryWorker) -> dict:
     """The three series against ``model_worker`` (already ready), on a database of its own."""
-    counts = (
-        {"ready": 3, "ready_concurrent": 4, "seen": 2}
-        if cfg.smoke
-        else {
-            "ready": 30,
-            "ready_concurrent": 32,
-            "seen": 10,
-        }
-    )
+    if cfg.smoke:
+        counts = {"ready": 3, "ready_concurrent": 4, "seen": 2}
+    else:
+        counts = {"ready": 30, "ready_concurrent": 32, "seen": 10}
     database = scratch_sqlite(cfg, "grading.sqlite3")
     database_url = f"sqlite:///{database}"
     env = base_env(cfg, database_url=database_url)
